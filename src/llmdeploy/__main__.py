@@ -1,0 +1,3 @@
+from llmdeploy.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Inference-backend adapters: each describes how to run its server; engines execute."""

@@ -1,0 +1,62 @@
+"""What a backend tells the engine layer: image defaults, argv, env, ports, health, metrics.
+
+Backends describe; they never start anything. ``describe`` is a pure function of the
+resolved profile and the place the model is mounted at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from llmdeploy.profiles.schema import Profile
+
+ApiKind = Literal["openai", "ollama"]
+
+
+@dataclass(frozen=True)
+class ModelMount:
+    """Where the weights are inside the container."""
+
+    container_dir: str  # e.g. /models
+    filename: str  # file inside container_dir ("" when the model is the directory)
+
+    @property
+    def container_path(self) -> str:
+        return f"{self.container_dir}/{self.filename}" if self.filename else self.container_dir
+
+
+@dataclass(frozen=True)
+class ServerLaunch:
+    """Everything needed to start the backend's server in a container."""
+
+    args: tuple[str, ...]  # passed after the image's entrypoint
+    container_port: int
+    health_path: str
+    api: ApiKind
+    api_base_path: str  # e.g. /v1
+    served_model: str
+    metrics_path: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cap_add: tuple[str, ...] = ()  # what the server needs back after cap-drop ALL
+    shm_size: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildRecipe:
+    """The built-in Containerfile template of a backend for one accelerator."""
+
+    template: str  # name under llmdeploy/render/templates
+    context_files: tuple[str, ...]  # extra template-dir files copied into the build context
+    default_tag: str
+    variables: dict[str, str]
+
+
+class Backend(Protocol):
+    kind: str
+
+    def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch: ...
+
+    def build_recipe(self, profile: Profile) -> BuildRecipe: ...
+
+    def default_image(self, profile: Profile) -> str: ...

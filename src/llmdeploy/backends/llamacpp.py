@@ -1,0 +1,93 @@
+"""llama.cpp's ``llama-server``: argv, health and metrics; the image runs it as entrypoint.
+
+The same argv works with the upstream images (``ghcr.io/ggml-org/llama.cpp:server``, whose
+entrypoint is ``llama-server``) and with the locally built CPU image (built from the
+``llamacpp-cpu`` Containerfile, whose ``llama-server`` runs the same C++ server through the
+prebuilt ``xllamacpp`` wheel).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from llmdeploy import __version__
+from llmdeploy.backends.base import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.errors import ProfileError
+from llmdeploy.profiles.schema import LlamaCppBackend, Profile
+
+CONTAINER_PORT = 8080
+XLLAMACPP_VERSION = "2026.10.11549"
+UPSTREAM_IMAGES = {
+    "cpu": "ghcr.io/ggml-org/llama.cpp:server",
+    "cuda": "ghcr.io/ggml-org/llama.cpp:server-cuda",
+    "rocm": "ghcr.io/ggml-org/llama.cpp:server-rocm",
+}
+DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
+ALL_LAYERS = 999
+
+
+def served_model_name(profile: Profile) -> str:
+    if profile.model.name:
+        return profile.model.name
+    return PurePosixPath(profile.model.ref.split("://", 1)[1]).stem
+
+
+class LlamaCppServer:
+    kind = "llamacpp"
+
+    def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch:
+        options = profile.backend
+        assert isinstance(options, LlamaCppBackend)
+        name = served_model_name(profile)
+        args = [
+            "--model", model.container_path,
+            "--host", "0.0.0.0",  # inside the container; the host side is profile.server.host
+            "--port", str(CONTAINER_PORT),
+            "--ctx-size", str(options.ctx_size),
+            "--parallel", str(options.parallel),
+            "--alias", name,
+        ]  # fmt: skip
+        if options.threads is not None:
+            args += ["--threads", str(options.threads)]
+        if profile.accelerator != "cpu":
+            layers = ALL_LAYERS if options.gpu_layers is None else options.gpu_layers
+            args += ["--n-gpu-layers", str(layers)]
+        elif options.gpu_layers:
+            raise ProfileError(
+                f"backend.gpu_layers is {options.gpu_layers} but accelerator is cpu",
+                hint="set accelerator: cuda or rocm, or drop gpu_layers",
+            )
+        if options.metrics:
+            args.append("--metrics")
+        args += list(options.extra_args)
+        return ServerLaunch(
+            args=tuple(args),
+            container_port=CONTAINER_PORT,
+            health_path=profile.health.path or "/health",
+            api="openai",
+            api_base_path="/v1",
+            served_model=name,
+            metrics_path="/metrics" if options.metrics else None,
+        )
+
+    def default_image(self, profile: Profile) -> str:
+        return UPSTREAM_IMAGES[profile.accelerator]
+
+    def build_recipe(self, profile: Profile) -> BuildRecipe:
+        if profile.accelerator != "cpu":
+            raise ProfileError(
+                f"no built-in llama.cpp Containerfile for accelerator {profile.accelerator!r}",
+                hint=f"use the upstream image {UPSTREAM_IMAGES[profile.accelerator]} "
+                "or set build.containerfile to your own",
+            )
+        base = (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+        return BuildRecipe(
+            template="llamacpp-cpu.Containerfile.j2",
+            context_files=("llama-server",),
+            default_tag=f"localhost/llmdeploy/llamacpp-cpu:{__version__}",
+            variables={
+                "base_image": base,
+                "xllamacpp_version": XLLAMACPP_VERSION,
+                "llmdeploy_version": __version__,
+            },
+        )

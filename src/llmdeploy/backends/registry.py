@@ -1,0 +1,18 @@
+"""Look up the backend adapter for a profile's ``backend.kind``."""
+
+from __future__ import annotations
+
+from llmdeploy.backends.base import Backend
+from llmdeploy.backends.llamacpp import LlamaCppServer
+from llmdeploy.errors import ProfileError
+
+_BACKENDS: dict[str, type[Backend]] = {"llamacpp": LlamaCppServer}
+
+
+def get_backend(kind: str) -> Backend:
+    try:
+        return _BACKENDS[kind]()
+    except KeyError:
+        raise ProfileError(
+            f"unknown backend {kind!r}", hint=f"known backends: {', '.join(sorted(_BACKENDS))}"
+        ) from None

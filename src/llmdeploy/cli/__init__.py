@@ -1,0 +1,1 @@
+"""Thin Typer command modules. Only this package imports Typer and Rich."""

@@ -1,0 +1,75 @@
+"""The ``llmdeploy`` command: registers the thin command modules and maps errors to exit codes.
+
+Command modules import only Typer at module level; domain code (SDKs, pydantic models,
+Rich tables) is imported inside the command functions so ``llmdeploy --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from llmdeploy import __version__
+from llmdeploy.constants import ENV_DEBUG
+
+app = typer.Typer(
+    name="llmdeploy",
+    help="Take a language model from a laptop to production: profiles, containers, benchmarks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"llmdeploy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ[ENV_DEBUG] = "1"
+
+
+def _register() -> None:
+    from llmdeploy.cli import commands
+
+    commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, print user errors without tracebacks."""
+    from llmdeploy.errors import LlmdeployError
+
+    _register()
+    try:
+        app(standalone_mode=False)
+    except LlmdeployError as exc:
+        from llmdeploy.cli.errors import report_error
+
+        sys.exit(report_error(exc))
+    except KeyboardInterrupt:
+        from llmdeploy.cli.console import err
+
+        err().print("[red]Interrupted.[/red]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

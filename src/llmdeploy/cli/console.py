@@ -1,0 +1,37 @@
+"""Shared output helpers for CLI commands: consoles, JSON output, error printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_stdout: Console | None = None
+_stderr: Console | None = None
+
+
+def out() -> Console:
+    global _stdout
+    if _stdout is None:
+        from rich.console import Console
+
+        _stdout = Console(highlight=False)
+    return _stdout
+
+
+def err() -> Console:
+    global _stderr
+    if _stderr is None:
+        from rich.console import Console
+
+        _stderr = Console(stderr=True, highlight=False)
+    return _stderr
+
+
+def print_json(data: Any) -> None:
+    """Write machine-readable JSON to stdout (never through Rich, so it is never wrapped)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()

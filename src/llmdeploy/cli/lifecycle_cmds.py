@@ -1,0 +1,261 @@
+"""`llmdeploy up | down | status | logs`: thin wrappers over llmdeploy.deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
+
+
+def up(
+    profile: str | None = ProfileOpt,
+    profile_file: Path | None = ProfileFileOpt,
+    engine: str | None = EngineOpt,
+    deployment: str | None = DeploymentOpt,
+    pull: str = typer.Option("missing", "--pull", help="missing | always | never"),
+    build: bool = typer.Option(False, "--build", help="Rebuild the local image first."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the equivalent engine commands; start nothing."
+    ),
+    keep_on_failure: bool = typer.Option(
+        False, "--keep-on-failure", help="Leave a failed container for inspection."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Start a deployment: model in the store, image ready, container healthy."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.options import resolve_profile
+    from llmdeploy.errors import ProfileError
+
+    if pull not in ("missing", "always", "never"):
+        raise ProfileError(f"--pull {pull!r}: use missing, always or never")
+    resolved = resolve_profile(profile, profile_file)
+    chosen = engine or resolved.profile.engine
+    if dry_run:
+        _dry_run(resolved, chosen, deployment)
+        return
+    from llmdeploy.cli.progress import RichReporter
+    from llmdeploy.deploy.lifecycle import UpOptions, prepare
+    from llmdeploy.deploy.lifecycle import up as do_up
+    from llmdeploy.engines.selection import open_engine
+
+    reporter = RichReporter(enabled=not as_json)
+    reporter.phase("model", f"Resolving model {resolved.profile.model.ref}")
+    plan, stored = prepare(resolved, deployment)
+    reporter.detail(
+        f"{stored.path} ({stored.size_bytes / 1e6:.0f} MB, "
+        + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
+    )
+    reporter.phase("engine", f"Connecting to {chosen}")
+    eng = open_engine(chosen)
+    try:
+        result = do_up(
+            eng,
+            plan,
+            stored,
+            UpOptions(
+                deployment=deployment,
+                pull=pull,  # type: ignore[arg-type]
+                force_build=build,
+                keep_on_failure=keep_on_failure,
+            ),
+            reporter,
+        )
+    finally:
+        reporter.finish()
+        eng.close()
+    base = result.plan.api_base_url
+    model = result.plan.launch.served_model
+    summary = {
+        "deployment": result.plan.deployment,
+        "engine": eng.name,
+        "container": result.container.name,
+        "image": result.container.image,
+        "image_source": result.image.source if result.image else "running",
+        "endpoint": result.plan.endpoint,
+        "api_base_url": base,
+        "model": model,
+        "unchanged": result.unchanged,
+        "replaced": result.replaced,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "health_s": round(result.health.elapsed_s, 3) if result.health else None,
+    }
+    if as_json:
+        print_json(summary)
+        return
+    console = out()
+    if result.unchanged:
+        console.print(f"[green]●[/green] {result.plan.deployment} is already running with this "
+                      "profile; nothing to do.")
+    else:
+        console.print(f"[green]●[/green] {result.plan.deployment} is healthy on {eng.name} "
+                      f"after {result.elapsed_s:.1f} s")
+    console.print(f"  endpoint  {base}")
+    console.print(f"  model     {model}")
+    console.print("  try it:", style="dim")
+    console.print(
+        f"  curl -s {base}/chat/completions -H 'Content-Type: application/json' "
+        f"-d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": "
+        "\"Hello!\"}]}'",
+        markup=False, highlight=False, soft_wrap=True,
+    )
+    console.print(f"  llmdeploy chat --deployment {result.plan.deployment} \"Hello!\"",
+                  style="dim", markup=False)
+
+
+def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
+    from llmdeploy.cli.console import out
+    from llmdeploy.deploy.plan import plan_deployment
+    from llmdeploy.engines.traits import DOCKER, PODMAN
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+    from llmdeploy.render.bundle import COMMANDS, render_bundle
+
+    model_dir, filename = ModelStore(model_store_dir()).locate(resolved.profile.model.ref)
+    plan = plan_deployment(resolved.profile, model_dir=model_dir, model_filename=filename,
+                           deployment=deployment, base_dir=resolved.base_dir)
+    traits = DOCKER if chosen == "docker" else PODMAN
+    commands = next(f for f in render_bundle(plan, traits) if f.path == COMMANDS)
+    out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
+
+
+def down(
+    name: str | None = typer.Argument(None, help="Deployment name"),
+    profile: str | None = ProfileOpt,
+    profile_file: Path | None = ProfileFileOpt,
+    engine: str | None = EngineOpt,
+    timeout_s: int = typer.Option(10, "--timeout", help="Seconds to wait for a clean stop."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stop and remove a deployment (doing nothing when it is absent)."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.deploy.lifecycle import down as do_down
+
+    deployment, engines = _target(name, profile, profile_file, engine)
+    removed = []
+    try:
+        for eng in engines:
+            removed += [(eng.name, c) for c in do_down(eng, deployment, timeout_s=timeout_s)]
+    finally:
+        for eng in engines:
+            eng.close()
+    if as_json:
+        print_json({"deployment": deployment,
+                    "removed": [{"engine": e, "container": c.name, "id": c.id}
+                                for e, c in removed]})
+        return
+    if not removed:
+        out().print(f"{deployment}: nothing to remove")
+    for eng_name, container in removed:
+        out().print(f"[green]removed[/green] {container.name} ({eng_name})")
+
+
+def _target(name, profile, profile_file, engine):  # type: ignore[no-untyped-def]
+    """Deployment name and the engines to look in for down/logs."""
+    from llmdeploy.engines.selection import available_engines, open_engine
+
+    if name is None and profile is None and profile_file is None:
+        from llmdeploy.deploy.discovery import find_in, pick_one
+
+        engines = [open_engine(engine)] if engine else available_engines()
+        _, container = pick_one(find_in(engines, running_only=False), "")
+        from llmdeploy.constants import LABEL_DEPLOYMENT
+
+        return container.labels.get(LABEL_DEPLOYMENT, container.name), engines
+    if name is None:
+        from llmdeploy.cli.options import resolve_profile
+
+        resolved = resolve_profile(profile, profile_file)
+        name = resolved.profile.name
+        engine = engine or resolved.profile.engine
+    engines = [open_engine(engine)] if engine and engine != "auto" else available_engines()
+    return name, engines
+
+
+def status(
+    name: str | None = typer.Argument(None, help="Only this deployment"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List deployments: endpoint, health, uptime, image, model."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.constants import LABEL_ENDPOINT, LABEL_MODEL, LABEL_SERVED_MODEL
+    from llmdeploy.deploy.lifecycle import status as do_status
+    from llmdeploy.engines.selection import available_engines
+
+    engines = available_engines()
+    try:
+        rows = do_status(engines, name)
+    finally:
+        for eng in engines:
+            eng.close()
+    data = [
+        {
+            "deployment": r.deployment,
+            "engine": r.container.engine,
+            "container": r.container.name,
+            "state": r.container.state,
+            "healthy": r.healthy,
+            "health": r.health_detail,
+            "endpoint": r.container.labels.get(LABEL_ENDPOINT),
+            "uptime_s": round(r.uptime_s, 1) if r.uptime_s is not None else None,
+            "image": r.container.image,
+            "model": r.container.labels.get(LABEL_MODEL),
+            "served_model": r.container.labels.get(LABEL_SERVED_MODEL),
+            "exit_code": r.container.exit_code if not r.container.running else None,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print_json(data)
+        return
+    if not data:
+        out().print("no deployments (start one with `llmdeploy up --profile NAME`)")
+        return
+    from rich.table import Table
+
+    table = Table("deployment", "engine", "state", "health", "endpoint", "uptime", "image",
+                  "model")
+    for row in data:
+        health = {True: "[green]healthy[/green]", False: f"[red]{row['health']}[/red]",
+                  None: "-"}[row["healthy"]]
+        table.add_row(row["deployment"], row["engine"], row["state"], health,
+                      row["endpoint"] or "-", _human(row["uptime_s"]), row["image"],
+                      row["served_model"] or row["model"] or "-")
+    out().print(table)
+
+
+def _human(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+def logs(
+    name: str | None = typer.Argument(None, help="Deployment name"),
+    profile: str | None = ProfileOpt,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
+    tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+) -> None:
+    """Print a deployment's server log."""
+    import sys
+
+    from llmdeploy.deploy.discovery import describe_filter, find_in, pick_one
+
+    deployment, engines = _target(name, profile, None, None)
+    try:
+        eng, container = pick_one(
+            find_in(engines, name=deployment, running_only=False),
+            describe_filter(deployment, None, None),
+        )
+        for line in eng.logs(container.id, follow=follow, tail=tail):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for e in engines:
+            e.close()

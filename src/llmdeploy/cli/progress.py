@@ -1,0 +1,52 @@
+"""A Rich implementation of the lifecycle Reporter: one line per phase with elapsed time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from llmdeploy.cli.console import err
+
+
+class RichReporter:
+    def __init__(self, enabled: bool = True) -> None:
+        self._enabled = enabled
+        self._status: Any = None
+        self._phase: str | None = None
+        self._phase_started = 0.0
+        self._started = time.monotonic()
+
+    def phase(self, name: str, description: str) -> None:
+        if not self._enabled:
+            return
+        self._close_phase()
+        self._phase = description
+        self._phase_started = time.monotonic()
+        if self._status is None:
+            self._status = err().status(description, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(description)
+
+    def detail(self, text: str) -> None:
+        if self._enabled:
+            err().print(f"    [dim]{text}[/dim]", markup=True, highlight=False)
+
+    def _close_phase(self) -> None:
+        if self._phase is not None:
+            took = time.monotonic() - self._phase_started
+            total = time.monotonic() - self._started
+            err().print(f"  [green]✓[/green] {self._phase} [dim]({took:.1f} s, {total:.1f} s "
+                        "total)[/dim]")
+            self._phase = None
+
+    def finish(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self._phase = None
+
+    def complete(self) -> None:
+        """Mark the last phase as done (the caller knows it succeeded)."""
+        if self._enabled:
+            self._close_phase()

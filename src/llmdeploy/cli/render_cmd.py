@@ -1,0 +1,48 @@
+"""`llmdeploy render`: write the Containerfile, run spec and equivalent commands; start nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
+
+
+def render(
+    profile: str | None = ProfileOpt,
+    profile_file: Path | None = ProfileFileOpt,
+    out_dir: Path = typer.Option(Path("build"), "--out", "-o", help="Output directory."),
+    engine: str | None = EngineOpt,
+    deployment: str | None = DeploymentOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Render the build context and run spec of a profile into a directory."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.options import resolve_profile
+    from llmdeploy.deploy.images import write_files
+    from llmdeploy.deploy.plan import plan_deployment
+    from llmdeploy.engines.traits import DOCKER, PODMAN
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+    from llmdeploy.render.bundle import render_bundle
+
+    resolved = resolve_profile(profile, profile_file)
+    model_dir, filename = ModelStore(model_store_dir()).locate(resolved.profile.model.ref)
+    plan = plan_deployment(
+        resolved.profile,
+        model_dir=model_dir,
+        model_filename=filename,
+        deployment=deployment,
+        base_dir=resolved.base_dir,
+    )
+    chosen = engine or resolved.profile.engine
+    traits = DOCKER if chosen == "docker" else PODMAN
+    files = render_bundle(plan, traits)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_files(out_dir, files)
+    if as_json:
+        print_json({"out": str(out_dir), "files": [f.path for f in files]})
+        return
+    for item in files:
+        out().print(f"wrote {out_dir / item.path}")

@@ -1,0 +1,1 @@
+"""Small clients for the inference endpoints llmdeploy starts."""

@@ -1,0 +1,1 @@
+"""Deployment lifecycle: plan (pure), up / down / status / logs (through an engine)."""

@@ -1,0 +1,111 @@
+"""Find running deployments by name, profile or backend (used by chat, logs and bench)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdeploy.constants import (
+    LABEL_API,
+    LABEL_BACKEND,
+    LABEL_DEPLOYMENT,
+    LABEL_ENDPOINT,
+    LABEL_MANAGED,
+    LABEL_METRICS_PATH,
+    LABEL_PROFILE,
+    LABEL_SERVED_MODEL,
+)
+from llmdeploy.engines.base import Engine
+from llmdeploy.engines.spec import ContainerInfo
+from llmdeploy.errors import DeploymentNotFoundError
+
+
+@dataclass(frozen=True)
+class DeploymentEndpoint:
+    deployment: str
+    engine: str
+    container_id: str
+    base_url: str  # http://host:port
+    api: str  # openai | ollama
+    served_model: str
+    metrics_path: str | None
+    backend: str
+    profile: str
+
+
+def endpoint_of(engine: Engine, container: ContainerInfo) -> DeploymentEndpoint:
+    labels = container.labels
+    return DeploymentEndpoint(
+        deployment=labels.get(LABEL_DEPLOYMENT, container.name),
+        engine=engine.name,
+        container_id=container.id,
+        base_url=labels.get(LABEL_ENDPOINT, ""),
+        api=labels.get(LABEL_API, "openai"),
+        served_model=labels.get(LABEL_SERVED_MODEL, ""),
+        metrics_path=labels.get(LABEL_METRICS_PATH),
+        backend=labels.get(LABEL_BACKEND, ""),
+        profile=labels.get(LABEL_PROFILE, ""),
+    )
+
+
+def find_in(
+    engines: list[Engine],
+    *,
+    name: str | None = None,
+    profile: str | None = None,
+    backend: str | None = None,
+    running_only: bool = True,
+) -> list[tuple[Engine, ContainerInfo]]:
+    wanted = {LABEL_MANAGED: "true"}
+    if name:
+        wanted[LABEL_DEPLOYMENT] = name
+    if profile:
+        wanted[LABEL_PROFILE] = profile
+    if backend:
+        wanted[LABEL_BACKEND] = backend
+    found = []
+    for engine in engines:
+        for container in engine.list(wanted):
+            if container.running or not running_only:
+                found.append((engine, container))
+    return found
+
+
+def pick_one(
+    matches: list[tuple[Engine, ContainerInfo]], what: str
+) -> tuple[Engine, ContainerInfo]:
+    if not matches:
+        raise DeploymentNotFoundError(
+            f"no running deployment{what}",
+            hint="start one with `llmdeploy up --profile NAME`; see `llmdeploy status`",
+        )
+    if len(matches) > 1:
+        names = sorted(c.labels.get(LABEL_DEPLOYMENT, c.name) for _, c in matches)
+        raise DeploymentNotFoundError(
+            f"{len(matches)} running deployments match{what}: {', '.join(names)}",
+            hint="name one with --deployment NAME (or --profile NAME)",
+        )
+    return matches[0]
+
+
+def describe_filter(name: str | None, profile: str | None, backend: str | None) -> str:
+    parts = [f"{k} {v!r}" for k, v in (("named", name), ("of profile", profile),
+                                         ("with backend", backend)) if v]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def find_deployment(
+    *, profile: str | None = None, backend: str | None = None, name: str | None = None
+) -> DeploymentEndpoint:
+    """The one running deployment matching the filters, across every engine that answers."""
+    from llmdeploy.engines.selection import available_engines
+
+    engines = available_engines()
+    try:
+        engine, container = pick_one(
+            find_in(engines, name=name, profile=profile, backend=backend),
+            describe_filter(name, profile, backend),
+        )
+        return endpoint_of(engine, container)
+    finally:
+        for engine in engines:
+            engine.close()

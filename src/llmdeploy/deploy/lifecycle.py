@@ -1,0 +1,237 @@
+"""up / down / status: the deployment lifecycle over one engine.
+
+``up`` ensures the model is in the store, the image is in the engine, starts the container
+and waits for health. Any failure or Ctrl-C after the container was created removes it, so
+nothing half-started is left behind.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from llmdeploy.constants import (
+    LABEL_DEPLOYMENT,
+    LABEL_ENDPOINT,
+    LABEL_HEALTH_PATH,
+    LABEL_MANAGED,
+    LABEL_SPEC_HASH,
+)
+from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
+from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
+from llmdeploy.deploy.plan import DeploymentPlan, container_name, plan_deployment
+from llmdeploy.deploy.ports import port_is_free
+from llmdeploy.deploy.reporter import NullReporter, Reporter
+from llmdeploy.engines.base import Engine
+from llmdeploy.engines.spec import ContainerInfo
+from llmdeploy.errors import InterruptedByUser, PortInUseError
+from llmdeploy.models.store import ModelStore, StoredModel
+from llmdeploy.paths import model_store_dir
+from llmdeploy.profiles.loader import ResolvedProfile
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    deployment: str | None = None
+    pull: PullPolicy = "missing"
+    force_build: bool = False
+    keep_on_failure: bool = False
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: DeploymentPlan
+    container: ContainerInfo
+    image: ImageReady | None
+    model: StoredModel
+    health: HealthResult | None
+    unchanged: bool  # an identical deployment was already running and healthy
+    replaced: bool  # an older deployment of the same name was removed
+    elapsed_s: float
+
+
+def prepare(resolved: ResolvedProfile, deployment: str | None = None) -> tuple[
+    DeploymentPlan, StoredModel
+]:
+    """Resolve the model into the store and plan the deployment (no engine touched)."""
+    stored = ModelStore(model_store_dir()).ensure(resolved.profile.model.ref)
+    plan = plan_deployment(
+        resolved.profile,
+        model_dir=stored.directory,
+        model_filename=stored.filename,
+        deployment=deployment,
+        base_dir=resolved.base_dir,
+    )
+    return plan, stored
+
+
+def up(
+    engine: Engine,
+    plan: DeploymentPlan,
+    stored: StoredModel,
+    options: UpOptions = UpOptions(),
+    reporter: Reporter | None = None,
+) -> UpResult:
+    report = reporter or NullReporter()
+    started = time.monotonic()
+    name = plan.run.name
+    existing = engine.inspect(name)
+    replaced = False
+    if existing is not None:
+        same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
+        health_url = plan.endpoint + plan.launch.health_path
+        if same and existing.running and probe(health_url)[0]:
+            return UpResult(
+                plan=plan,
+                container=existing,
+                image=None,
+                model=stored,
+                health=None,
+                unchanged=True,
+                replaced=False,
+                elapsed_s=time.monotonic() - started,
+            )
+        report.phase("replace", f"Removing the previous {name} ({existing.state})")
+        engine.remove(name)
+        replaced = True
+    _check_port(engine, plan)
+    report.phase("image", f"Ensuring image {plan.images.image}")
+    image = ensure_image(
+        engine, plan.images, pull=options.pull, force_build=options.force_build, reporter=report
+    )
+    run_plan = plan.with_image(image.image)
+    report.phase("start", f"Starting {name} from {image.image}")
+    created = False
+    try:
+        container = engine.run(run_plan.run)
+        created = True
+        health_url = plan.endpoint + plan.launch.health_path
+        report.phase("health", f"Waiting for {health_url}")
+        health = wait_healthy(
+            engine,
+            container.id,
+            health_url,
+            timeout_s=plan.profile.health.timeout_s,
+            interval_s=plan.profile.health.interval_s,
+        )
+        container = engine.inspect(container.id) or container
+    except KeyboardInterrupt as exc:
+        _cleanup(engine, name, created=True, keep=False)
+        raise InterruptedByUser(
+            f"interrupted: {name} was stopped and removed", hint=None
+        ) from exc
+    except BaseException:
+        _cleanup(engine, name, created=created, keep=options.keep_on_failure)
+        raise
+    finally:
+        report.finish()
+    return UpResult(
+        plan=run_plan,
+        container=container,
+        image=image,
+        model=stored,
+        health=health,
+        unchanged=False,
+        replaced=replaced,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _cleanup(engine: Engine, name: str, *, created: bool, keep: bool) -> None:
+    if keep and created:
+        return
+    try:
+        engine.remove(name)
+    except Exception:  # noqa: BLE001 - never mask the original error
+        pass
+
+
+def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
+    port = plan.profile.server.port
+    host = plan.profile.server.host
+    if port_is_free(host, port):
+        return
+    holders = [
+        c.labels.get(LABEL_DEPLOYMENT, c.name)
+        for c in engine.list({LABEL_MANAGED: "true"})
+        if c.labels.get(LABEL_ENDPOINT) == plan.endpoint and c.running
+    ]
+    hint = (
+        f"deployment {holders[0]!r} uses it: `llmdeploy down {holders[0]}`"
+        if holders
+        else "set server.port in the profile to a free port, or stop what listens there"
+    )
+    raise PortInUseError(f"port {host}:{port} is already in use", hint=hint)
+
+
+def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[ContainerInfo]:
+    """Stop and remove every container of a deployment; an absent deployment is fine."""
+    found = engine.list({LABEL_MANAGED: "true", LABEL_DEPLOYMENT: deployment})
+    named = engine.inspect(container_name(deployment))
+    if named is not None and named.labels.get(LABEL_MANAGED) == "true" and all(
+        c.id != named.id for c in found
+    ):
+        found.append(named)
+    for container in found:
+        if container.running:
+            engine.stop(container.id, timeout_s=timeout_s)
+        engine.remove(container.id)
+    return found
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    container: ContainerInfo
+    healthy: bool | None  # None when not running
+    health_detail: str
+    uptime_s: float | None
+
+    @property
+    def deployment(self) -> str:
+        return self.container.labels.get(LABEL_DEPLOYMENT, self.container.name)
+
+
+def status(engines: list[Engine], deployment: str | None = None) -> list[DeploymentStatus]:
+    wanted = {LABEL_MANAGED: "true"}
+    if deployment:
+        wanted[LABEL_DEPLOYMENT] = deployment
+    rows = []
+    for engine in engines:
+        for container in engine.list(wanted):
+            healthy: bool | None = None
+            detail = container.state
+            if container.running:
+                url = container.labels.get(LABEL_ENDPOINT, "") + container.labels.get(
+                    LABEL_HEALTH_PATH, "/health"
+                )
+                healthy, detail = probe(url, timeout_s=1.0)
+            rows.append(
+                DeploymentStatus(
+                    container=container,
+                    healthy=healthy,
+                    health_detail=detail,
+                    uptime_s=_uptime(container) if container.running else None,
+                )
+            )
+    return rows
+
+
+def _uptime(container: ContainerInfo) -> float | None:
+    if not container.started_at:
+        return None
+    text = container.started_at
+    # Docker: 2024-01-01T00:00:00.123456789Z ; Podman: 2024-01-01T00:00:00.123456789+00:00
+    text = text.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        frac = "".join(ch for ch in rest if ch.isdigit())[:6]
+        tz = rest[len("".join(ch for ch in rest if ch.isdigit())):]
+        text = f"{head}.{frac}{tz}"
+    try:
+        started = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - started).total_seconds())

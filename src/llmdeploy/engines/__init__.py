@@ -1,0 +1,1 @@
+"""Container-engine adapters (Podman, Docker) behind one interface; they execute RunSpecs."""

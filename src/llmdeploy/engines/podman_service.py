@@ -1,0 +1,105 @@
+"""Find a listening Podman API socket, or start a transient ``podman system service``.
+
+Order: ``LLMDEPLOY_PODMAN_SOCKET``, ``CONTAINER_HOST`` (unix only), the rootful socket
+``/run/podman/podman.sock`` (root) or ``$XDG_RUNTIME_DIR/podman/podman.sock`` (rootless).
+When none answers, llmdeploy starts ``podman system service`` on a private socket for the
+duration of the command and stops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from llmdeploy.constants import ENV_PODMAN_SOCKET
+from llmdeploy.errors import EngineUnavailableError
+
+_START_TIMEOUT_S = 20.0
+
+
+def candidate_sockets() -> list[str]:
+    found = []
+    override = os.environ.get(ENV_PODMAN_SOCKET)
+    if override:
+        found.append(override.removeprefix("unix://"))
+    host = os.environ.get("CONTAINER_HOST", "")
+    if host.startswith("unix://"):
+        found.append(host.removeprefix("unix://"))
+    if os.geteuid() == 0:
+        found.append("/run/podman/podman.sock")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        found.append(str(Path(runtime) / "podman" / "podman.sock"))
+    return list(dict.fromkeys(found))
+
+
+def socket_answers(path: str, timeout_s: float = 1.0) -> bool:
+    if not os.path.exists(path):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+            return sock.recv(16).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+class TransientService:
+    """A ``podman system service`` owned by this process, stopped by ``close``."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("podman")
+        if binary is None:
+            raise EngineUnavailableError(
+                "Podman is not installed", hint="apt-get install podman runc (or use engine: docker)"
+            )
+        self._dir = tempfile.mkdtemp(prefix="llmdeploy-podman-")
+        self.path = os.path.join(self._dir, "podman.sock")
+        self._process = subprocess.Popen(
+            [binary, "system", "service", "--time=0", f"unix://{self.path}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                stderr = (self._process.stderr.read() if self._process.stderr else b"").decode()
+                self.close()
+                raise EngineUnavailableError(
+                    "podman system service exited at start",
+                    log_tail=stderr.strip().splitlines()[-10:],
+                    hint="run `llmdeploy doctor` to see what is wrong with Podman",
+                )
+            if socket_answers(self.path):
+                return
+            time.sleep(0.05)
+        self.close()
+        raise EngineUnavailableError(
+            f"podman system service did not answer within {_START_TIMEOUT_S:.0f} s"
+        )
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def find_socket() -> str | None:
+    for path in candidate_sockets():
+        if socket_answers(path):
+            return path
+    return None

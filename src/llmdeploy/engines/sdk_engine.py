@@ -1,0 +1,245 @@
+"""Behaviour shared by the Docker SDK and podman-py adapters (their object models match).
+
+Subclasses supply the client, the create() keyword arguments that differ, and the mapping
+of SDK exceptions to llmdeploy's exception tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from llmdeploy.engines.spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
+from llmdeploy.engines.traits import EngineTraits
+from llmdeploy.errors import DeploymentError, EngineError, ImageError, PortInUseError
+
+CPU_PERIOD_US = 100_000
+
+
+class SdkEngine:
+    traits: EngineTraits
+    client: Any
+    not_found: tuple[type[Exception], ...] = ()
+    api_error: tuple[type[Exception], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.traits.name
+
+    # --- images ---------------------------------------------------------------------------
+    def image_exists(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+        except self.not_found:
+            return False
+        except self.api_error as exc:
+            raise self._error(f"checking image {ref}", exc) from exc
+        return True
+
+    def pull(self, ref: str) -> None:
+        repository, tag = _split_tag(ref)
+        try:
+            self.client.images.pull(repository, tag=tag)
+        except (*self.not_found, *self.api_error) as exc:
+            raise ImageError(
+                f"could not pull {ref} with {self.name}: {_explain(exc)}",
+                hint="check the registry is reachable, or let llmdeploy build the image",
+            ) from exc
+
+    def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine
+        raise NotImplementedError
+
+    # --- containers -----------------------------------------------------------------------
+    def create_kwargs(self, spec: RunSpec) -> dict[str, Any]:  # pragma: no cover - per engine
+        raise NotImplementedError
+
+    def common_kwargs(self, spec: RunSpec) -> dict[str, Any]:
+        env = dict(spec.env)
+        for key in spec.secret_env:
+            value = os.environ.get(key)
+            if value is None:
+                raise DeploymentError(
+                    f"secret_env {key} is not set in this environment",
+                    hint=f"export {key}=... before running llmdeploy",
+                )
+            env[key] = value
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "command": list(spec.args),
+            "name": spec.name,
+            "labels": dict(spec.labels),
+            "environment": env,
+            "ports": {
+                f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) for p in spec.ports
+            },
+            "cap_drop": list(spec.cap_drop),
+            "cap_add": list(spec.cap_add),
+            "read_only": spec.read_only_rootfs,
+        }
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = list(spec.entrypoint)
+        if spec.user:
+            kwargs["user"] = spec.user
+        if spec.cpus is not None:
+            kwargs["cpu_period"] = CPU_PERIOD_US
+            kwargs["cpu_quota"] = int(spec.cpus * CPU_PERIOD_US)
+        if spec.memory:
+            from llmdeploy.engines.sizes import to_bytes
+
+            kwargs["mem_limit"] = to_bytes(spec.memory)
+        if spec.shm_size:
+            from llmdeploy.engines.sizes import to_bytes
+
+            kwargs["shm_size"] = to_bytes(spec.shm_size)
+        if spec.pids_limit is not None:
+            kwargs["pids_limit"] = spec.pids_limit
+        return kwargs
+
+    def run(self, spec: RunSpec) -> ContainerInfo:
+        kwargs = self.create_kwargs(spec)
+        try:
+            container = self.client.containers.create(**kwargs)
+        except self.not_found as exc:
+            raise ImageError(f"image {spec.image} not found in {self.name}") from exc
+        except self.api_error as exc:
+            raise self._error(f"creating container {spec.name}", exc) from exc
+        try:
+            container.start()
+        except self.api_error as exc:
+            self._force_remove(container.id)
+            raise self._error(f"starting container {spec.name}", exc) from exc
+        except BaseException:
+            self._force_remove(container.id)
+            raise
+        info = self.inspect(container.id)
+        if info is None:
+            raise EngineError(f"container {spec.name} vanished right after it started")
+        return info
+
+    def inspect(self, name_or_id: str) -> ContainerInfo | None:
+        try:
+            container = self.client.containers.get(name_or_id)
+        except self.not_found:
+            return None
+        except self.api_error as exc:
+            raise self._error(f"inspecting {name_or_id}", exc) from exc
+        return self._info(container.attrs)
+
+    def stop(self, name_or_id: str, timeout_s: int = 10) -> None:
+        try:
+            self.client.containers.get(name_or_id).stop(timeout=timeout_s)
+        except self.not_found:
+            return
+        except self.api_error as exc:
+            raise self._error(f"stopping {name_or_id}", exc) from exc
+
+    def remove(self, name_or_id: str) -> None:
+        try:
+            self.client.containers.get(name_or_id).remove(force=True)
+        except self.not_found:
+            return
+        except self.api_error as exc:
+            if "removal of container" in str(exc) and "already in progress" in str(exc):
+                return
+            raise self._error(f"removing {name_or_id}", exc) from exc
+
+    def _force_remove(self, name_or_id: str) -> None:
+        try:
+            self.client.containers.get(name_or_id).remove(force=True)
+        except Exception:  # noqa: BLE001 - best effort during cleanup
+            pass
+
+    def logs(
+        self, name_or_id: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[str]:
+        try:
+            container = self.client.containers.get(name_or_id)
+            kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True,
+                                      "stderr": True}
+            if tail is not None:
+                kwargs["tail"] = tail
+            chunks = container.logs(**kwargs)
+        except self.not_found:
+            return
+        except self.api_error as exc:
+            raise self._error(f"reading logs of {name_or_id}", exc) from exc
+        buffer = ""
+        for chunk in chunks:
+            text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else str(chunk)
+            buffer += text
+            *lines, buffer = buffer.split("\n")
+            yield from (line.rstrip("\r") for line in lines)
+        if buffer:
+            yield buffer.rstrip("\r")
+
+    def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        try:
+            found = self.client.containers.list(all=True, filters=filters)
+        except self.api_error as exc:
+            raise self._error("listing containers", exc) from exc
+        infos = []
+        for container in found:
+            info = self.inspect(container.id)
+            if info is not None:
+                infos.append(info)
+        return infos
+
+    def _info(self, attrs: dict[str, Any]) -> ContainerInfo:
+        state = attrs.get("State") or {}
+        config = attrs.get("Config") or {}
+        mounts = tuple(
+            MountInfo(
+                source=str(m.get("Source", "")),
+                target=str(m.get("Destination", "")),
+                read_only=not bool(m.get("RW", True)),
+            )
+            for m in attrs.get("Mounts") or []
+        )
+        exit_code = state.get("ExitCode")
+        status = str(state.get("Status", "unknown")).lower()
+        return ContainerInfo(
+            id=str(attrs.get("Id", "")),
+            name=str(attrs.get("Name", "")).lstrip("/"),
+            image=str(config.get("Image", attrs.get("ImageName", ""))),
+            state=status,
+            exit_code=int(exit_code) if exit_code is not None else None,
+            labels=dict(config.get("Labels") or {}),
+            started_at=state.get("StartedAt"),
+            mounts=mounts,
+            engine=self.name,
+        )
+
+    def _error(self, action: str, exc: Exception) -> EngineError:
+        text = _explain(exc)
+        lowered = text.lower()
+        if "address already in use" in lowered or "port is already allocated" in lowered:
+            return PortInUseError(
+                f"{self.name} could not publish the port while {action}: {text}",
+                hint="choose another server.port in the profile or stop what uses it",
+            )
+        return EngineError(f"{self.name} failed {action}: {text}")
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+def _explain(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return str(explanation)
+    return str(exc)
+
+
+def _split_tag(ref: str) -> tuple[str, str]:
+    last = ref.rsplit("/", 1)[-1]
+    if "@" in ref:
+        return ref, ""
+    if ":" in last:
+        repository, tag = ref.rsplit(":", 1)
+        return repository, tag
+    return ref, "latest"

@@ -1,0 +1,89 @@
+"""Engine-neutral descriptions of what to run and what is running."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+GpuVendor = Literal["nvidia", "amd"]
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    vendor: GpuVendor
+    count: int | None = None  # None = all
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One container to start: image, argv, environment, mounts, limits and hardening."""
+
+    name: str
+    image: str
+    args: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # names of host environment variables passed through by name; values never rendered
+    secret_env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: tuple[PortMapping, ...] = ()
+    mounts: tuple[BindMount, ...] = ()
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    no_new_privileges: bool = True
+    read_only_rootfs: bool = False
+    user: str | None = None
+    gpu: GpuRequest | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    shm_size: str | None = None
+    pids_limit: int | None = None
+    ulimits: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MountInfo:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    state: str  # created | running | exited | ...
+    exit_code: int | None
+    labels: dict[str, str]
+    started_at: str | None
+    mounts: tuple[MountInfo, ...] = ()
+    engine: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context_dir: str
+    containerfile: str  # path inside context_dir
+    tag: str
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,38 @@
+"""How engines differ, as data: CLI name and how each expresses GPU requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdeploy.engines.spec import GpuRequest
+
+AMD_DEVICES = ("/dev/kfd", "/dev/dri")
+
+
+@dataclass(frozen=True)
+class EngineTraits:
+    name: str  # podman | docker
+    cli: str  # the command line tool
+    nvidia_style: str  # "cdi" (Podman: --device nvidia.com/gpu=all) | "gpus" (Docker: --gpus)
+    build_env: tuple[tuple[str, str], ...] = ()  # env for the equivalent CLI build
+
+    def gpu_cli_flags(self, gpu: GpuRequest) -> list[str]:
+        if gpu.vendor == "amd":
+            flags: list[str] = []
+            for device in AMD_DEVICES:
+                flags += ["--device", device]
+            return [*flags, "--group-add", "video"]
+        if self.nvidia_style == "cdi":
+            return [flag for device in self.cdi_devices(gpu) for flag in ("--device", device)]
+        return ["--gpus", "all" if gpu.count is None else str(gpu.count)]
+
+    def cdi_devices(self, gpu: GpuRequest) -> list[str]:
+        if gpu.count is None:
+            return ["nvidia.com/gpu=all"]
+        return [f"nvidia.com/gpu={i}" for i in range(gpu.count)]
+
+
+PODMAN = EngineTraits(name="podman", cli="podman", nvidia_style="cdi")
+DOCKER = EngineTraits(
+    name="docker", cli="docker", nvidia_style="gpus", build_env=(("DOCKER_BUILDKIT", "0"),)
+)

@@ -1,0 +1,117 @@
+"""The one exception tree of llmdeploy; every user-facing failure is one of these.
+
+Each class carries an exit code and an optional hint (one line saying how to fix it).
+The CLI prints ``message`` and ``hint`` and exits with ``exit_code``; it shows a
+traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
+
+    LlmdeployError                      exit 1
+    ├── ProfileError                    exit 3   bad or missing profile (names file and field)
+    ├── RenderError                     exit 3   a template or renderer could not produce a file
+    ├── ModelError                      exit 4   model reference cannot be resolved / stored
+    ├── EngineError                     exit 5   container engine failures
+    │   ├── EngineUnavailableError               engine not installed or not running
+    │   ├── ImageError                           image missing, pull or build failed
+    │   └── PortInUseError                       host port already taken
+    ├── DeploymentError                 exit 6   lifecycle failures
+    │   ├── ContainerExitedError                 container died during start (exit code + log tail)
+    │   ├── HealthTimeoutError                   server never became healthy (log tail + what was polled)
+    │   └── DeploymentNotFoundError              no such running deployment
+    ├── EndpointError                   exit 7   an inference endpoint answered badly or not at all
+    ├── BenchError                      exit 8   benchmark configuration or run failure
+    │   └── GateFailedError             exit 9   a --fail-on threshold was crossed
+    └── InterruptedByUser               exit 130 Ctrl-C (after cleaning up)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LlmdeployError(Exception):
+    """Base of every error llmdeploy reports to a user."""
+
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.log_tail: tuple[str, ...] = tuple(log_tail)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ProfileError(LlmdeployError):
+    exit_code = 3
+
+
+class RenderError(LlmdeployError):
+    exit_code = 3
+
+
+class ModelError(LlmdeployError):
+    exit_code = 4
+
+
+class EngineError(LlmdeployError):
+    exit_code = 5
+
+
+class EngineUnavailableError(EngineError):
+    pass
+
+
+class ImageError(EngineError):
+    pass
+
+
+class PortInUseError(EngineError):
+    pass
+
+
+class DeploymentError(LlmdeployError):
+    exit_code = 6
+
+
+class ContainerExitedError(DeploymentError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        container_exit_code: int | None,
+        hint: str | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint=hint, log_tail=log_tail)
+        self.container_exit_code = container_exit_code
+
+
+class HealthTimeoutError(DeploymentError):
+    pass
+
+
+class DeploymentNotFoundError(DeploymentError):
+    pass
+
+
+class EndpointError(LlmdeployError):
+    exit_code = 7
+
+
+class BenchError(LlmdeployError):
+    exit_code = 8
+
+
+class GateFailedError(BenchError):
+    exit_code = 9
+
+
+class InterruptedByUser(LlmdeployError):
+    exit_code = 130

@@ -1,0 +1,1 @@
+"""Model references (file://, pkg://) and the host-side model store mounted into containers."""

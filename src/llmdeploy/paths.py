@@ -1,0 +1,32 @@
+"""Where llmdeploy keeps user configuration and data (XDG base directories)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from llmdeploy.constants import ENV_CONFIG_DIR, ENV_MODEL_STORE
+
+
+def config_dir() -> Path:
+    override = os.environ.get(ENV_CONFIG_DIR)
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "llmdeploy"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llmdeploy"
+
+
+def model_store_dir() -> Path:
+    override = os.environ.get(ENV_MODEL_STORE)
+    if override:
+        return Path(override).expanduser()
+    return cache_dir() / "models"
+
+
+def user_profiles_dir() -> Path:
+    return config_dir() / "profiles"

@@ -1,0 +1,1 @@
+"""Profiles: YAML documents describing a deployment, validated by pydantic."""

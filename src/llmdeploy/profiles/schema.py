@@ -1,0 +1,221 @@
+"""The profile schema: what a deployment is, validated strictly (unknown keys are errors).
+
+A profile names an engine, an inference backend (a discriminated union on ``backend.kind``),
+a model reference, a target accelerator, an image and/or a build recipe, and the container's
+network, environment, resource, health and security settings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llmdeploy.constants import DEFAULT_HOST
+
+EngineName = Literal["podman", "docker", "auto"]
+Accelerator = Literal["cpu", "cuda", "rocm"]
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]?|[bB])?$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSource(StrictModel):
+    """Where the weights come from and the name the server announces."""
+
+    ref: str = Field(
+        description="Model reference: file:///abs/path.gguf or pkg://python_package/file.gguf"
+    )
+    name: str | None = Field(
+        default=None, description="Served model name (alias); defaults to the file's stem"
+    )
+
+    @field_validator("ref")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError(
+                "a model reference needs a scheme: file:///abs/path.gguf or "
+                "pkg://python_package/relative/file.gguf"
+            )
+        scheme = value.split("://", 1)[0]
+        if scheme not in {"file", "pkg"}:
+            raise ValueError(f"unsupported model scheme {scheme!r}; supported: file://, pkg://")
+        return value
+
+
+# llama-server flags llmdeploy renders itself, and the profile field that sets each.
+LLAMACPP_MANAGED_FLAGS = {
+    "-m": "model.ref",
+    "--model": "model.ref",
+    "--host": "server.host",
+    "--port": "server.port",
+    "-c": "backend.ctx_size",
+    "--ctx-size": "backend.ctx_size",
+    "-np": "backend.parallel",
+    "--parallel": "backend.parallel",
+    "-t": "backend.threads",
+    "--threads": "backend.threads",
+    "-ngl": "backend.gpu_layers",
+    "--n-gpu-layers": "backend.gpu_layers",
+    "--gpu-layers": "backend.gpu_layers",
+    "--metrics": "backend.metrics",
+    "-a": "model.name",
+    "--alias": "model.name",
+    "--api-key": "secret_env (LLAMA_API_KEY)",
+}
+
+
+class LlamaCppBackend(StrictModel):
+    """llama.cpp's ``llama-server``: GGUF models, CPU first, OpenAI-compatible API."""
+
+    kind: Literal["llamacpp"]
+    ctx_size: int = Field(default=4096, gt=0, description="Context size in tokens (-c)")
+    parallel: int = Field(default=1, gt=0, description="Parallel decoding slots (-np)")
+    threads: int | None = Field(default=None, gt=0, description="CPU threads (-t); None = auto")
+    gpu_layers: int | None = Field(
+        default=None, ge=0, description="Layers offloaded to the GPU (-ngl); default all on GPU"
+    )
+    metrics: bool = Field(default=True, description="Expose Prometheus /metrics (--metrics)")
+    extra_args: tuple[str, ...] = Field(
+        default=(), description="Extra llama-server flags appended verbatim"
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_managed_flags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arg in value:
+            flag = arg.split("=", 1)[0]
+            if flag in LLAMACPP_MANAGED_FLAGS:
+                raise ValueError(
+                    f"{flag} is set from the profile; use the profile field "
+                    f"{LLAMACPP_MANAGED_FLAGS[flag]!r} instead of extra_args"
+                )
+        return value
+
+
+# New backends (vllm, ollama) join this union; ``kind`` picks the member.
+BackendSpec = Annotated[LlamaCppBackend, Field(discriminator="kind")]
+
+
+class BuildSpec(StrictModel):
+    """How to build the image when it is neither local nor pullable."""
+
+    containerfile: str | None = Field(
+        default=None,
+        description="Path to a Containerfile (Jinja2 template) relative to the profile; "
+        "default: the built-in template for the backend and accelerator",
+    )
+    base_image: str | None = Field(default=None, description="Base image (BASE_IMAGE build arg)")
+    args: dict[str, str] = Field(default_factory=dict, description="Extra build args")
+    tag: str | None = Field(default=None, description="Tag of the built image")
+
+
+class ServerSettings(StrictModel):
+    host: str = Field(default=DEFAULT_HOST, description="Host address the port is published on")
+    port: int = Field(default=8080, ge=1, le=65535, description="Host port")
+
+
+class ResourceLimits(StrictModel):
+    cpus: float | None = Field(default=None, gt=0)
+    memory: str | None = Field(default=None, description="Memory limit, e.g. 4g or 512MiB")
+    shm_size: str | None = None
+    pids_limit: int | None = Field(default=None, gt=0)
+    ulimits: dict[str, str] = Field(
+        default_factory=dict, description="e.g. {nofile: '4096:4096'}"
+    )
+
+    @field_validator("memory", "shm_size")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None and not _SIZE_RE.match(value.strip()):
+            raise ValueError(f"not a size: {value!r} (use e.g. 512m, 4g, 2GiB)")
+        return value
+
+    @field_validator("ulimits")
+    @classmethod
+    def _ulimits(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, limit in value.items():
+            if not re.match(r"^\d+(:\d+)?$", str(limit)):
+                raise ValueError(f"ulimit {name}: {limit!r} is not SOFT[:HARD]")
+        return value
+
+
+class HealthCheck(StrictModel):
+    path: str | None = Field(default=None, description="Health path; default from the backend")
+    timeout_s: float = Field(default=180.0, gt=0, description="Give up after this long")
+    interval_s: float = Field(default=0.25, gt=0, description="Time between polls")
+
+
+class Security(StrictModel):
+    cap_add: tuple[str, ...] = Field(
+        default=(), description="Capabilities added back after --cap-drop=ALL"
+    )
+    no_new_privileges: bool = True
+    read_only_rootfs: bool = False
+    user: str | None = None
+
+
+class Profile(StrictModel):
+    """A complete, validated deployment profile (after ``extends`` and interpolation)."""
+
+    name: str
+    description: str = ""
+    engine: EngineName = "auto"
+    accelerator: Accelerator = "cpu"
+    backend: BackendSpec
+    model: ModelSource
+    image: str | None = Field(default=None, description="Prebuilt image reference")
+    build: BuildSpec | None = None
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: tuple[str, ...] = Field(
+        default=(),
+        description="Names of host environment variables passed to the container by name; "
+        "their values are never rendered into files or printed",
+    )
+    resources: ResourceLimits = Field(default_factory=ResourceLimits)
+    health: HealthCheck = Field(default_factory=HealthCheck)
+    security: Security = Field(default_factory=Security)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                "use lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME_RE.match(key):
+                raise ValueError(f"not an environment variable name: {key!r}")
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not _ENV_NAME_RE.match(key):
+                raise ValueError(f"not an environment variable name: {key!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _image_or_build(self) -> Profile:
+        if self.image is None and self.build is None:
+            raise ValueError("set 'image' (a prebuilt reference), 'build', or both")
+        overlap = set(self.env) & set(self.secret_env)
+        if overlap:
+            raise ValueError(
+                f"{sorted(overlap)} appear in both env and secret_env; keep secrets in secret_env"
+            )
+        return self

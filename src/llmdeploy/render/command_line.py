@@ -1,0 +1,67 @@
+"""The ``podman run`` / ``docker run`` command line equivalent to a RunSpec."""
+
+from __future__ import annotations
+
+import shlex
+
+from llmdeploy.engines.spec import BuildRequest, RunSpec
+from llmdeploy.engines.traits import EngineTraits
+
+
+def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
+    argv = [traits.cli, "run", "--detach", "--name", spec.name]
+    for key, value in sorted(spec.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    for port in spec.ports:
+        suffix = "" if port.protocol == "tcp" else f"/{port.protocol}"
+        argv += ["--publish", f"{port.host_ip}:{port.host_port}:{port.container_port}{suffix}"]
+    for mount in spec.mounts:
+        options = "ro" if mount.read_only else "rw"
+        argv += ["--volume", f"{mount.source}:{mount.target}:{options}"]
+    for cap in spec.cap_drop:
+        argv += ["--cap-drop", cap]
+    for cap in spec.cap_add:
+        argv += ["--cap-add", cap]
+    if spec.no_new_privileges:
+        argv += ["--security-opt", "no-new-privileges"]
+    if spec.read_only_rootfs:
+        argv.append("--read-only")
+    if spec.user:
+        argv += ["--user", spec.user]
+    if spec.gpu is not None:
+        argv += traits.gpu_cli_flags(spec.gpu)
+    if spec.cpus is not None:
+        argv += ["--cpus", f"{spec.cpus:g}"]
+    if spec.memory:
+        argv += ["--memory", spec.memory]
+    if spec.shm_size:
+        argv += ["--shm-size", spec.shm_size]
+    if spec.pids_limit is not None:
+        argv += ["--pids-limit", str(spec.pids_limit)]
+    for name, limit in sorted(spec.ulimits.items()):
+        argv += ["--ulimit", f"{name}={limit}"]
+    for key, value in sorted(spec.env.items()):
+        argv += ["--env", f"{key}={value}"]
+    for key in spec.secret_env:
+        argv += ["--env", key]  # passed through by name: the value is never written out
+    if spec.entrypoint is not None:
+        argv += ["--entrypoint", shlex.join(spec.entrypoint)]
+    argv.append(spec.image)
+    argv += list(spec.args)
+    return argv
+
+
+def build_argv(request: BuildRequest, traits: EngineTraits) -> list[str]:
+    argv = [traits.cli, "build", "--tag", request.tag, "--file", request.containerfile]
+    for key, value in sorted(request.build_args.items()):
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in sorted(request.labels.items()):
+        argv += ["--label", f"{key}={value}"]
+    argv.append(request.context_dir)
+    return argv
+
+
+def shell_line(argv: list[str], env: tuple[tuple[str, str], ...] = ()) -> str:
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env)
+    line = shlex.join(argv)
+    return f"{prefix} {line}" if prefix else line

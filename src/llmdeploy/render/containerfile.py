@@ -1,0 +1,63 @@
+"""Render a backend's Containerfile (a Jinja2 template, strict about undefined variables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from llmdeploy.backends.base import BuildRecipe
+from llmdeploy.errors import RenderError
+
+CONTAINERFILE = "Containerfile"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # relative path in the output directory
+    content: str
+    executable: bool = False
+
+
+def _template_text(name: str, custom_dir: Path | None) -> str:
+    if custom_dir is not None:
+        return (custom_dir / name).read_text(encoding="utf-8")
+    return resources.files("llmdeploy.render").joinpath("templates", name).read_text("utf-8")
+
+
+def render_template(text: str, variables: dict[str, str], *, name: str) -> str:
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Containerfiles are not HTML
+    )
+    try:
+        return env.from_string(text).render(**variables)
+    except jinja2.UndefinedError as exc:
+        raise RenderError(
+            f"template {name}: {exc.message}",
+            hint=f"variables available: {', '.join(sorted(variables))}",
+        ) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"template {name}, line {exc.lineno}: {exc.message}") from exc
+
+
+def render_build_context(
+    recipe: BuildRecipe, *, custom_containerfile: Path | None = None
+) -> list[RenderedFile]:
+    """The files of a build context: the Containerfile and the files it COPYs."""
+    if custom_containerfile is not None:
+        try:
+            text = custom_containerfile.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RenderError(f"cannot read Containerfile {custom_containerfile}: {exc}") from exc
+        name = str(custom_containerfile)
+    else:
+        text = _template_text(recipe.template, None)
+        name = recipe.template
+    files = [RenderedFile(CONTAINERFILE, render_template(text, recipe.variables, name=name))]
+    for extra in recipe.context_files:
+        files.append(RenderedFile(extra, _template_text(extra, None), executable=True))
+    return files
