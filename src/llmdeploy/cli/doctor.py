@@ -45,7 +45,9 @@ def doctor(
     from llmdeploy.paths import model_store_dir
 
     if engine not in _ENGINES:
-        raise typer.BadParameter(f"{engine!r} is not one of {', '.join(_ENGINES)}", param_hint="--engine")
+        raise typer.BadParameter(
+            f"{engine!r} is not one of {', '.join(_ENGINES)}", param_hint="--engine"
+        )
     report = run_doctor(
         SystemProbe(),
         model_store=str(model_store_dir()),

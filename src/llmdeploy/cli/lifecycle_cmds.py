@@ -215,8 +215,10 @@ def status(
         return
     from rich.table import Table
 
-    table = Table("deployment", "engine", "state", "health", "endpoint", "uptime", "image",
-                  "model")
+    table = Table()
+    for column in ("deployment", "engine", "state", "health", "endpoint", "uptime", "image",
+                   "model"):
+        table.add_column(column, overflow="fold")
     for row in data:
         health = {True: "[green]healthy[/green]", False: f"[red]{row['health']}[/red]",
                   None: "-"}[row["healthy"]]

@@ -14,7 +14,9 @@ from llmdeploy.errors import EngineUnavailableError, ImageError
 class DockerEngine(SdkEngine):
     traits = DOCKER
 
-    def __init__(self, base_url: str | None = None, timeout_s: int = 120) -> None:
+    def __init__(
+        self, base_url: str | None = None, timeout_s: int = 120, client: Any | None = None
+    ) -> None:
         try:
             import docker
             import docker.errors
@@ -24,6 +26,9 @@ class DockerEngine(SdkEngine):
         self.not_found = (docker.errors.NotFound, docker.errors.ImageNotFound)
         self.api_error = (docker.errors.APIError, docker.errors.DockerException)
         url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if client is not None:  # an injected client (tests); no connection is made
+            self.client, self._version = client, "injected"
+            return
         try:
             self.client = docker.DockerClient(base_url=url, timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))

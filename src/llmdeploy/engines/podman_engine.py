@@ -14,21 +14,26 @@ from llmdeploy.errors import EngineUnavailableError, ImageError
 class PodmanEngine(SdkEngine):
     traits = PODMAN
 
-    def __init__(self, socket_path: str | None = None, timeout_s: int = 300) -> None:
+    def __init__(
+        self, socket_path: str | None = None, timeout_s: int = 300, client: Any | None = None
+    ) -> None:
         try:
             import podman
             import podman.errors
         except ImportError as exc:  # pragma: no cover - podman is a declared dependency
             raise EngineUnavailableError("the podman Python package is not installed") from exc
         self._service: TransientService | None = None
+        self.not_found = (podman.errors.NotFound, podman.errors.ImageNotFound)
+        self.api_error = (podman.errors.APIError, podman.errors.PodmanError)
+        self._build_error = podman.errors.BuildError
+        if client is not None:  # an injected client (tests); no connection is made
+            self.client, self._version, self.socket_path = client, "injected", ""
+            return
         path = socket_path or find_socket()
         if path is None:
             self._service = TransientService()
             path = self._service.path
         self.socket_path = path
-        self.not_found = (podman.errors.NotFound, podman.errors.ImageNotFound)
-        self.api_error = (podman.errors.APIError, podman.errors.PodmanError)
-        self._build_error = podman.errors.BuildError
         try:
             self.client = podman.PodmanClient(base_url=f"unix://{path}", timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))
@@ -65,6 +70,11 @@ class PodmanEngine(SdkEngine):
             kwargs["devices"] = list(AMD_DEVICES)
             kwargs["group_add"] = ["video"]
         return kwargs
+
+    def label_filters(self, labels: dict[str, str]) -> Any:
+        # podman-py turns a {"label": [...]} mapping into a filter Podman does not match;
+        # its list form ("label=KEY=VALUE") is sent as the libpod API expects.
+        return [f"label={k}={v}" if v else f"label={k}" for k, v in labels.items()]
 
     def build(self, request: BuildRequest) -> list[str]:
         lines: list[str] = []

@@ -40,12 +40,18 @@ class SdkEngine:
     def pull(self, ref: str) -> None:
         repository, tag = _split_tag(ref)
         try:
-            self.client.images.pull(repository, tag=tag)
+            result = self.client.images.pull(repository, tag=tag)
         except (*self.not_found, *self.api_error) as exc:
             raise ImageError(
                 f"could not pull {ref} with {self.name}: {_explain(exc)}",
                 hint="check the registry is reachable, or let llmdeploy build the image",
             ) from exc
+        if not self.image_exists(ref):
+            # podman-py reports some pull failures in the result instead of raising
+            raise ImageError(
+                f"could not pull {ref} with {self.name}: {_pull_problem(result)}",
+                hint="check the registry is reachable, or let llmdeploy build the image",
+            )
 
     def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine
         raise NotImplementedError
@@ -174,7 +180,7 @@ class SdkEngine:
             yield buffer.rstrip("\r")
 
     def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        filters = {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
+        filters = self.label_filters(labels)
         try:
             found = self.client.containers.list(all=True, filters=filters)
         except self.api_error as exc:
@@ -185,6 +191,9 @@ class SdkEngine:
             if info is not None:
                 infos.append(info)
         return infos
+
+    def label_filters(self, labels: dict[str, str]) -> Any:
+        return {"label": [f"{k}={v}" if v else k for k, v in labels.items()]}
 
     def _info(self, attrs: dict[str, Any]) -> ContainerInfo:
         state = attrs.get("State") or {}
@@ -233,6 +242,17 @@ def _explain(exc: Exception) -> str:
     if explanation:
         return str(explanation)
     return str(exc)
+
+
+def _pull_problem(result: Any) -> str:
+    text = str(result)
+    if isinstance(result, dict | list):
+        import json
+
+        text = json.dumps(result)[:300]
+    if not text or text.startswith("<Image"):
+        return "the image is not there after the pull (registry unreachable or no such image)"
+    return text
 
 
 def _split_tag(ref: str) -> tuple[str, str]:

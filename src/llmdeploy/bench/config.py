@@ -1,0 +1,185 @@
+"""Typed specification of a benchmark run (what the CLI builds and the report stores)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmdeploy.errors import BenchError
+
+__all__ = [
+    "BenchConfig",
+    "LengthDist",
+    "LoadSpec",
+    "StopSpec",
+    "SweepSpec",
+    "TargetSpec",
+    "WorkloadSpec",
+    "parse_duration_s",
+    "parse_float_list",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LengthDist(_Model):
+    """A token-length distribution: ``fixed``, ``uniform`` [min, max] or clipped ``normal``."""
+
+    kind: Literal["fixed", "uniform", "normal"] = "fixed"
+    mean: float = 128
+    std: float = 0
+    min: int = 1
+    max: int = 128
+
+    @classmethod
+    def parse(cls, spec: str | int) -> LengthDist:
+        """``128`` | ``fixed:128`` | ``uniform:64:256`` | ``normal:MEAN:STD[:MIN:MAX]``."""
+        text = str(spec).strip().lower()
+        parts = text.split(":")
+        try:
+            if len(parts) == 1 or parts[0] == "fixed":
+                n = int(parts[-1])
+                dist = cls(kind="fixed", mean=n, min=n, max=n)
+            elif parts[0] == "uniform" and len(parts) == 3:
+                lo, hi = int(parts[1]), int(parts[2])
+                dist = cls(kind="uniform", mean=(lo + hi) / 2, min=lo, max=hi)
+            elif parts[0] == "normal" and len(parts) in (3, 5):
+                mean, std = float(parts[1]), float(parts[2])
+                lo = int(parts[3]) if len(parts) == 5 else max(1, int(mean - 4 * std))
+                hi = int(parts[4]) if len(parts) == 5 else int(mean + 4 * std) + 1
+                dist = cls(kind="normal", mean=mean, std=std, min=lo, max=hi)
+            else:
+                raise ValueError(text)
+        except ValueError as exc:
+            raise BenchError(
+                f"bad token-length spec {spec!r}",
+                hint="use N, uniform:MIN:MAX or normal:MEAN:STD[:MIN:MAX]",
+            ) from exc
+        if dist.min < 1 or dist.max < dist.min:
+            raise BenchError(f"bad token-length spec {spec!r}: need 1 <= min <= max")
+        return dist
+
+    def describe(self) -> str:
+        if self.kind == "fixed":
+            return str(self.min)
+        if self.kind == "uniform":
+            return f"uniform:{self.min}:{self.max}"
+        return f"normal:{self.mean:g}:{self.std:g}:{self.min}:{self.max}"
+
+
+class TargetSpec(_Model):
+    """Where requests go. ``base_url`` is the server root (no ``/v1``)."""
+
+    base_url: str
+    api: Literal["openai", "ollama"] = "openai"
+    endpoint: Literal["chat", "completions"] = "chat"
+    api_prefix: str = "/v1"
+    model: str | None = None
+    stream: bool = True
+    metrics_path: str | None = "/metrics"
+    backend: str | None = None
+    profile: str | None = None
+    api_key: str | None = Field(default=None, exclude=True)  # never written to a report
+
+
+class WorkloadSpec(_Model):
+    """What each request asks for."""
+
+    kind: Literal["synthetic", "dataset", "prompt"] = "synthetic"
+    input_tokens: LengthDist = Field(default_factory=lambda: LengthDist.parse(128))
+    output_tokens: LengthDist | None = Field(default_factory=lambda: LengthDist.parse(128))
+    dataset_path: str | None = None
+    dataset_shuffle: bool = True
+    prompt: str | None = None
+    ignore_eos: bool = True
+    seed: int = 0
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> WorkloadSpec:
+        if self.kind == "dataset" and not self.dataset_path:
+            raise ValueError("a dataset workload needs dataset_path")
+        if self.kind == "prompt" and not self.prompt:
+            raise ValueError("a prompt workload needs prompt")
+        return self
+
+
+class LoadSpec(_Model):
+    """One stage's load: N concurrent streams, or R requests/s (constant or Poisson)."""
+
+    mode: Literal["concurrency", "rate"]
+    value: float = Field(gt=0)
+    arrivals: Literal["constant", "poisson"] = "constant"
+    max_concurrency: int | None = None
+
+    @property
+    def name(self) -> str:
+        if self.mode == "concurrency":
+            return f"concurrency={int(self.value)}"
+        return f"rate={self.value:g}/s {self.arrivals}"
+
+
+class SweepSpec(_Model):
+    """Automatic sweep: c=1, then c=max_concurrency, then ``steps`` rates in between."""
+
+    max_concurrency: int = 32
+    steps: int = 4
+    arrivals: Literal["constant", "poisson"] = "poisson"
+
+
+class StopSpec(_Model):
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_requests: int = Field(default=0, ge=0)
+    timeout_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _default(self) -> StopSpec:
+        if self.requests is None and self.duration_s is None:
+            self.requests = 100
+        return self
+
+
+class BenchConfig(_Model):
+    target: TargetSpec
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    stages: list[LoadSpec] = Field(default_factory=list)
+    sweep: SweepSpec | None = None
+    stop: StopSpec = Field(default_factory=StopSpec)
+    slo: dict[str, float] = Field(default_factory=dict)
+    fail_on: list[str] = Field(default_factory=list)
+    scrape_metrics: bool = True
+    metrics_interval_s: float = 2.0
+
+    @model_validator(mode="after")
+    def _stages(self) -> BenchConfig:
+        if not self.stages and self.sweep is None:
+            self.stages = [LoadSpec(mode="concurrency", value=1)]
+        return self
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration_s(text: str) -> float:
+    """``60`` / ``60s`` / ``500ms`` / ``2m`` / ``1h`` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise BenchError(f"bad duration {text!r}", hint="use e.g. 30s, 500ms, 2m")
+    value = float(m.group(1))
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2) or "s"]
+    return value * scale
+
+
+def parse_float_list(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise BenchError(f"bad {what} list {text!r}", hint="use e.g. 1,4,16") from exc
+    if not values or any(v <= 0 for v in values):
+        raise BenchError(f"bad {what} list {text!r}: values must be > 0")
+    return values

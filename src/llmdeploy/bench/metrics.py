@@ -1,0 +1,161 @@
+"""Every metric, derived from raw per-request timestamps (definitions in docs/bench.md).
+
+- TTFT: request start -> arrival of the first content chunk (role-only chunks do not count).
+- ITL: gaps between consecutive content chunks of one request, pooled over requests.
+- TPOT: (E2E - TTFT) / (output tokens - 1), per request with at least 2 output tokens.
+- E2E: request start -> last byte of the response.
+- Rates divide totals of successful measured requests by the stage window (first measured
+  start -> last measured end). Concurrency is time-averaged in-flight requests (Little's law).
+Failed requests are counted by cause and excluded from every latency statistic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from llmdeploy.bench.report import Distribution, GoodputSummary, RequestRecord, StageSummary
+from llmdeploy.errors import BenchError
+
+SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
+
+__all__ = ["SLO_KEYS", "distribution", "parse_slo", "percentile", "summarize"]
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Percentile ``q`` in [0, 100] by linear interpolation between closest ranks
+    (numpy's default). ``sorted_values`` must be sorted and non-empty."""
+    n = len(sorted_values)
+    if n == 0:
+        raise ValueError("percentile of no values")
+    if n == 1:
+        return float(sorted_values[0])
+    pos = (n - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, n - 1)
+    frac = pos - lo
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac)
+
+
+def distribution(values_ms: Sequence[float]) -> Distribution | None:
+    if not values_ms:
+        return None
+    v = sorted(values_ms)
+    return Distribution(
+        count=len(v),
+        mean=math.fsum(v) / len(v),
+        median=percentile(v, 50),
+        p90=percentile(v, 90),
+        p95=percentile(v, 95),
+        p99=percentile(v, 99),
+        max=v[-1],
+        min=v[0],
+    )
+
+
+def parse_slo(text: str) -> dict[str, float]:
+    """``ttft_ms=500,tpot_ms=50`` -> {"ttft_ms": 500.0, "tpot_ms": 50.0}."""
+    slo: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in SLO_KEYS:
+            raise BenchError(
+                f"bad SLO {part.strip()!r}", hint=f"use KEY=VALUE with KEY in {', '.join(SLO_KEYS)}"
+            )
+        try:
+            slo[key] = float(value)
+        except ValueError as exc:
+            raise BenchError(f"bad SLO value in {part.strip()!r}") from exc
+    return slo
+
+
+def _meets(r: RequestRecord, slo: dict[str, float]) -> bool:
+    if not r.ok:
+        return False
+    if "ttft_ms" in slo:
+        ttft = r.ttft_s
+        if ttft is None or ttft * 1000 > slo["ttft_ms"]:
+            return False
+    if "tpot_ms" in slo:
+        tpot = r.tpot_s
+        if tpot is not None and tpot * 1000 > slo["tpot_ms"]:
+            return False
+    return not ("e2e_ms" in slo and r.e2e_s * 1000 > slo["e2e_ms"])
+
+
+def summarize(records: Sequence[RequestRecord], slo: dict[str, float] | None = None) -> StageSummary:
+    measured = [r for r in records if not r.warmup]
+    ok = [r for r in measured if r.ok]
+    errors: dict[str, int] = {}
+    for r in measured:
+        if r.error is not None:
+            errors[r.error] = errors.get(r.error, 0) + 1
+    if measured:
+        window_start = min(r.start_s for r in measured)
+        window_end = max(r.end_s for r in measured)
+        duration = max(window_end - window_start, 1e-9)
+    else:
+        duration = 0.0
+
+    ttft: list[float] = []
+    itl: list[float] = []
+    tpot: list[float] = []
+    e2e: list[float] = []
+    sources: dict[str, int] = {}
+    prompt_tokens = output_tokens = 0
+    for r in ok:
+        times = r.token_times_s
+        if times:
+            ttft.append((times[0] - r.start_s) * 1000.0)
+            prev = times[0]
+            for t in times[1:]:
+                itl.append((t - prev) * 1000.0)
+                prev = t
+        tp = r.tpot_s
+        if tp is not None:
+            tpot.append(tp * 1000.0)
+        e2e.append((r.end_s - r.start_s) * 1000.0)
+        prompt_tokens += r.prompt_tokens or 0
+        output_tokens += r.output_tokens or 0
+        sources[r.token_source] = sources.get(r.token_source, 0) + 1
+    lag = [
+        (r.start_s - r.scheduled_s) * 1000.0 for r in measured if r.scheduled_s is not None
+    ]
+
+    def rate(x: float) -> float:
+        return x / duration if duration > 0 else 0.0
+
+    goodput = None
+    if slo:
+        good = sum(1 for r in measured if _meets(r, slo))
+        goodput = GoodputSummary(
+            slo=dict(slo),
+            good_requests=good,
+            requests_per_s=rate(good),
+            ratio=good / len(measured) if measured else 0.0,
+        )
+    return StageSummary(
+        requests=len(measured),
+        ok=len(ok),
+        failed=len(measured) - len(ok),
+        warmup_excluded=len(records) - len(measured),
+        errors_by_cause=dict(sorted(errors.items())),
+        error_rate=(len(measured) - len(ok)) / len(measured) if measured else 0.0,
+        duration_s=duration,
+        ttft_ms=distribution(ttft),
+        itl_ms=distribution(itl),
+        tpot_ms=distribution(tpot),
+        e2e_ms=distribution(e2e),
+        schedule_lag_ms=distribution(lag),
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        output_tokens_per_s=rate(output_tokens),
+        total_tokens_per_s=rate(output_tokens + prompt_tokens),
+        requests_per_s=rate(len(ok)),
+        concurrency=rate(math.fsum(r.end_s - r.start_s for r in measured)),
+        token_sources=sources,
+        goodput=goodput,
+    )

@@ -1,0 +1,495 @@
+"""A mock inference server that streams with exactly injected TTFT and ITL.
+
+Speaks OpenAI chat/completions (SSE, with a role-only first chunk as vLLM sends, and the
+usage event when ``stream_options.include_usage`` is set) and Ollama ``/api/chat`` /
+``/api/generate`` (NDJSON), streaming and not; plus ``/v1/models``, ``/api/tags``,
+``/health`` and ``/metrics`` (``mock:*`` families).
+
+Timing: the request is stamped when its last byte is parsed; content chunk ``k`` (0-based) is
+written at ``received + ttft + k * itl`` on absolute timers, so lateness never accumulates.
+By default the loop uses ``select()``, whose timeout has microsecond resolution (epoll and
+libuv round up to whole milliseconds), so chunks leave within tens of microseconds of their
+target. With ``ttft_ms = itl_ms = 0`` the whole response is written at once (an "instant"
+server for measuring the client's ceiling).
+
+Fault injection: ``error_rate`` (HTTP 500), ``disconnect_after`` (abort the connection after
+that many content chunks), ``usage=False`` (never send usage; exercises the chunk-count
+fallback), ``api_key`` (answer 401 without ``Authorization: Bearer <key>``).
+
+Run it: ``llmdeploy bench mock-server`` or ``python -m llmdeploy.bench.mock_server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import selectors
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+__all__ = ["MockConfig", "MockServer", "main", "running_mock_server"]
+
+
+@dataclass
+class MockConfig:
+    ttft_ms: float = 50.0
+    itl_ms: float = 10.0
+    output_tokens: int = 32  # when the request sets no max_tokens / num_predict
+    model: str = "mock-model"
+    error_rate: float = 0.0
+    disconnect_after: int | None = None
+    usage: bool = True
+    api_key: str | None = None
+    seed: int = 0
+    precise_timers: bool = True
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.requests_total = 0
+        self.requests_processing = 0
+        self.tokens_total = 0
+        self.errors_total = 0
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.cfg = server.config
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.busy = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.close_after = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.server.stats.requests_processing -= 1
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._try_request()
+
+    def _try_request(self) -> None:
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].decode("latin-1")
+        lines = head.split("\r\n")
+        try:
+            method, target, _ = lines[0].split(" ", 2)
+        except ValueError:
+            self._send_simple(400, b'{"error":"bad request line"}')
+            return
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        if len(self.buf) < end + 4 + length:
+            return
+        body = self.buf[end + 4 : end + 4 + length]
+        self.buf = self.buf[end + 4 + length :]
+        self.close_after = headers.get("connection", "").lower() == "close"
+        self.busy = True
+        self._route(method, target.split("?", 1)[0], headers, body)
+
+    def _finished(self) -> None:
+        self.busy = False
+        if self.close_after and self.transport is not None:
+            self.transport.close()
+            return
+        if self.buf:
+            self._try_request()
+
+    def _send_simple(self, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
+        reason = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}.get(
+            status, b"Error"
+        )
+        if self.transport is not None:
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (status, reason, ctype, len(body), body)
+            )
+        self._finished()
+
+    # routing -------------------------------------------------------------------------
+    def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        cfg = self.cfg
+        if method == "GET":
+            if path == "/metrics":
+                self._send_simple(200, self.server.metrics_text(), b"text/plain; version=0.0.4")
+            elif path in ("/health", "/"):
+                self._send_simple(200, b'{"status":"ok"}')
+            elif path.endswith("/models"):
+                self._send_simple(200, json.dumps({"data": [{"id": cfg.model}]}).encode())
+            elif path == "/api/tags":
+                self._send_simple(200, json.dumps({"models": [{"name": cfg.model}]}).encode())
+            else:
+                self._send_simple(404, b'{"error":"not found"}')
+            return
+        if cfg.api_key and headers.get("authorization") != f"Bearer {cfg.api_key}":
+            self._send_simple(401, b'{"error":{"message":"invalid api key"}}')
+            return
+        kind = {
+            "/v1/chat/completions": "chat",
+            "/v1/completions": "completions",
+            "/api/chat": "ollama-chat",
+            "/api/generate": "ollama-generate",
+        }.get(path)
+        if method != "POST" or kind is None:
+            self._send_simple(404, b'{"error":"not found"}')
+            return
+        try:
+            req = json.loads(body or b"{}")
+        except ValueError:
+            self._send_simple(400, b'{"error":{"message":"body is not JSON"}}')
+            return
+        stats = self.server.stats
+        stats.requests_total += 1
+        if cfg.error_rate > 0 and self.server.rng.random() < cfg.error_rate:
+            stats.errors_total += 1
+            self._send_simple(500, b'{"error":{"message":"injected failure"}}')
+            return
+        self._generate(kind, req)
+
+    def _generate(self, kind: str, req: dict[str, Any]) -> None:
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        received = loop.time()
+        options = req.get("options") or {}
+        n = int(
+            req.get("max_tokens")
+            or req.get("max_completion_tokens")
+            or options.get("num_predict")
+            or cfg.output_tokens
+        )
+        n = max(1, n)
+        if "messages" in req:
+            text = " ".join(str(m.get("content", "")) for m in req["messages"])
+        else:
+            text = str(req.get("prompt", ""))
+        prompt_tokens = max(1, len(text.split()))
+        stream = bool(req.get("stream", kind.startswith("ollama")))
+        ollama = kind.startswith("ollama")
+        include_usage = bool((req.get("stream_options") or {}).get("include_usage")) and cfg.usage
+        gen = _Generation(kind, cfg.model, n, prompt_tokens, include_usage, cfg.usage)
+        self.server.stats.requests_processing += 1
+        if not stream:
+            delay = (cfg.ttft_ms + (n - 1) * cfg.itl_ms) / 1000.0
+            body = gen.whole()
+
+            def send_whole() -> None:
+                self.timer = None
+                self.server.stats.requests_processing -= 1
+                self.server.stats.tokens_total += n
+                self._send_simple(200, body)
+
+            if delay <= 0:
+                send_whole()
+            else:
+                self.timer = loop.call_at(received + delay, send_whole)
+            return
+        assert self.transport is not None
+        ctype = b"application/x-ndjson" if ollama else b"text/event-stream"
+        head = _STREAM_HEAD % ctype
+        if cfg.ttft_ms <= 0 and cfg.itl_ms <= 0 and cfg.disconnect_after is None:
+            parts = [head, gen.opening()]
+            parts.extend(gen.token(k) for k in range(n))
+            parts.append(gen.closing())
+            self.transport.write(b"".join(parts))
+            self.server.stats.tokens_total += n
+            self.server.stats.requests_processing -= 1
+            self._finished()
+            return
+        self.transport.write(head + gen.opening())
+        first = received + cfg.ttft_ms / 1000.0
+        itl = cfg.itl_ms / 1000.0
+
+        def emit(k: int) -> None:
+            self.timer = None
+            tr = self.transport
+            if tr is None:
+                return
+            stats = self.server.stats
+            if cfg.disconnect_after is not None and k >= cfg.disconnect_after:
+                stats.requests_processing -= 1
+                tr.abort()
+                return
+            stats.tokens_total += 1
+            if k == n - 1:
+                tr.write(gen.token(k) + gen.closing())
+                stats.requests_processing -= 1
+                self._finished()
+                return
+            tr.write(gen.token(k))
+            self.timer = loop.call_at(first + (k + 1) * itl, emit, k + 1)
+
+        self.timer = loop.call_at(first, emit, 0)
+
+
+class _Generation:
+    """Bytes of one mock response in the shape of the API that was called."""
+
+    def __init__(
+        self,
+        kind: str,
+        model: str,
+        n: int,
+        prompt_tokens: int,
+        include_usage: bool,
+        usage_in_whole: bool,
+    ) -> None:
+        self.kind = kind
+        self.model = model
+        self.n = n
+        self.prompt_tokens = prompt_tokens
+        self.include_usage = include_usage
+        self.usage_in_whole = usage_in_whole
+        mj = json.dumps(model)
+        if kind == "chat":
+            self._tok = _chunk(
+                (
+                    'data: {"id":"mock","object":"chat.completion.chunk","model":%s,'
+                    '"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}\n\n'
+                    % mj
+                ).encode()
+            )
+        elif kind == "completions":
+            self._tok = _chunk(
+                (
+                    'data: {"id":"mock","object":"text_completion","model":%s,'
+                    '"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n' % mj
+                ).encode()
+            )
+        elif kind == "ollama-chat":
+            self._tok = _chunk(
+                (
+                    '{"model":%s,"message":{"role":"assistant","content":" tok"},"done":false}\n'
+                    % mj
+                ).encode()
+            )
+        else:
+            self._tok = _chunk(('{"model":%s,"response":" tok","done":false}\n' % mj).encode())
+
+    def _usage(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.n,
+            "total_tokens": self.prompt_tokens + self.n,
+        }
+
+    def opening(self) -> bytes:
+        if self.kind == "chat":  # vLLM sends a role-only chunk first; it is not a token
+            return _chunk(
+                b'data: {"id":"mock","object":"chat.completion.chunk","choices":[{"index":0,'
+                b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+            )
+        return b""
+
+    def token(self, k: int) -> bytes:
+        return self._tok
+
+    def closing(self) -> bytes:
+        if self.kind in ("chat", "completions"):
+            parts = []
+            if self.include_usage:
+                parts.append(
+                    b"data: "
+                    + json.dumps({"id": "mock", "choices": [], "usage": self._usage()}).encode()
+                    + b"\n\n"
+                )
+            parts.append(b"data: [DONE]\n\n")
+            return _chunk(b"".join(parts)) + b"0\r\n\r\n"
+        final: dict[str, Any] = {"model": self.model, "done": True, "done_reason": "length"}
+        if self.kind == "ollama-chat":
+            final["message"] = {"role": "assistant", "content": ""}
+        else:
+            final["response"] = ""
+        if self.usage_in_whole:
+            final["prompt_eval_count"] = self.prompt_tokens
+            final["eval_count"] = self.n
+        return _chunk(json.dumps(final).encode() + b"\n") + b"0\r\n\r\n"
+
+    def whole(self) -> bytes:
+        text = " tok" * self.n
+        obj: dict[str, Any]
+        if self.kind == "chat":
+            obj = {
+                "id": "mock",
+                "object": "chat.completion",
+                "model": self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "length",
+                    }
+                ],
+            }
+        elif self.kind == "completions":
+            obj = {
+                "id": "mock",
+                "object": "text_completion",
+                "model": self.model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "length"}],
+            }
+        else:
+            obj = {"model": self.model, "done": True, "done_reason": "length"}
+            if self.kind == "ollama-chat":
+                obj["message"] = {"role": "assistant", "content": text}
+            else:
+                obj["response"] = text
+            if self.usage_in_whole:
+                obj["prompt_eval_count"] = self.prompt_tokens
+                obj["eval_count"] = self.n
+            return json.dumps(obj).encode()
+        if self.usage_in_whole:
+            obj["usage"] = self._usage()
+        return json.dumps(obj).encode()
+
+
+class MockServer:
+    """The mock server; ``start()``/``stop()`` on a running loop, or use a helper below."""
+
+    def __init__(self, config: MockConfig | None = None) -> None:
+        self.config = config or MockConfig()
+        self.stats = _Stats()
+        self.rng = random.Random(self.config.seed)
+        self._server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Conn(self), host, port, backlog=1024, reuse_address=True
+        )
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            self._server = None
+
+    def metrics_text(self) -> bytes:
+        s = self.stats
+        return (
+            "# TYPE mock:requests_total counter\n"
+            f"mock:requests_total {s.requests_total}\n"
+            "# TYPE mock:errors_total counter\n"
+            f"mock:errors_total {s.errors_total}\n"
+            "# TYPE mock:tokens_predicted_total counter\n"
+            f"mock:tokens_predicted_total {s.tokens_total}\n"
+            "# TYPE mock:requests_processing gauge\n"
+            f"mock:requests_processing {s.requests_processing}\n"
+        ).encode()
+
+
+def new_loop(precise_timers: bool) -> asyncio.AbstractEventLoop:
+    if precise_timers:
+        return asyncio.SelectorEventLoop(selectors.SelectSelector())
+    return asyncio.new_event_loop()
+
+
+@contextlib.contextmanager
+def running_mock_server(config: MockConfig | None = None) -> Iterator[MockServer]:
+    """Run a mock server on 127.0.0.1 in a background thread (for tests)."""
+    server = MockServer(config)
+    loop = new_loop(server.config.precise_timers)
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(server.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="mock-server", daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("mock server did not start")
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve until interrupted; prints ``listening http://HOST:PORT`` once ready."""
+    server = MockServer(config)
+    loop = new_loop(config.precise_timers)
+    asyncio.set_event_loop(loop)
+    try:
+        actual = loop.run_until_complete(server.start(host, port))
+        print(f"listening http://{host}:{actual}", flush=True)
+        loop.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.run_until_complete(server.stop())
+        loop.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m llmdeploy.bench.mock_server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--ttft-ms", type=float, default=50.0)
+    p.add_argument("--itl-ms", type=float, default=10.0)
+    p.add_argument("--output-tokens", type=int, default=32)
+    p.add_argument("--model", default="mock-model")
+    p.add_argument("--error-rate", type=float, default=0.0)
+    p.add_argument("--disconnect-after", type=int, default=None)
+    p.add_argument("--no-usage", action="store_true")
+    p.add_argument("--api-key", default=None)
+    p.add_argument("--epoll", action="store_true", help="default loop instead of select()")
+    a = p.parse_args(argv)
+    serve(
+        MockConfig(
+            ttft_ms=a.ttft_ms,
+            itl_ms=a.itl_ms,
+            output_tokens=a.output_tokens,
+            model=a.model,
+            error_rate=a.error_rate,
+            disconnect_after=a.disconnect_after,
+            usage=not a.no_usage,
+            api_key=a.api_key,
+            precise_timers=not a.epoll,
+        ),
+        a.host,
+        a.port,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,472 @@
+"""The load engine: runs each stage, keeps raw per-request timestamps, builds the report.
+
+One event loop, one process. Requests are coroutines over :class:`HttpClient`; fixed
+concurrency runs N workers back to back; rate modes dispatch at absolute send times from
+:func:`arrival_offsets`. The garbage collector is paused while a stage runs so collections
+cannot land inside a measured interval. Every loop is bounded by a request count or a duration
+(the config always has one) and every request by its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from llmdeploy import __version__
+from llmdeploy.bench.config import BenchConfig, LoadSpec
+from llmdeploy.bench.http import HttpClient, RequestFailure, fetch
+from llmdeploy.bench.metrics import summarize
+from llmdeploy.bench.protocols import Collector, build_body, endpoint_path
+from llmdeploy.bench.report import (
+    BenchReport,
+    EnvironmentInfo,
+    RequestRecord,
+    StageResult,
+)
+from llmdeploy.bench.schedule import arrival_offsets
+from llmdeploy.bench.server_metrics import StageScraper
+from llmdeploy.bench.workload import Workload
+from llmdeploy.errors import BenchError, EndpointError
+
+EventLoopChoice = Literal["auto", "asyncio", "uvloop"]
+# Timestamps come from time.monotonic(), never loop.time(): uvloop's clock has 1 ms steps.
+_now = time.monotonic
+ABORT_AFTER_CONNECT_FAILURES = 50
+
+__all__ = ["BenchRunner", "Progress", "run_bench"]
+
+
+@dataclass
+class Progress:
+    """A snapshot for a live display; emitted every ``progress_interval_s`` while running."""
+
+    stage: str
+    stage_index: int
+    stage_count: int | None
+    done: int
+    failed: int
+    in_flight: int
+    total: int | None
+    elapsed_s: float
+    duration_s: float | None
+    finished: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+# (index, warmup, scheduled, start, end, token_times, prompt_toks, output_toks, source,
+#  error, detail, malformed) -- a tuple in the hot path, a RequestRecord after the stage
+_Raw = tuple[
+    int, bool, float | None, float, float, list[float], int | None, int | None, str,
+    str | None, str | None, int,
+]
+
+
+class BenchRunner:
+    def __init__(
+        self,
+        config: BenchConfig,
+        *,
+        on_progress: ProgressCallback | None = None,
+        progress_interval_s: float = 0.5,
+    ) -> None:
+        self.config = config
+        self._on_progress = on_progress
+        self._progress_interval_s = progress_interval_s
+        t = config.target
+        headers = {"Accept": "text/event-stream" if t.stream and t.api == "openai" else "*/*"}
+        if t.api_key:
+            headers["Authorization"] = f"Bearer {t.api_key}"
+        self._headers = headers
+        self._client: HttpClient | None = None
+        self._workload = Workload(config.workload)
+        self._path = endpoint_path(t.api, t.endpoint, t.api_prefix)
+        self._model = t.model or ""
+        self._origin = 0.0
+        # per-stage state
+        self._raws: list[_Raw] = []
+        self._in_flight = 0
+        self._done = 0
+        self._failed = 0
+        self._connect_streak = 0
+        self._stopping: str | None = None
+
+    # setup ---------------------------------------------------------------------
+    async def _discover_model(self, client: HttpClient) -> str:
+        t = self.config.target
+        path = "/api/tags" if t.api == "ollama" else f"{t.api_prefix.rstrip('/')}/models"
+        try:
+            status, body = await fetch(client, "GET", path, timeout_s=10.0)
+        except RequestFailure as exc:
+            raise EndpointError(
+                f"cannot reach {t.base_url}{path}: {exc.detail}",
+                hint="is the server running? check --url / --api",
+            ) from exc
+        if status != 200:
+            raise EndpointError(
+                f"{t.base_url}{path} answered HTTP {status} while listing models",
+                hint="pass --model NAME",
+            )
+        try:
+            data = json.loads(body)
+            items = data["models"] if t.api == "ollama" else data["data"]
+            name = items[0]["name"] if t.api == "ollama" else items[0]["id"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise EndpointError(
+                f"{t.base_url}{path} lists no model", hint="pass --model NAME"
+            ) from exc
+        return str(name)
+
+    # running -------------------------------------------------------------------
+    async def run(self) -> BenchReport:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        t = cfg.target
+        try:
+            self._client = HttpClient(t.base_url, headers=self._headers)
+        except ValueError as exc:
+            raise BenchError(str(exc), hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
+        scraper: StageScraper | None = None
+        if cfg.scrape_metrics and t.metrics_path:
+            scraper = StageScraper(t.base_url, t.metrics_path, cfg.metrics_interval_s)
+        try:
+            if not self._model:
+                self._model = await self._discover_model(self._client)
+            self._origin = _now()
+            stages: list[StageResult] = []
+            if cfg.sweep is None:
+                for i, load in enumerate(cfg.stages):
+                    stages.append(await self._stage(load, i, len(cfg.stages), scraper))
+            else:
+                stages = await self._sweep(scraper)
+        finally:
+            self._client.close()
+            if scraper is not None:
+                scraper.close()
+        return BenchReport(
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            config=cfg,
+            environment=_environment(loop),
+            model=self._model,
+            stages=stages,
+        )
+
+    async def _sweep(self, scraper: StageScraper | None) -> list[StageResult]:
+        sweep = self.config.sweep
+        assert sweep is not None
+        total = 2 + sweep.steps
+        first = await self._stage(LoadSpec(mode="concurrency", value=1), 0, total, scraper)
+        top = await self._stage(
+            LoadSpec(mode="concurrency", value=sweep.max_concurrency), 1, total, scraper
+        )
+        stages = [first, top]
+        lo, hi = first.summary.requests_per_s, top.summary.requests_per_s
+        if lo <= 0 or hi <= lo:
+            return stages
+        for k in range(1, sweep.steps + 1):
+            rate = lo + (hi - lo) * k / (sweep.steps + 1)
+            load = LoadSpec(
+                mode="rate",
+                value=round(rate, 3),
+                arrivals=sweep.arrivals,
+                max_concurrency=sweep.max_concurrency * 4,
+            )
+            stages.append(await self._stage(load, k + 1, total, scraper))
+        return stages
+
+    async def _stage(
+        self, load: LoadSpec, index: int, count: int | None, scraper: StageScraper | None
+    ) -> StageResult:
+        loop = asyncio.get_running_loop()
+        self._raws = []
+        self._in_flight = self._done = self._failed = self._connect_streak = 0
+        self._stopping = None
+        server = None
+        if scraper is not None:
+            await scraper.start()
+        stop = self.config.stop
+        limit = None if stop.requests is None else stop.requests + stop.warmup_requests
+        started = _now()
+        ticker = self._start_ticker(load.name, index, count, limit, started)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if load.mode == "concurrency":
+                await self._run_concurrency(int(load.value), limit)
+            else:
+                await self._run_rate(load, limit)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            ticker.cancel()
+        ended = _now()
+        self._emit(load.name, index, count, limit, started, finished=True)
+        if scraper is not None and scraper.available:
+            server = await scraper.stop()
+        elif scraper is not None and scraper.error:
+            server = await scraper.stop()
+        records = [self._record(r) for r in self._raws]
+        self._raws = []
+        gc.collect()
+        return StageResult(
+            name=load.name,
+            load=load,
+            started_s=started - self._origin,
+            ended_s=ended - self._origin,
+            aborted=self._stopping,
+            records=records,
+            summary=summarize(records, self.config.slo or None),
+            server=server,
+        )
+
+    def _record(self, r: _Raw) -> RequestRecord:
+        o = self._origin
+        return RequestRecord.model_construct(
+            index=r[0],
+            warmup=r[1],
+            scheduled_s=None if r[2] is None else r[2] - o,
+            start_s=r[3] - o,
+            end_s=r[4] - o,
+            token_times_s=[x - o for x in r[5]],
+            prompt_tokens=r[6],
+            output_tokens=r[7],
+            token_source=r[8],
+            error=r[9],
+            error_detail=r[10],
+            malformed_events=r[11],
+        )
+
+    async def _run_concurrency(self, n: int, limit: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        warmup = self.config.stop.warmup_requests
+        duration = self.config.stop.duration_s
+        state: dict[str, Any] = {"next": 0, "deadline": None}
+
+        async def worker() -> None:
+            while self._stopping is None:
+                i = state["next"]
+                if limit is not None and i >= limit:
+                    return
+                deadline = state["deadline"]
+                if deadline is not None and _now() >= deadline:
+                    return
+                state["next"] = i + 1
+                warm = i < warmup
+                if not warm and deadline is None and duration is not None:
+                    state["deadline"] = _now() + duration
+                await self._one(i, warm, None)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, n))))
+
+    async def _run_rate(self, load: LoadSpec, limit: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        stop = self.config.stop
+        warmup = stop.warmup_requests
+        cap = load.max_concurrency
+        tasks: set[asyncio.Task[None]] = set()
+        slot = asyncio.Event()
+        t0 = _now()
+        measured_from: float | None = None
+        offsets = arrival_offsets(load.value, load.arrivals, self.config.workload.seed)
+        for i, offset in enumerate(offsets):
+            if self._stopping is not None or (limit is not None and i >= limit):
+                break
+            if i == warmup:
+                measured_from = offset
+            if (
+                stop.duration_s is not None
+                and measured_from is not None
+                and offset - measured_from >= stop.duration_s
+            ):
+                break
+            target = t0 + offset
+            delay = target - _now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            while cap is not None and self._in_flight >= cap and self._stopping is None:
+                slot.clear()
+                await slot.wait()
+            task = loop.create_task(self._one(i, i < warmup, target))
+            tasks.add(task)
+
+            def _done(t: asyncio.Task[None]) -> None:
+                tasks.discard(t)
+                slot.set()
+
+            task.add_done_callback(_done)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+    async def _one(self, i: int, warm: bool, scheduled: float | None) -> None:
+        cfg = self.config
+        t = cfg.target
+        client = self._client
+        assert client is not None
+        prompt = self._workload.get(i)
+        body = build_body(
+            t.api,
+            t.endpoint,
+            self._model,
+            prompt,
+            stream=t.stream,
+            ignore_eos=cfg.workload.ignore_eos,
+            extra_body=cfg.workload.extra_body or None,
+        )
+        payload = client.build("POST", self._path, body)
+        col = Collector(t.api, t.stream)
+        self._in_flight += 1
+        start = _now()
+        error: str | None
+        detail: str | None
+        try:
+            await client.send(payload, col, timeout_s=cfg.stop.timeout_s)
+            end = col.end_t
+            error, detail = col.error, col.error_detail
+        except RequestFailure as exc:
+            end = _now()
+            error, detail = exc.cause, exc.detail
+        finally:
+            self._in_flight -= 1
+        if col.output_tokens is not None:
+            n_out: int | None = col.output_tokens
+            source = "usage"
+        elif t.stream and col.token_times:
+            n_out, source = len(col.token_times), "chunks"
+        else:
+            n_out, source = None, "none"
+        self._raws.append(
+            (
+                i, warm, scheduled, start, end, col.token_times, col.prompt_tokens, n_out,
+                source, error, detail, col.malformed,
+            )
+        )
+        self._done += 1
+        if error is None:
+            self._connect_streak = 0
+        else:
+            self._failed += 1
+            self._connect_streak = self._connect_streak + 1 if error == "connect" else 0
+            if self._connect_streak >= ABORT_AFTER_CONNECT_FAILURES:
+                self._stopping = (
+                    f"server unreachable: {ABORT_AFTER_CONNECT_FAILURES} connection "
+                    "failures in a row"
+                )
+
+    # progress ------------------------------------------------------------------
+    def _emit(
+        self,
+        name: str,
+        index: int,
+        count: int | None,
+        limit: int | None,
+        started: float,
+        finished: bool = False,
+    ) -> None:
+        if self._on_progress is None:
+            return
+        self._on_progress(
+            Progress(
+                stage=name,
+                stage_index=index,
+                stage_count=count,
+                done=self._done,
+                failed=self._failed,
+                in_flight=self._in_flight,
+                total=limit,
+                elapsed_s=_now() - started,
+                duration_s=self.config.stop.duration_s,
+                finished=finished,
+            )
+        )
+
+    def _start_ticker(
+        self, name: str, index: int, count: int | None, limit: int | None, started: float
+    ) -> asyncio.TimerHandle | _NoTimer:
+        if self._on_progress is None:
+            return _NoTimer()
+        loop = asyncio.get_running_loop()
+        holder: list[asyncio.TimerHandle] = []
+
+        def tick() -> None:
+            self._emit(name, index, count, limit, started)
+            holder[0] = loop.call_later(self._progress_interval_s, tick)
+
+        holder.append(loop.call_later(self._progress_interval_s, tick))
+
+        class _Cancel:
+            def cancel(self) -> None:
+                holder[0].cancel()
+
+        return _Cancel()  # type: ignore[return-value]
+
+
+class _NoTimer:
+    def cancel(self) -> None:
+        pass
+
+
+def _environment(loop: asyncio.AbstractEventLoop) -> EnvironmentInfo:
+    return EnvironmentInfo(
+        hostname=socket.gethostname(),
+        platform=platform.platform(),
+        python=sys.version.split()[0],
+        cpu_count=os.cpu_count() or 1,
+        llmdeploy_version=__version__,
+        event_loop=f"{type(loop).__module__}.{type(loop).__name__}",
+    )
+
+
+def _loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEventLoop]:
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            return uvloop.new_event_loop  # type: ignore[no-any-return]
+        except ImportError:
+            if choice == "uvloop":
+                raise BenchError(
+                    "uvloop is not installed", hint="pip install uvloop, or --loop asyncio"
+                ) from None
+    return asyncio.new_event_loop
+
+
+def run_coroutine(coro: Coroutine[Any, Any, Any], event_loop: EventLoopChoice = "auto") -> Any:
+    """Run ``coro`` on a fresh loop of the chosen kind (works on Python 3.10 too)."""
+    loop = _loop_factory(event_loop)()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def run_bench(
+    config: BenchConfig,
+    *,
+    on_progress: ProgressCallback | None = None,
+    event_loop: EventLoopChoice = "auto",
+) -> BenchReport:
+    """Run every stage of ``config`` and return the report (gates are checked by the caller)."""
+    runner = BenchRunner(config, on_progress=on_progress)
+    report: BenchReport = run_coroutine(runner.run(), event_loop)
+    return report
+
+

@@ -1,0 +1,178 @@
+"""Request inputs: seeded synthetic prompts, dataset files, or one fixed prompt.
+
+Synthetic prompts need no tokenizer: they are built from common English words that every
+mainstream BPE vocabulary (GPT-2, Llama, Mistral, Qwen, SmolLM) encodes as one token each
+when preceded by a space, so *N words ~ N tokens*. The chat template adds a few tokens; the
+report shows the prompt tokens the server actually counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+from llmdeploy.bench.config import LengthDist, WorkloadSpec
+from llmdeploy.bench.protocols import Prompt
+from llmdeploy.errors import BenchError
+
+__all__ = ["Workload", "load_dataset", "sample_length", "synthetic_text"]
+
+_WORDS = (
+    "the of and to in is you that it he was for on are as with his they at be this have from "
+    "or one had by word but not what all were we when your can said there use an each which "
+    "she do how their if will up other about out many then them these so some her would make "
+    "like him into time has look two more write go see number no way could people my than "
+    "first water been call who oil its now find long down day did get come made may part over "
+    "new sound take only little work know place year live me back give most very after thing "
+    "our just name good man think say great where help through much before line right too "
+    "mean old any same tell boy follow came want show also around form three small set put "
+    "end does another well large must big even such because turn here why ask went men read "
+    "need land different home us move try kind hand picture again change off play spell air "
+    "away animal house point page letter mother answer found study still learn should world "
+    "high every near add food between own below country plant last school father keep tree "
+    "never start city earth eye light thought head under story saw left few while along might "
+    "close something seem next hard open example begin life always those both paper together "
+    "got group often run important until children side feet car mile night walk white sea "
+    "began grow took river four carry state once book hear stop without second later miss"
+).split()
+
+
+def sample_length(dist: LengthDist, rng: random.Random) -> int:
+    if dist.kind == "fixed":
+        return dist.min
+    if dist.kind == "uniform":
+        return rng.randint(dist.min, dist.max)
+    value = round(rng.gauss(dist.mean, dist.std))
+    return min(dist.max, max(dist.min, value))
+
+
+def synthetic_text(n_tokens: int, rng: random.Random) -> str:
+    """About ``n_tokens`` tokens of random common words (seeded, so reproducible)."""
+    choice = rng.choice
+    return " ".join([choice(_WORDS) for _ in range(max(1, n_tokens))])
+
+
+def _estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate used only for dataset answers: ~4 characters per token."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _sharegpt_prompt(conversations: list[Any]) -> Prompt | None:
+    human = next(
+        (c for c in conversations if isinstance(c, dict) and c.get("from") in ("human", "user")),
+        None,
+    )
+    if human is None or not str(human.get("value", "")).strip():
+        return None
+    idx = conversations.index(human)
+    answer = next(
+        (
+            c
+            for c in conversations[idx + 1 :]
+            if isinstance(c, dict) and c.get("from") in ("gpt", "assistant")
+        ),
+        None,
+    )
+    max_tokens = _estimate_tokens(str(answer.get("value", ""))) if answer else None
+    return Prompt(text=str(human["value"]), max_tokens=max_tokens)
+
+
+def _entry_to_prompt(entry: Any) -> Prompt | None:
+    if isinstance(entry, str):
+        return Prompt(text=entry) if entry.strip() else None
+    if not isinstance(entry, dict):
+        return None
+    max_tokens = entry.get("output_tokens", entry.get("max_tokens"))
+    max_tokens = int(max_tokens) if max_tokens is not None else None
+    if isinstance(entry.get("conversations"), list):
+        p = _sharegpt_prompt(entry["conversations"])
+        if p is not None and max_tokens is not None:
+            p.max_tokens = max_tokens
+        return p
+    if isinstance(entry.get("messages"), list):
+        msgs = [
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
+            for m in entry["messages"]
+            if isinstance(m, dict)
+        ]
+        return Prompt(messages=msgs, max_tokens=max_tokens) if msgs else None
+    for key in ("prompt", "text", "input", "question"):
+        if isinstance(entry.get(key), str) and entry[key].strip():
+            return Prompt(text=entry[key], max_tokens=max_tokens)
+    return None
+
+
+def load_dataset(path: str | Path) -> list[Prompt]:
+    """JSONL (one prompt, ``{"prompt": ...}`` or ``{"messages": [...]}`` per line) or a
+    JSON list (ShareGPT: ``[{"conversations": [{"from": "human", "value": ...}, ...]}]``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"cannot read dataset {p}: {exc.strerror or exc}") from exc
+    entries: list[Any]
+    stripped = text.lstrip()
+    if p.suffix == ".jsonl" or not stripped.startswith("["):
+        entries = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except ValueError as exc:
+                raise BenchError(
+                    f"dataset {p} line {lineno} is not JSON: {exc}",
+                    hint="JSONL needs one JSON value per line",
+                ) from exc
+    else:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise BenchError(f"dataset {p} is not JSON: {exc}") from exc
+        entries = data if isinstance(data, list) else [data]
+    prompts = [q for q in (_entry_to_prompt(e) for e in entries) if q is not None]
+    if not prompts:
+        raise BenchError(
+            f"dataset {p} has no usable prompts",
+            hint='expected "prompt", "messages" or ShareGPT "conversations" entries',
+        )
+    return prompts
+
+
+class Workload:
+    """Deterministic sequence of prompts: item ``i`` is the same in every stage and run."""
+
+    def __init__(self, spec: WorkloadSpec) -> None:
+        self.spec = spec
+        self._rng = random.Random(spec.seed)
+        self._items: list[Prompt] = []
+        self._dataset: list[Prompt] = []
+        if spec.kind == "dataset":
+            assert spec.dataset_path is not None
+            self._dataset = load_dataset(spec.dataset_path)
+            if spec.dataset_shuffle:
+                random.Random(spec.seed).shuffle(self._dataset)
+
+    def _make(self, i: int) -> Prompt:
+        spec = self.spec
+        out = spec.output_tokens
+        if spec.kind == "synthetic":
+            n_in = sample_length(spec.input_tokens, self._rng)
+            max_tokens = sample_length(out, self._rng) if out is not None else None
+            return Prompt(text=synthetic_text(n_in, self._rng), max_tokens=max_tokens)
+        if spec.kind == "prompt":
+            assert spec.prompt is not None
+            max_tokens = sample_length(out, self._rng) if out is not None else None
+            return Prompt(text=spec.prompt, max_tokens=max_tokens)
+        base = self._dataset[i % len(self._dataset)]
+        max_tokens = sample_length(out, self._rng) if out is not None else base.max_tokens
+        return Prompt(text=base.text, messages=base.messages, max_tokens=max_tokens)
+
+    def get(self, i: int) -> Prompt:
+        items = self._items
+        while len(items) <= i:
+            items.append(self._make(len(items)))
+        return items[i]

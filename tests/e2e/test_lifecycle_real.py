@@ -1,0 +1,111 @@
+"""The spine end to end on each real engine: build, up, chat, status, logs, down."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from e2e_helpers import Cli, Deployment, free_port, leftovers, write_profile
+
+pytestmark = pytest.mark.e2e
+
+
+def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
+    engine, name = deployment.engine, deployment.name
+    up = cli.json("up", "--profile-file", str(deployment.profile_file))
+    assert isinstance(up, dict)
+    assert up["engine"] == engine and up["deployment"] == name
+    assert up["endpoint"] == f"http://127.0.0.1:{deployment.port}"
+    assert up["model"] == "smollm2-135m"
+
+    # the weights are mounted read-only and the image does not contain them
+    inspect = subprocess.run(
+        [engine, "inspect", "--format", "{{json .Mounts}}", f"llmdeploy-{name}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    import json
+
+    mounts = json.loads(inspect)
+    model_mount = next(m for m in mounts if m["Destination"] == "/models")
+    assert model_mount["RW"] is False
+    published = subprocess.run(
+        [engine, "port", f"llmdeploy-{name}"], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert f"127.0.0.1:{deployment.port}" in published
+    found = subprocess.run(
+        [engine, "run", "--rm", "--entrypoint", "find", up["image"], "/", "-xdev",
+         "-name", "*.gguf"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "", f"the image contains weights: {found.stdout}"
+    caps = subprocess.run(
+        [engine, "inspect", "--format", "{{json .HostConfig.CapDrop}}", f"llmdeploy-{name}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout
+    assert "ALL" in caps.upper() or len(json.loads(caps) or []) > 10
+
+    reply = cli.json("chat", "--deployment", name, "--max-tokens", "24",
+                     "Name one colour of the sky.")
+    assert isinstance(reply, dict)
+    assert reply["content"].strip(), "the streamed answer is empty"
+    assert reply["completion_tokens"] and reply["completion_tokens"] > 0
+
+    rows = cli.json("status")
+    assert isinstance(rows, list)
+    mine = [r for r in rows if r["deployment"] == name]
+    assert len(mine) == 1 and mine[0]["healthy"] is True and mine[0]["engine"] == engine
+    assert mine[0]["served_model"] == "smollm2-135m"
+
+    log = cli("logs", name, "--tail", "200")
+    assert log.returncode == 0 and log.stdout.strip(), log.stderr
+
+    again = cli.json("up", "--profile-file", str(deployment.profile_file))
+    assert isinstance(again, dict) and again["unchanged"] is True
+
+    down = cli.json("down", name)
+    assert isinstance(down, dict) and len(down["removed"]) == 1
+    assert leftovers(engine, name) == []
+    assert cli.json("down", name) == {"deployment": name, "removed": []}
+
+
+def test_port_already_in_use(cli: Cli, deployment: Deployment) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", deployment.port))
+        held.listen(1)
+        result = cli("up", "--profile-file", str(deployment.profile_file))
+    assert result.returncode == 5, result.stderr
+    assert f"127.0.0.1:{deployment.port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert leftovers(deployment.engine, deployment.name) == []
+
+
+def test_server_that_exits_at_start(cli: Cli, engine: str, tmp_path: Path) -> None:
+    name = f"e2e-crash-{engine}"
+    bogus = tmp_path / "weights" / "broken.gguf"
+    bogus.parent.mkdir()
+    bogus.write_text("this is not a GGUF file\n")
+    bogus.chmod(0o644)
+    bogus.parent.chmod(0o755)
+    profile = write_profile(tmp_path, engine, name, free_port(),
+                            f"model: {{ref: 'file://{bogus}', name: broken}}\n")
+    result = cli("up", "--profile-file", str(profile))
+    assert result.returncode == 6, result.stderr
+    assert "exited during start" in result.stderr
+    assert "Last log lines" in result.stderr
+    assert leftovers(engine, name) == []
+
+
+def test_health_timeout(cli: Cli, engine: str, tmp_path: Path) -> None:
+    name = f"e2e-timeout-{engine}"
+    profile = write_profile(tmp_path, engine, name, free_port())
+    text = profile.read_text().replace("health: {timeout_s: 90}",
+                                       "health: {timeout_s: 8, path: /no-such-health}")
+    profile.write_text(text)
+    result = cli("up", "--profile-file", str(profile))
+    assert result.returncode == 6, result.stderr
+    assert "did not become healthy within 8 s" in result.stderr
+    assert "/no-such-health" in result.stderr
+    assert leftovers(engine, name) == []

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from llmdeploy.deploy import lifecycle
+from llmdeploy.deploy.lifecycle import UpOptions, down, up
+from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
+from llmdeploy.engines.spec import ContainerInfo
+from llmdeploy.errors import (
+    ContainerExitedError,
+    HealthTimeoutError,
+    ImageError,
+    InterruptedByUser,
+    PortInUseError,
+)
+from llmdeploy.models.store import ModelStore, StoredModel
+from llmdeploy.profiles.schema import Profile
+
+from fake_engine import FakeEngine
+
+
+class Health:
+    status = 200
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[int, type[Health]]]:
+    state = type("State", (Health,), {})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(state.status)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], state
+    server.shutdown()
+    server.server_close()
+
+
+def make_plan(port: int, gguf: Path, *, image: str = "localhost/img:1", build: bool = True,
+              timeout_s: float = 3.0, ctx: int = 2048) -> tuple[DeploymentPlan, StoredModel]:
+    data: dict[str, object] = {
+        "name": "unit",
+        "backend": {"kind": "llamacpp", "ctx_size": ctx},
+        "model": {"ref": f"file://{gguf}"},
+        "image": image,
+        "server": {"port": port},
+        "health": {"timeout_s": timeout_s, "interval_s": 0.05},
+    }
+    if build:
+        data["build"] = {"base_image": "localhost/base:1"}
+    stored = ModelStore(gguf.parent.parent / "store").ensure(f"file://{gguf}")
+    plan = plan_deployment(Profile.model_validate(data), model_dir=stored.directory,
+                           model_filename=stored.filename)
+    return plan, stored
+
+
+@pytest.fixture(autouse=True)
+def _port_checks_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the health server holds the port, as the container's published port would
+    monkeypatch.setattr(lifecycle, "port_is_free", lambda host, port: True)
+
+
+def test_up_runs_waits_for_health_and_reports(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    result = up(engine, plan, stored)
+    assert not result.unchanged
+    assert result.image is not None and result.image.source == "local"
+    assert result.health is not None and result.health.polls >= 1
+    assert engine.calls == [f"run llmdeploy-unit localhost/img:1"]
+    assert result.container.mounts[0].read_only
+
+
+def test_identical_up_is_a_noop_and_changed_profile_replaces(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    up(engine, plan, stored)
+    again = up(engine, plan, stored)
+    assert again.unchanged
+    assert sum(c.startswith("run") for c in engine.calls) == 1
+    changed, _ = make_plan(port, tiny_gguf, ctx=4096)
+    result = up(engine, changed, stored)
+    assert result.replaced and not result.unchanged
+    assert len(engine.containers) == 1
+
+
+def test_image_order_local_then_pull_then_build(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    plan, stored = make_plan(port, tiny_gguf, image="ghcr.io/x/server:1")
+    pulled = FakeEngine(pullable={"ghcr.io/x/server:1"})
+    assert up(pulled, plan, stored).image.source == "pulled"  # type: ignore[union-attr]
+    built = FakeEngine()
+    result = up(built, plan, stored)
+    assert result.image is not None and result.image.source == "built"
+    assert built.builds and built.builds[0].build_args["BASE_IMAGE"] == "localhost/base:1"
+    assert result.container.image == plan.images.build_tag
+    # next time the local build is used without touching the registry
+    down(built, "unit")
+    built.calls.clear()
+    assert up(built, plan, stored).image.source == "local"  # type: ignore[union-attr]
+    assert not any(c.startswith("pull") for c in built.calls)
+
+
+def test_image_missing_and_not_buildable(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    plan, stored = make_plan(port, tiny_gguf, build=False)
+    engine = FakeEngine()
+    with pytest.raises(ImageError, match="could not pull"):
+        up(engine, plan, stored)
+    assert not engine.containers
+
+
+def test_container_exit_during_start_shows_code_and_logs(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, state = health_server
+    state.status = 503
+    engine = FakeEngine(images={"localhost/img:1"}, log_lines=["error: bad model file"])
+    engine.on_run = lambda info: replace(info, state="exited", exit_code=1)
+    plan, stored = make_plan(port, tiny_gguf)
+    with pytest.raises(ContainerExitedError) as info:
+        up(engine, plan, stored)
+    assert info.value.container_exit_code == 1
+    assert "error: bad model file" in info.value.log_tail
+    assert not engine.containers  # nothing half-started is left
+
+
+def test_health_timeout_names_what_was_polled(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, state = health_server
+    state.status = 503
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf, timeout_s=0.3)
+    with pytest.raises(HealthTimeoutError) as info:
+        up(engine, plan, stored)
+    assert f"http://127.0.0.1:{port}/health" in info.value.message
+    assert "HTTP 503" in info.value.message
+    assert info.value.log_tail == ("server starting", "loading model")
+    assert not engine.containers
+
+
+def test_keep_on_failure_leaves_the_container(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, state = health_server
+    state.status = 503
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf, timeout_s=0.2)
+    with pytest.raises(HealthTimeoutError):
+        up(engine, plan, stored, UpOptions(keep_on_failure=True))
+    assert len(engine.containers) == 1
+
+
+def test_ctrl_c_during_start_removes_the_container(
+    health_server, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lifecycle, "wait_healthy", interrupted)
+    with pytest.raises(InterruptedByUser):
+        up(engine, plan, stored)
+    assert not engine.containers
+
+
+def test_port_in_use_fails_before_anything_starts(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.undo()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        engine = FakeEngine(images={"localhost/img:1"})
+        plan, stored = make_plan(port, tiny_gguf)
+        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port}"):
+            up(engine, plan, stored)
+    assert not any(c.startswith("run") for c in engine.calls)
+
+
+def test_down_is_idempotent(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    up(engine, plan, stored)
+    removed = down(engine, "unit")
+    assert [c.name for c in removed] == ["llmdeploy-unit"]
+    assert down(engine, "unit") == []
+    assert not engine.containers
+
+
+def test_status_reports_health_and_uptime(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    up(engine, plan, stored)
+    rows = lifecycle.status([engine])  # type: ignore[list-item]
+    assert len(rows) == 1
+    assert rows[0].healthy is True and rows[0].deployment == "unit"
+    assert rows[0].uptime_s is not None and rows[0].uptime_s > 0
+    exited: ContainerInfo = replace(rows[0].container, state="exited", exit_code=3)
+    engine.containers[exited.id] = exited
+    assert lifecycle.status([engine])[0].healthy is None  # type: ignore[list-item]
