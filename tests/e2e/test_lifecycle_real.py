@@ -35,7 +35,7 @@ def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     ).stdout
     assert f"127.0.0.1:{deployment.port}" in published
     found = subprocess.run(
-        [engine, "run", "--rm", "--entrypoint", "find", up["image"], "/", "-xdev",
+        [engine, "run", "--rm", "--user", "0", "--entrypoint", "find", up["image"], "/", "-xdev",
          "-name", "*.gguf"],
         capture_output=True, text=True, timeout=120,
     )

@@ -24,7 +24,7 @@ HOST_SETUP_DOC = "docs/host-setup.md"
 _RUNC_FIX: dict[EngineName, str] = {
     "podman": (
         'use runc: set runtime = "runc" under [engine] in /etc/containers/containers.conf '
-        f"(apt-get install runc; see {HOST_SETUP_DOC})"
+        f"(or run scripts/setup-host.sh; see {HOST_SETUP_DOC})"
     ),
     "docker": (
         'use runc: set "default-runtime": "runc" in /etc/docker/daemon.json, then restart dockerd'
@@ -33,7 +33,7 @@ _RUNC_FIX: dict[EngineName, str] = {
 
 ULIMITS_FIX = (
     'set default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"] under [containers] in '
-    f"/etc/containers/containers.conf (see {HOST_SETUP_DOC})"
+    f"/etc/containers/containers.conf (or run scripts/setup-host.sh; see {HOST_SETUP_DOC})"
 )
 
 _STORAGE_FIX: dict[EngineName, str] = {
