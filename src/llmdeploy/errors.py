@@ -14,7 +14,7 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     │   └── PortInUseError                       host port already taken
     ├── DeploymentError                 exit 6   lifecycle failures
     │   ├── ContainerExitedError                 container died during start (exit code + log tail)
-    │   ├── HealthTimeoutError                   server never became healthy (log tail + what was polled)
+    │   ├── HealthTimeoutError                   never became healthy (log tail + what was polled)
     │   └── DeploymentNotFoundError              no such running deployment
     ├── EndpointError                   exit 7   an inference endpoint answered badly or not at all
     ├── BenchError                      exit 8   benchmark configuration or run failure

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 

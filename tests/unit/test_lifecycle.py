@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_engine import FakeEngine
 from llmdeploy.deploy import lifecycle
 from llmdeploy.deploy.lifecycle import UpOptions, down, up
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
@@ -23,8 +24,6 @@ from llmdeploy.errors import (
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.profiles.schema import Profile
 
-from fake_engine import FakeEngine
-
 
 class Health:
     status = 200
@@ -35,7 +34,7 @@ def health_server() -> Iterator[tuple[int, type[Health]]]:
     state = type("State", (Health,), {})
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(state.status)
             self.end_headers()
             self.wfile.write(b"{}")
@@ -83,7 +82,7 @@ def test_up_runs_waits_for_health_and_reports(health_server, tiny_gguf: Path) ->
     assert not result.unchanged
     assert result.image is not None and result.image.source == "local"
     assert result.health is not None and result.health.polls >= 1
-    assert engine.calls == [f"run llmdeploy-unit localhost/img:1"]
+    assert engine.calls == ["run llmdeploy-unit localhost/img:1"]
     assert result.container.mounts[0].read_only
 
 

@@ -56,9 +56,9 @@ class Prompt:
 
 
 def endpoint_path(api: ApiName, endpoint: EndpointName, api_prefix: str = "/v1") -> str:
-    if api == "ollama":
-        return "/api/chat" if endpoint == "chat" else "/api/generate"
     prefix = api_prefix.rstrip("/")
+    if api == "ollama":
+        return f"{prefix}/api/chat" if endpoint == "chat" else f"{prefix}/api/generate"
     return f"{prefix}/chat/completions" if endpoint == "chat" else f"{prefix}/completions"
 
 

@@ -104,7 +104,8 @@ class BenchRunner:
     # setup ---------------------------------------------------------------------
     async def _discover_model(self, client: HttpClient) -> str:
         t = self.config.target
-        path = "/api/tags" if t.api == "ollama" else f"{t.api_prefix.rstrip('/')}/models"
+        prefix = t.api_prefix.rstrip("/")
+        path = f"{prefix}/api/tags" if t.api == "ollama" else f"{prefix}/models"
         try:
             status, body = await fetch(client, "GET", path, timeout_s=10.0)
         except RequestFailure as exc:

@@ -6,9 +6,8 @@ engine, render with Rich. Domain code is imported inside the functions so ``--he
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -28,66 +27,66 @@ app = typer.Typer(
 @app.callback(invoke_without_command=True)
 def bench(
     ctx: typer.Context,
-    url: Optional[str] = typer.Option(
+    url: str | None = typer.Option(
         None, "--url", "-u", help="Server URL, e.g. http://127.0.0.1:8000/v1 (only 127.0.0.1 "
         "in tests)."
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default: "
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name (default: "
                                         "the first one the server lists)."),
-    api: Optional[str] = typer.Option(None, "--api", help="openai or ollama (default: openai; "
+    api: str | None = typer.Option(None, "--api", help="openai or ollama (default: openai; "
                                       "ollama on port 11434)."),
     endpoint: str = typer.Option("chat", "--endpoint", help="chat or completions (Ollama: "
                                  "/api/chat or /api/generate)."),
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Benchmark the running "
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Benchmark the running "
                                           "deployment of this profile."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="vllm, llamacpp or ollama: its "
+    backend: str | None = typer.Option(None, "--backend", help="vllm, llamacpp or ollama: its "
                                           "running deployment, else its default local port."),
-    deployment: Optional[str] = typer.Option(None, "--deployment", "-d",
+    deployment: str | None = typer.Option(None, "--deployment", "-d",
                                              help="Running deployment name."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar=ENV_API_KEY,
+    api_key: str | None = typer.Option(None, "--api-key", envvar=ENV_API_KEY,
                                           help=f"Bearer token (or ${ENV_API_KEY})."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Streamed responses (needed "
                                 "for TTFT and ITL)."),
-    concurrency: Optional[str] = typer.Option(None, "--concurrency", "-c", help="Fixed "
+    concurrency: str | None = typer.Option(None, "--concurrency", "-c", help="Fixed "
                                               "concurrency stages, e.g. 1,4,16."),
-    rate: Optional[str] = typer.Option(None, "--rate", "-r", help="Request-rate stages in "
+    rate: str | None = typer.Option(None, "--rate", "-r", help="Request-rate stages in "
                                        "req/s, e.g. 2,8."),
     arrivals: str = typer.Option("constant", "--arrivals", help="constant or poisson "
                                  "(with --rate)."),
-    max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency", help="Cap on "
+    max_concurrency: int | None = typer.Option(None, "--max-concurrency", help="Cap on "
                                                   "in-flight requests in rate stages."),
     sweep: bool = typer.Option(False, "--sweep", help="c=1, c=max, then rates in between."),
     sweep_max_concurrency: int = typer.Option(32, "--sweep-max-concurrency"),
     sweep_steps: int = typer.Option(4, "--sweep-steps"),
-    requests: Optional[int] = typer.Option(None, "--requests", "-n", help="Measured requests "
+    requests: int | None = typer.Option(None, "--requests", "-n", help="Measured requests "
                                            "per stage (default 100 without --duration)."),
-    duration: Optional[str] = typer.Option(None, "--duration", help="Measured time per stage, "
+    duration: str | None = typer.Option(None, "--duration", help="Measured time per stage, "
                                            "e.g. 60s, 2m."),
     warmup: int = typer.Option(0, "--warmup", help="Warm-up requests per stage (excluded)."),
     timeout: str = typer.Option("120s", "--timeout", help="Per-request timeout."),
     input_tokens: str = typer.Option("128", "--input-tokens", help="N | uniform:MIN:MAX | "
                                      "normal:MEAN:STD[:MIN:MAX]"),
-    output_tokens: Optional[str] = typer.Option(None, "--output-tokens", help="Same syntax; "
+    output_tokens: str | None = typer.Option(None, "--output-tokens", help="Same syntax; "
                                                 "default 128 (datasets: their own)."),
-    dataset: Optional[Path] = typer.Option(None, "--dataset", help="JSONL of prompts/messages "
+    dataset: Path | None = typer.Option(None, "--dataset", help="JSONL of prompts/messages "
                                            "or ShareGPT JSON."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="One fixed prompt for every "
+    prompt: str | None = typer.Option(None, "--prompt", help="One fixed prompt for every "
                                          "request."),
     ignore_eos: bool = typer.Option(True, "--ignore-eos/--no-ignore-eos", help="Ask the "
                                     "server to generate exactly max_tokens (vLLM, llama.cpp)."),
-    extra_body: Optional[str] = typer.Option(None, "--extra-body", help="JSON merged into "
+    extra_body: str | None = typer.Option(None, "--extra-body", help="JSON merged into "
                                              "each request body."),
     seed: int = typer.Option(0, "--seed"),
-    slo: Optional[str] = typer.Option(None, "--slo", help="Goodput SLOs, e.g. "
+    slo: str | None = typer.Option(None, "--slo", help="Goodput SLOs, e.g. "
                                       "ttft_ms=500,tpot_ms=50,e2e_ms=5000."),
-    fail_on: Optional[list[str]] = typer.Option(None, "--fail-on", help="Fail (exit 9) if "
+    fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Fail (exit 9) if "
                                                 "true in any stage, e.g. 'ttft_p99_ms>800'."),
     metrics: bool = typer.Option(True, "--server-metrics/--no-server-metrics", help="Scrape "
                                  "Prometheus /metrics before, during and after each stage."),
-    metrics_path: Optional[str] = typer.Option(None, "--metrics-path"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the JSON report."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML report."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the per-stage CSV."),
+    metrics_path: str | None = typer.Option(None, "--metrics-path"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report."),
+    html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the per-stage CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress "
                                   "(on a terminal)."),
@@ -229,11 +228,11 @@ def bench(
 @app.command("report")
 def report_cmd(
     path: Path = typer.Argument(..., help="A JSON report written with --output."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV row per stage."),
-    requests_csv: Optional[Path] = typer.Option(None, "--requests-csv",
+    html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML page."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write one CSV row per stage."),
+    requests_csv: Path | None = typer.Option(None, "--requests-csv",
                                                 help="Write one CSV row per request."),
-    slo: Optional[str] = typer.Option(None, "--slo", help="Recompute goodput with these SLOs."),
+    slo: str | None = typer.Option(None, "--slo", help="Recompute goodput with these SLOs."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Re-render a saved report: console table, CSV, HTML with plots."""
@@ -317,10 +316,10 @@ def mock_server_cmd(
                                       "sets no max_tokens."),
     model: str = typer.Option("mock-model", "--model"),
     error_rate: float = typer.Option(0.0, "--error-rate", help="Fraction answered HTTP 500."),
-    disconnect_after: Optional[int] = typer.Option(None, "--disconnect-after",
+    disconnect_after: int | None = typer.Option(None, "--disconnect-after",
                                                    help="Drop the connection after N tokens."),
     usage: bool = typer.Option(True, "--usage/--no-usage", help="Send token usage."),
-    api_key: Optional[str] = typer.Option(None, "--api-key", help="Require this bearer token."),
+    api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),
 ) -> None:
     """Serve OpenAI and Ollama APIs with exact injected TTFT and ITL (for tests)."""
     from llmdeploy.bench.mock_server import MockConfig, serve
@@ -395,35 +394,43 @@ def _print_summary(report: BenchReport) -> None:
         f"/ output {out_len} tokens ({wl.kind})"
     )
     table = Table(title_justify="left", show_lines=False)
-    for col, just in [
-        ("stage", "left"), ("ok/req", "right"), ("req/s", "right"), ("out tok/s", "right"),
-        ("conc", "right"), ("TTFT p50", "right"), ("TTFT p99", "right"), ("ITL p50", "right"),
-        ("ITL p99", "right"), ("TPOT p50", "right"), ("E2E p50", "right"), ("E2E p99", "right"),
-    ]:
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
-    has_goodput = any(s.summary.goodput for s in report.stages)
-    if has_goodput:
-        table.add_column("goodput", justify="right")
+    table.add_column("metric", no_wrap=True)
     for st in report.stages:
-        s = st.summary
+        table.add_column(st.name, justify="right", no_wrap=True)
+    summaries = [st.summary for st in report.stages]
 
-        def d(name: str, stat: str, s: Any = s) -> str:
+    def dist_row(label: str, name: str, stat: str) -> None:
+        cells = []
+        for s in summaries:
             dist = getattr(s, name)
-            return "-" if dist is None else _fmt(getattr(dist, stat))
+            cells.append("-" if dist is None else _fmt(getattr(dist, stat), 2))
+        table.add_row(label, *cells)
 
-        ok = f"{s.ok}/{s.requests}"
-        if s.failed:
-            ok = f"[red]{ok}[/red]"
-        row = [
-            st.name, ok, _fmt(s.requests_per_s, 2), _fmt(s.output_tokens_per_s),
-            _fmt(s.concurrency, 1), d("ttft_ms", "median"), d("ttft_ms", "p99"),
-            d("itl_ms", "median"), d("itl_ms", "p99"), d("tpot_ms", "median"),
-            d("e2e_ms", "median"), d("e2e_ms", "p99"),
-        ]
-        if has_goodput:
-            g = s.goodput
-            row.append("-" if g is None else f"{g.requests_per_s:.2f}/s ({g.ratio:.0%})")
-        table.add_row(*row)
+    def ok_cell(s: Any) -> str:
+        text = f"{s.ok}/{s.requests}"
+        return f"[red]{text}[/red]" if s.failed else text
+
+    table.add_row("ok / requests", *[ok_cell(s) for s in summaries])
+    table.add_row("requests/s", *[_fmt(s.requests_per_s, 2) for s in summaries])
+    table.add_row("output tok/s", *[_fmt(s.output_tokens_per_s) for s in summaries])
+    table.add_row("total tok/s", *[_fmt(s.total_tokens_per_s) for s in summaries])
+    table.add_row("concurrency", *[_fmt(s.concurrency, 2) for s in summaries])
+    for label, name in (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("TPOT", "tpot_ms"),
+                        ("E2E", "e2e_ms")):
+        for stat, stat_label in (("mean", "mean"), ("median", "p50"), ("p90", "p90"),
+                                 ("p99", "p99"), ("max", "max")):
+            if name in ("tpot_ms", "itl_ms") and stat == "p90":
+                continue
+            dist_row(f"{label} {stat_label} ms", name, stat)
+    if any(s.goodput for s in summaries):
+        table.add_row(
+            "goodput",
+            *[
+                "-" if s.goodput is None
+                else f"{s.goodput.requests_per_s:.2f}/s ({s.goodput.ratio:.0%})"
+                for s in summaries
+            ],
+        )
     console.print(table)
     console.print("[dim]latencies in ms; TTFT/ITL/TPOT/E2E over successful requests only[/dim]")
     for st in report.stages:
@@ -503,5 +510,3 @@ class _LiveProgress:
     def stop(self) -> None:
         self._progress.stop()
 
-
-_ = os  # reserved for env-based defaults

@@ -43,8 +43,16 @@ def chat(
     started = time.monotonic()
     first: float | None = None
     pieces = []
-    for piece in stream_chat(base_url, model, prompt, system=system, max_tokens=max_tokens,
-                             temperature=temperature, api_key=api_key, usage=usage):
+    for piece in stream_chat(
+        base_url,
+        model,
+        prompt,
+        system=system,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        api_key=api_key,
+        usage=usage,
+    ):
         if first is None:
             first = time.monotonic()
         pieces.append(piece)
@@ -53,19 +61,22 @@ def chat(
             sys.stdout.flush()
     total = time.monotonic() - started
     if as_json:
-        print_json({
-            "model": model,
-            "content": "".join(pieces),
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "ttft_s": round(first - started, 4) if first else None,
-            "elapsed_s": round(total, 4),
-        })
+        print_json(
+            {
+                "model": model,
+                "content": "".join(pieces),
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "ttft_s": round(first - started, 4) if first else None,
+                "elapsed_s": round(total, 4),
+            }
+        )
         return
     sys.stdout.write("\n")
     from llmdeploy.cli.console import err
 
     if usage.completion_tokens:
         rate = usage.completion_tokens / total if total > 0 else 0
-        err().print(f"[dim]{usage.completion_tokens} tokens in {total:.2f} s "
-                    f"({rate:.1f} tok/s)[/dim]")
+        err().print(
+            f"[dim]{usage.completion_tokens} tokens in {total:.2f} s ({rate:.1f} tok/s)[/dim]"
+        )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from llmdeploy.engines.base import Engine
 
 from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
 
@@ -87,22 +91,31 @@ def up(
         return
     console = out()
     if result.unchanged:
-        console.print(f"[green]●[/green] {result.plan.deployment} is already running with this "
-                      "profile; nothing to do.")
+        console.print(
+            f"[green]●[/green] {result.plan.deployment} is already running with this "
+            "profile; nothing to do."
+        )
     else:
-        console.print(f"[green]●[/green] {result.plan.deployment} is healthy on {eng.name} "
-                      f"after {result.elapsed_s:.1f} s")
+        console.print(
+            f"[green]●[/green] {result.plan.deployment} is healthy on {eng.name} "
+            f"after {result.elapsed_s:.1f} s"
+        )
     console.print(f"  endpoint  {base}")
     console.print(f"  model     {model}")
     console.print("  try it:", style="dim")
     console.print(
         f"  curl -s {base}/chat/completions -H 'Content-Type: application/json' "
-        f"-d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": "
-        "\"Hello!\"}]}'",
-        markup=False, highlight=False, soft_wrap=True,
+        f'-d \'{{"model": "{model}", "messages": [{{"role": "user", "content": '
+        '"Hello!"}]}\'',
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
-    console.print(f"  llmdeploy chat --deployment {result.plan.deployment} \"Hello!\"",
-                  style="dim", markup=False)
+    console.print(
+        f'  llmdeploy chat --deployment {result.plan.deployment} "Hello!"',
+        style="dim",
+        markup=False,
+    )
 
 
 def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -114,8 +127,13 @@ def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ig
     from llmdeploy.render.bundle import COMMANDS, render_bundle
 
     model_dir, filename = ModelStore(model_store_dir()).locate(resolved.profile.model.ref)
-    plan = plan_deployment(resolved.profile, model_dir=model_dir, model_filename=filename,
-                           deployment=deployment, base_dir=resolved.base_dir)
+    plan = plan_deployment(
+        resolved.profile,
+        model_dir=model_dir,
+        model_filename=filename,
+        deployment=deployment,
+        base_dir=resolved.base_dir,
+    )
     traits = DOCKER if chosen == "docker" else PODMAN
     commands = next(f for f in render_bundle(plan, traits) if f.path == COMMANDS)
     out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
@@ -142,9 +160,12 @@ def down(
         for eng in engines:
             eng.close()
     if as_json:
-        print_json({"deployment": deployment,
-                    "removed": [{"engine": e, "container": c.name, "id": c.id}
-                                for e, c in removed]})
+        print_json(
+            {
+                "deployment": deployment,
+                "removed": [{"engine": e, "container": c.name, "id": c.id} for e, c in removed],
+            }
+        )
         return
     if not removed:
         out().print(f"{deployment}: nothing to remove")
@@ -152,7 +173,9 @@ def down(
         out().print(f"[green]removed[/green] {container.name} ({eng_name})")
 
 
-def _target(name, profile, profile_file, engine):  # type: ignore[no-untyped-def]
+def _target(
+    name: str | None, profile: str | None, profile_file: Path | None, engine: str | None
+) -> tuple[str, list[Engine]]:
     """Deployment name and the engines to look in for down/logs."""
     from llmdeploy.engines.selection import available_engines, open_engine
 
@@ -190,7 +213,7 @@ def status(
     finally:
         for eng in engines:
             eng.close()
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "deployment": r.deployment,
             "engine": r.container.engine,
@@ -216,15 +239,31 @@ def status(
     from rich.table import Table
 
     table = Table()
-    for column in ("deployment", "engine", "state", "health", "endpoint", "uptime", "image",
-                   "model"):
+    for column in (
+        "deployment",
+        "engine",
+        "state",
+        "health",
+        "endpoint",
+        "uptime",
+        "image",
+        "model",
+    ):
         table.add_column(column, overflow="fold")
     for row in data:
-        health = {True: "[green]healthy[/green]", False: f"[red]{row['health']}[/red]",
-                  None: "-"}[row["healthy"]]
-        table.add_row(row["deployment"], row["engine"], row["state"], health,
-                      row["endpoint"] or "-", _human(row["uptime_s"]), row["image"],
-                      row["served_model"] or row["model"] or "-")
+        health = {True: "[green]healthy[/green]", False: f"[red]{row['health']}[/red]", None: "-"}[
+            row["healthy"]
+        ]
+        table.add_row(
+            row["deployment"],
+            row["engine"],
+            row["state"],
+            health,
+            row["endpoint"] or "-",
+            _human(row["uptime_s"]),
+            row["image"],
+            row["served_model"] or row["model"] or "-",
+        )
     out().print(table)
 
 

@@ -10,8 +10,12 @@ ProfileOpt = typer.Option(
     None, "--profile", "-p", help="Profile name (see `llmdeploy profiles list`)."
 )
 ProfileFileOpt = typer.Option(
-    None, "--profile-file", "-f", help="Read the profile from this YAML file.",
-    exists=False, dir_okay=False,
+    None,
+    "--profile-file",
+    "-f",
+    help="Read the profile from this YAML file.",
+    exists=False,
+    dir_okay=False,
 )
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 EngineOpt = typer.Option(

@@ -28,8 +28,9 @@ def list_profiles(as_json: bool = JsonOpt) -> None:
                 "name": source.name,
                 "origin": source.origin,
                 "location": source.location,
-                "engine": source.raw.get("engine", "(inherited)" if "extends" in source.raw
-                                         else "auto"),
+                "engine": source.raw.get(
+                    "engine", "(inherited)" if "extends" in source.raw else "auto"
+                ),
                 "backend": backend.get("kind") if isinstance(backend, dict) else "(inherited)",
                 "description": source.raw.get("description", ""),
                 "shadowed": shadowed,
@@ -43,8 +44,14 @@ def list_profiles(as_json: bool = JsonOpt) -> None:
     table = Table("name", "origin", "engine", "backend", "description")
     for row in rows:
         style = "dim" if row["shadowed"] else None
-        table.add_row(row["name"], row["origin"], row["engine"], row["backend"],
-                      row["description"], style=style)
+        table.add_row(
+            row["name"],
+            row["origin"],
+            row["engine"],
+            row["backend"],
+            row["description"],
+            style=style,
+        )
     out().print(table)
 
 

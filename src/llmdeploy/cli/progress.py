@@ -36,8 +36,9 @@ class RichReporter:
         if self._phase is not None:
             took = time.monotonic() - self._phase_started
             total = time.monotonic() - self._started
-            err().print(f"  [green]✓[/green] {self._phase} [dim]({took:.1f} s, {total:.1f} s "
-                        "total)[/dim]")
+            err().print(
+                f"  [green]✓[/green] {self._phase} [dim]({took:.1f} s, {total:.1f} s total)[/dim]"
+            )
             self._phase = None
 
     def finish(self) -> None:

@@ -88,8 +88,11 @@ def pick_one(
 
 
 def describe_filter(name: str | None, profile: str | None, backend: str | None) -> str:
-    parts = [f"{k} {v!r}" for k, v in (("named", name), ("of profile", profile),
-                                         ("with backend", backend)) if v]
+    parts = [
+        f"{k} {v!r}"
+        for k, v in (("named", name), ("of profile", profile), ("with backend", backend))
+        if v
+    ]
     return (" " + " and ".join(parts)) if parts else ""
 
 

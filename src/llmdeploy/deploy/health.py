@@ -72,5 +72,5 @@ def wait_healthy(
 def tail_logs(engine: Engine, container: str, lines: int = LOG_TAIL_LINES) -> list[str]:
     try:
         return list(engine.logs(container, tail=lines))[-lines:]
-    except Exception:  # noqa: BLE001 - the log tail is best effort in an error path
+    except Exception:
         return []

@@ -47,8 +47,10 @@ def ensure_image(
     if pull != "always":
         if engine.image_exists(choice.image):
             return ImageReady(choice.image, "local")
-        if choice.build_tag and choice.build_tag != choice.image and engine.image_exists(
+        if (
             choice.build_tag
+            and choice.build_tag != choice.image
+            and engine.image_exists(choice.build_tag)
         ):
             return ImageReady(choice.build_tag, "local")
     pull_error: ImageError | None = None

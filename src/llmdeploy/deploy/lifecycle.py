@@ -7,6 +7,7 @@ nothing half-started is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -51,9 +52,9 @@ class UpResult:
     elapsed_s: float
 
 
-def prepare(resolved: ResolvedProfile, deployment: str | None = None) -> tuple[
-    DeploymentPlan, StoredModel
-]:
+def prepare(
+    resolved: ResolvedProfile, deployment: str | None = None
+) -> tuple[DeploymentPlan, StoredModel]:
     """Resolve the model into the store and plan the deployment (no engine touched)."""
     stored = ModelStore(model_store_dir()).ensure(resolved.profile.model.ref)
     plan = plan_deployment(
@@ -118,9 +119,7 @@ def up(
         container = engine.inspect(container.id) or container
     except KeyboardInterrupt as exc:
         _cleanup(engine, name, created=True, keep=False)
-        raise InterruptedByUser(
-            f"interrupted: {name} was stopped and removed", hint=None
-        ) from exc
+        raise InterruptedByUser(f"interrupted: {name} was stopped and removed", hint=None) from exc
     except BaseException:
         _cleanup(engine, name, created=created, keep=options.keep_on_failure)
         raise
@@ -141,10 +140,8 @@ def up(
 def _cleanup(engine: Engine, name: str, *, created: bool, keep: bool) -> None:
     if keep and created:
         return
-    try:
+    with contextlib.suppress(Exception):
         engine.remove(name)
-    except Exception:  # noqa: BLE001 - never mask the original error
-        pass
 
 
 def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
@@ -169,8 +166,10 @@ def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[Container
     """Stop and remove every container of a deployment; an absent deployment is fine."""
     found = engine.list({LABEL_MANAGED: "true", LABEL_DEPLOYMENT: deployment})
     named = engine.inspect(container_name(deployment))
-    if named is not None and named.labels.get(LABEL_MANAGED) == "true" and all(
-        c.id != named.id for c in found
+    if (
+        named is not None
+        and named.labels.get(LABEL_MANAGED) == "true"
+        and all(c.id != named.id for c in found)
     ):
         found.append(named)
     for container in found:
@@ -226,7 +225,7 @@ def _uptime(container: ContainerInfo) -> float | None:
     if "." in text:
         head, rest = text.split(".", 1)
         frac = "".join(ch for ch in rest if ch.isdigit())[:6]
-        tz = rest[len("".join(ch for ch in rest if ch.isdigit())):]
+        tz = rest[len("".join(ch for ch in rest if ch.isdigit())) :]
         text = f"{head}.{frac}{tz}"
     try:
         started = datetime.fromisoformat(text)

@@ -120,5 +120,3 @@ def _decode_build_log(log: Any) -> list[str]:
             chunk = item.get("stream") or item.get("error") or ""
             lines.extend(str(chunk).rstrip("\n").splitlines())
     return lines
-
-

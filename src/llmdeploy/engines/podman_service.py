@@ -58,7 +58,8 @@ class TransientService:
         binary = shutil.which("podman")
         if binary is None:
             raise EngineUnavailableError(
-                "Podman is not installed", hint="apt-get install podman runc (or use engine: docker)"
+                "Podman is not installed",
+                hint="apt-get install podman runc (or use engine: docker)",
             )
         self._dir = tempfile.mkdtemp(prefix="llmdeploy-podman-")
         self.path = os.path.join(self._dir, "podman.sock")

@@ -6,6 +6,7 @@ of SDK exceptions to llmdeploy's exception tree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -151,18 +152,20 @@ class SdkEngine:
             raise self._error(f"removing {name_or_id}", exc) from exc
 
     def _force_remove(self, name_or_id: str) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.client.containers.get(name_or_id).remove(force=True)
-        except Exception:  # noqa: BLE001 - best effort during cleanup
-            pass
 
     def logs(
         self, name_or_id: str, *, follow: bool = False, tail: int | None = None
     ) -> Iterator[str]:
         try:
             container = self.client.containers.get(name_or_id)
-            kwargs: dict[str, Any] = {"stream": True, "follow": follow, "stdout": True,
-                                      "stderr": True}
+            kwargs: dict[str, Any] = {
+                "stream": True,
+                "follow": follow,
+                "stdout": True,
+                "stderr": True,
+            }
             if tail is not None:
                 kwargs["tail"] = tail
             chunks = container.logs(**kwargs)
@@ -231,10 +234,8 @@ class SdkEngine:
         return EngineError(f"{self.name} failed {action}: {text}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.client.close()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
 
 
 def _explain(exc: Exception) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -207,12 +208,13 @@ def _check_out_dir(out_dir: Path, *, force: bool) -> None:
 
 def _import_backends() -> tuple[Any, Any, Any]:
     """torch, transformers and safetensors.torch, or a ModelError saying what to install."""
+    # import_module keeps these optional packages out of static analysis (no stubs needed)
     try:
-        import torch
-        import transformers
-        from safetensors import torch as safetensors_torch
-
-        import gguf  # noqa: F401  (transformers needs it for gguf_file=)
+        torch = importlib.import_module("torch")
+        transformers = importlib.import_module("transformers")
+        safetensors_torch = importlib.import_module("safetensors.torch")
+        importlib.import_module("accelerate")  # transformers needs both for gguf_file=
+        importlib.import_module("gguf")
     except ImportError as exc:
         raise ModelError(
             f"converting GGUF needs optional packages that are missing: {exc}",
@@ -305,9 +307,7 @@ def _convert_into(tmp: Path, gguf_path: Path, dtype: str) -> dict[str, Any]:
         if tied and key == "lm_head.weight":
             continue  # shares storage with embed_tokens; HF checkpoints leave it out
         tensors[key] = value.detach().to(torch_dtype).contiguous().clone()
-    safetensors_torch.save_file(
-        tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"}
-    )
+    safetensors_torch.save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
 
     config_dict = _clean_config(config.to_dict(), dtype)
     if not config_dict.get("architectures"):

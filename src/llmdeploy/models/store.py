@@ -78,7 +78,7 @@ class ModelStore:
                 directory=entry,
                 filename=source.name,
                 size_bytes=stat.st_size,
-                sha256=manifest.get("sha256"),
+                sha256=str(manifest["sha256"]) if manifest.get("sha256") else None,
                 reused=True,
             )
         return self._import(ref, source, entry, target)

@@ -113,8 +113,9 @@ def resolve(
     if profile_file is not None and name is None:
         start = sources[0]
     elif name is None:
-        project = [s for s in sources if s.origin == "project" and s.location.endswith(
-            "llmdeploy.yaml")]
+        project = [
+            s for s in sources if s.origin == "project" and s.location.endswith("llmdeploy.yaml")
+        ]
         if not project:
             raise ProfileError(
                 "no profile given and no ./llmdeploy.yaml here",
@@ -171,9 +172,7 @@ def _inherit(
     return merged, [s.location for s in chain]
 
 
-def _find_parent(
-    name: str, child: ProfileSource, sources: list[ProfileSource]
-) -> ProfileSource:
+def _find_parent(name: str, child: ProfileSource, sources: list[ProfileSource]) -> ProfileSource:
     candidates = [s for s in sources if s.name == name and s.location != child.location]
     if name == child.name:
         # a profile that extends its own name extends the next one down the search order

@@ -127,9 +127,7 @@ class ResourceLimits(StrictModel):
     memory: str | None = Field(default=None, description="Memory limit, e.g. 4g or 512MiB")
     shm_size: str | None = None
     pids_limit: int | None = Field(default=None, gt=0)
-    ulimits: dict[str, str] = Field(
-        default_factory=dict, description="e.g. {nofile: '4096:4096'}"
-    )
+    ulimits: dict[str, str] = Field(default_factory=dict, description="e.g. {nofile: '4096:4096'}")
 
     @field_validator("memory", "shm_size")
     @classmethod

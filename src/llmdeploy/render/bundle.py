@@ -27,7 +27,9 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
     choice = plan.images
     image = plan.run.image
     if choice.recipe is not None and choice.build_tag is not None:
-        files += render_build_context(choice.recipe, custom_containerfile=choice.custom_containerfile)
+        files += render_build_context(
+            choice.recipe, custom_containerfile=choice.custom_containerfile
+        )
         request = BuildRequest(
             context_dir=".",
             containerfile=CONTAINERFILE,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One command that sets up and runs the whole test suite: lint, types, unit tests, and the
+# end-to-end tests on real Podman and Docker with a real llama.cpp server on the tiny model.
+#
+# usage: scripts/test.sh [extra pytest args]
+#   LLMDEPLOY_E2E=require (the default here) makes a missing engine a failure, not a skip.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+T0=$(date +%s)
+bash scripts/setup-python.sh --dev
+# shellcheck disable=SC1091
+. .venv/bin/activate
+XLLAMACPP_VERSION=$(python -c 'from llmdeploy.backends.llamacpp import XLLAMACPP_VERSION as v; print(v)')
+export XLLAMACPP_VERSION
+bash scripts/setup-host.sh --engines podman,docker --with-chromium
+export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}
+
+echo "== ruff"; ruff check src tests benchmarks
+echo "== mypy"; mypy
+echo "== pytest"
+set +e
+python -m pytest -q -p no:cacheprovider "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests: that is a failure" >&2
+  exit 1
+fi
+echo "test.sh: finished in $(( $(date +%s) - T0 )) s (pytest exit $rc)"
+exit "$rc"
