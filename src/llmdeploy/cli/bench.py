@@ -294,7 +294,7 @@ def compare_cmd(
     prev = None
     for stage, metric, values, deltas, higher in rows:
         cells = []
-        for i, (v, d) in enumerate(zip(values, deltas)):
+        for i, (v, d) in enumerate(zip(values, deltas, strict=True)):
             text = "-" if v is None else _fmt(v)
             if i > 0 and d is not None:
                 better = (d > 0) == higher

@@ -46,30 +46,32 @@ def up(
     from llmdeploy.engines.selection import open_engine
 
     reporter = RichReporter(enabled=not as_json)
-    reporter.phase("model", f"Resolving model {resolved.profile.model.ref}")
-    plan, stored = prepare(resolved, deployment)
-    reporter.detail(
-        f"{stored.path} ({stored.size_bytes / 1e6:.0f} MB, "
-        + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
-    )
-    reporter.phase("engine", f"Connecting to {chosen}")
-    eng = open_engine(chosen)
     try:
-        result = do_up(
-            eng,
-            plan,
-            stored,
-            UpOptions(
-                deployment=deployment,
-                pull=pull,  # type: ignore[arg-type]
-                force_build=build,
-                keep_on_failure=keep_on_failure,
-            ),
-            reporter,
+        reporter.phase("model", f"Resolving model {resolved.profile.model.ref}")
+        plan, stored = prepare(resolved, deployment)
+        reporter.detail(
+            f"{stored.path} ({stored.size_bytes / 1e6:.0f} MB, "
+            + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
         )
+        reporter.phase("engine", f"Connecting to {chosen}")
+        eng = open_engine(chosen)
+        try:
+            result = do_up(
+                eng,
+                plan,
+                stored,
+                UpOptions(
+                    deployment=deployment,
+                    pull=pull,  # type: ignore[arg-type]
+                    force_build=build,
+                    keep_on_failure=keep_on_failure,
+                ),
+                reporter,
+            )
+        finally:
+            eng.close()
     finally:
-        reporter.finish()
-        eng.close()
+        reporter.finish(success=False)  # a no-op after success: the lifecycle closed it
     base = result.plan.api_base_url
     model = result.plan.launch.served_model
     summary = {

@@ -19,7 +19,7 @@ class RichReporter:
     def phase(self, name: str, description: str) -> None:
         if not self._enabled:
             return
-        self._close_phase()
+        self._close_phase(success=True)
         self._phase = description
         self._phase_started = time.monotonic()
         if self._status is None:
@@ -32,22 +32,18 @@ class RichReporter:
         if self._enabled:
             err().print(f"    [dim]{text}[/dim]", markup=True, highlight=False)
 
-    def _close_phase(self) -> None:
+    def _close_phase(self, success: bool) -> None:
         if self._phase is not None:
             took = time.monotonic() - self._phase_started
             total = time.monotonic() - self._started
-            err().print(
-                f"  [green]✓[/green] {self._phase} [dim]({took:.1f} s, {total:.1f} s total)[/dim]"
-            )
+            mark = "[green]✓[/green]" if success else "[red]✗[/red]"
+            err().print(f"  {mark} {self._phase} [dim]({took:.1f} s, {total:.1f} s total)[/dim]")
             self._phase = None
 
-    def finish(self) -> None:
+    def finish(self, success: bool = True) -> None:
+        """Stop the spinner and close the open phase; safe to call twice."""
         if self._status is not None:
             self._status.stop()
             self._status = None
-        self._phase = None
-
-    def complete(self) -> None:
-        """Mark the last phase as done (the caller knows it succeeded)."""
         if self._enabled:
-            self._close_phase()
+            self._close_phase(success)

@@ -83,6 +83,7 @@ def up(
         same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
         health_url = plan.endpoint + plan.launch.health_path
         if same and existing.running and probe(health_url)[0]:
+            report.finish(success=True)
             return UpResult(
                 plan=plan,
                 container=existing,
@@ -118,13 +119,14 @@ def up(
         )
         container = engine.inspect(container.id) or container
     except KeyboardInterrupt as exc:
+        report.finish(success=False)
         _cleanup(engine, name, created=True, keep=False)
         raise InterruptedByUser(f"interrupted: {name} was stopped and removed", hint=None) from exc
     except BaseException:
+        report.finish(success=False)
         _cleanup(engine, name, created=created, keep=options.keep_on_failure)
         raise
-    finally:
-        report.finish()
+    report.finish(success=True)
     return UpResult(
         plan=run_plan,
         container=container,

@@ -12,8 +12,8 @@ class Reporter(Protocol):
     def detail(self, text: str) -> None:
         """Extra information about the current phase."""
 
-    def finish(self) -> None:
-        """All phases are done (or failed)."""
+    def finish(self, success: bool = True) -> None:
+        """All phases are done (``success``) or the last one failed; safe to call twice."""
 
 
 class NullReporter:
@@ -23,5 +23,5 @@ class NullReporter:
     def detail(self, text: str) -> None:
         pass
 
-    def finish(self) -> None:
+    def finish(self, success: bool = True) -> None:
         pass
