@@ -6,7 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from llmdeploy.cli import chat_cmd, doctor, lifecycle_cmds, profiles_cmd, render_cmd
+    from llmdeploy.cli import bench, chat_cmd, doctor, lifecycle_cmds, profiles_cmd, render_cmd
 
     app.command("doctor")(doctor.doctor)
     app.add_typer(profiles_cmd.app, name="profiles")
@@ -16,3 +16,4 @@ def register(app: typer.Typer) -> None:
     app.command("status")(lifecycle_cmds.status)
     app.command("logs")(lifecycle_cmds.logs)
     app.command("chat")(chat_cmd.chat)
+    app.add_typer(bench.app, name="bench")
