@@ -14,8 +14,10 @@ pytestmark = pytest.mark.e2e
 
 def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     engine, name = deployment.engine, deployment.name
-    up = cli.json("up", "--profile-file", str(deployment.profile_file))
+    # --build: the local CPU llama.cpp image is built through each engine's API every run
+    up = cli.json("up", "--profile-file", str(deployment.profile_file), "--build")
     assert isinstance(up, dict)
+    assert up["image_source"] == "built"
     assert up["engine"] == engine and up["deployment"] == name
     assert up["endpoint"] == f"http://127.0.0.1:{deployment.port}"
     assert up["model"] == "smollm2-135m"

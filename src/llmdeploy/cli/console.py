@@ -18,7 +18,8 @@ def out() -> Console:
     if _stdout is None:
         from rich.console import Console
 
-        _stdout = Console(highlight=False)
+        # piped output is read by people too: do not squeeze tables into 80 columns
+        _stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     return _stdout
 
 
@@ -27,7 +28,7 @@ def err() -> Console:
     if _stderr is None:
         from rich.console import Console
 
-        _stderr = Console(stderr=True, highlight=False)
+        _stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
     return _stderr
 
 
