@@ -17,41 +17,49 @@ def list_profiles(as_json: bool = JsonOpt) -> None:
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.profiles.loader import discover
 
+    from llmdeploy.errors import ProfileError
+    from llmdeploy.profiles.loader import resolve_source
+
+    sources = discover()
     rows = []
     seen: set[str] = set()
-    for source in discover():
+    for source in sources:
         shadowed = source.name in seen
         seen.add(source.name)
-        backend = source.raw.get("backend")
-        rows.append(
-            {
-                "name": source.name,
-                "origin": source.origin,
-                "location": source.location,
-                "engine": source.raw.get(
-                    "engine", "(inherited)" if "extends" in source.raw else "auto"
-                ),
-                "backend": backend.get("kind") if isinstance(backend, dict) else "(inherited)",
-                "description": source.raw.get("description", ""),
-                "shadowed": shadowed,
-            }
-        )
+        row: dict[str, object] = {
+            "name": source.name,
+            "origin": source.origin,
+            "location": source.location,
+            "shadowed": shadowed,
+        }
+        try:
+            profile = resolve_source(source, sources).profile
+            row.update(
+                engine=profile.engine,
+                backend=profile.backend.kind,
+                accelerator=profile.accelerator,
+                description=profile.description,
+                valid=True,
+            )
+        except ProfileError as exc:
+            row.update(
+                engine="?",
+                backend="?",
+                accelerator="?",
+                valid=False,
+                description=f"invalid: {exc.message.splitlines()[-1].strip()}",
+            )
+        rows.append(row)
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    table = Table("name", "origin", "engine", "backend", "description")
+    columns = ("name", "origin", "engine", "backend", "accelerator", "description")
+    table = Table(*columns)
     for row in rows:
-        style = "dim" if row["shadowed"] else None
-        table.add_row(
-            row["name"],
-            row["origin"],
-            row["engine"],
-            row["backend"],
-            row["description"],
-            style=style,
-        )
+        style = "dim" if row["shadowed"] else ("red" if not row["valid"] else None)
+        table.add_row(*(str(row[key]) for key in columns), style=style)
     out().print(table)
 
 

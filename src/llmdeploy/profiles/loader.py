@@ -135,6 +135,14 @@ def resolve(
                 + f"known profiles: {', '.join(known)}",
             )
         start = matches[0]
+    return resolve_source(start, sources, environ)
+
+
+def resolve_source(
+    start: ProfileSource, sources: list[ProfileSource], env: Mapping[str, str] | None = None
+) -> ResolvedProfile:
+    """Apply ``extends``, interpolation and validation to one discovered profile."""
+    environ = os.environ if env is None else env
     data, chain = _inherit(start, sources, environ)
     data.pop("extends", None)
     try:

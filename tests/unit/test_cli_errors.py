@@ -1,0 +1,86 @@
+"""The CLI maps errors to exit codes, prints message + hint, and never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmdeploy.engines.docker_engine import DockerEngine
+from llmdeploy.engines.selection import open_engine
+from llmdeploy.errors import EngineUnavailableError
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmdeploy", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def test_bad_profile_exits_3_naming_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "llmdeploy.yaml").write_text(
+        "name: x\nextends: edge-podman\nserver: {prot: 9000}\n"
+    )
+    result = run("up", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "llmdeploy.yaml" in result.stderr and "server.prot" in result.stderr
+    assert "did you mean 'port'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_flag_shows_the_traceback(tmp_path: Path) -> None:
+    result = run("--debug", "profiles", "show", "no-such-profile", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "Traceback" in result.stderr and "no profile named" in result.stderr
+
+
+def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("launch", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_the_command_line_without_an_engine(tmp_path: Path) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    (tmp_path / "llmdeploy.yaml").write_text(
+        f"name: dry\nextends: edge-podman\nmodel: {{ref: 'file://{gguf}'}}\n"
+    )
+    result = run("up", "--dry-run", cwd=tmp_path, env={"PATH": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    assert "podman run --detach --name llmdeploy-dry" in result.stdout
+    assert ":/models:ro" in result.stdout
+
+
+def test_docker_not_running_is_engine_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailableError) as info:
+        DockerEngine(base_url=f"unix://{tmp_path}/no-docker.sock", timeout_s=2)
+    assert info.value.exit_code == 5
+    assert info.value.hint and "start" in info.value.hint
+
+
+def test_podman_not_installed_is_engine_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(EngineUnavailableError, match="Podman is not installed"):
+        open_engine("podman")
+
+
+def test_auto_with_no_engine_lists_each_problem(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    with pytest.raises(EngineUnavailableError) as info:
+        open_engine("auto")
+    assert "podman: not installed" in info.value.message
+    assert "docker:" in info.value.message
