@@ -15,10 +15,8 @@ app = typer.Typer(help="List, show and validate deployment profiles.", no_args_i
 def list_profiles(as_json: bool = JsonOpt) -> None:
     """List built-in and user profiles (first match of a name wins)."""
     from llmdeploy.cli.console import out, print_json
-    from llmdeploy.profiles.loader import discover
-
     from llmdeploy.errors import ProfileError
-    from llmdeploy.profiles.loader import resolve_source
+    from llmdeploy.profiles.loader import discover, resolve_source
 
     sources = discover()
     rows = []
