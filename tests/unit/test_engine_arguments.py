@@ -73,7 +73,7 @@ def test_gpu_requests_per_engine() -> None:
 def test_secret_env_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    spec = replace(SPEC, secret_env=("LLMDEPLOY_TEST_TOKEN",))
+    spec = replace(SPEC, secret_env={"LLMDEPLOY_TEST_TOKEN": "LLMDEPLOY_TEST_TOKEN"})
     monkeypatch.delenv("LLMDEPLOY_TEST_TOKEN", raising=False)
     with pytest.raises(DeploymentError, match="LLMDEPLOY_TEST_TOKEN"):
         DockerEngine(client=object()).create_kwargs(spec)

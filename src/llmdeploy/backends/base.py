@@ -38,8 +38,13 @@ class ServerLaunch:
     served_model: str
     metrics_path: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)  # container name -> host var name
     cap_add: tuple[str, ...] = ()  # what the server needs back after cap-drop ALL
     shm_size: str | None = None
+    ipc_host: bool = False
+    # a persistent, writable directory the server keeps state in (e.g. Ollama's models);
+    # the plan maps it to a per-deployment directory under the model store
+    data_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,23 @@ class BuildRecipe:
     variables: dict[str, str]
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """A healthy server, for backends that must prepare it further (e.g. load a model)."""
+
+    base_url: str  # http://host:port
+    served_model: str
+    model: ModelMount
+    model_ref: str
+    profile: Profile
+
+
+class Reporter(Protocol):
+    def phase(self, name: str, description: str) -> None: ...
+
+    def detail(self, text: str) -> None: ...
+
+
 class Backend(Protocol):
     kind: str
 
@@ -60,3 +82,7 @@ class Backend(Protocol):
     def build_recipe(self, profile: Profile) -> BuildRecipe: ...
 
     def default_image(self, profile: Profile) -> str: ...
+
+    def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:
+        """Finish preparing a healthy server (pull or create the model); may raise."""
+        ...

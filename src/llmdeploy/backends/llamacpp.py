@@ -11,7 +11,13 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from llmdeploy import __version__
-from llmdeploy.backends.base import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.backends.base import (
+    BuildRecipe,
+    ModelMount,
+    Reporter,
+    RunningServer,
+    ServerLaunch,
+)
 from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
 
@@ -91,3 +97,6 @@ class LlamaCppServer:
                 "llmdeploy_version": __version__,
             },
         )
+
+    def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:
+        """llama-server loads the model before /health answers 200: nothing left to do."""

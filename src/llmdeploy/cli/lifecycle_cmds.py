@@ -122,6 +122,7 @@ def up(
 
 def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
     from llmdeploy.cli.console import out
+    from llmdeploy.deploy.lifecycle import data_root
     from llmdeploy.deploy.plan import plan_deployment
     from llmdeploy.engines.traits import DOCKER, PODMAN
     from llmdeploy.models.store import ModelStore
@@ -135,6 +136,7 @@ def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ig
         model_filename=filename,
         deployment=deployment,
         base_dir=resolved.base_dir,
+        data_root=data_root(),
     )
     traits = DOCKER if chosen == "docker" else PODMAN
     commands = next(f for f in render_bundle(plan, traits) if f.path == COMMANDS)

@@ -21,6 +21,7 @@ def render(
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.deploy.images import write_files
+    from llmdeploy.deploy.lifecycle import data_root
     from llmdeploy.deploy.plan import plan_deployment
     from llmdeploy.engines.traits import DOCKER, PODMAN
     from llmdeploy.models.store import ModelStore
@@ -35,6 +36,7 @@ def render(
         model_filename=filename,
         deployment=deployment,
         base_dir=resolved.base_dir,
+        data_root=data_root(),
     )
     chosen = engine or resolved.profile.engine
     traits = DOCKER if chosen == "docker" else PODMAN

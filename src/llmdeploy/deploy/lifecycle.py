@@ -11,13 +11,17 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
+from llmdeploy.backends.base import ModelMount, RunningServer
+from llmdeploy.backends.registry import get_backend
 from llmdeploy.constants import (
     LABEL_DEPLOYMENT,
     LABEL_ENDPOINT,
     LABEL_HEALTH_PATH,
     LABEL_MANAGED,
     LABEL_SPEC_HASH,
+    MODEL_MOUNT_DIR,
 )
 from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
@@ -63,8 +67,14 @@ def prepare(
         model_filename=stored.filename,
         deployment=deployment,
         base_dir=resolved.base_dir,
+        data_root=data_root(),
     )
     return plan, stored
+
+
+def data_root() -> Path:
+    """Where backends that keep state (Ollama's models) get their per-deployment folder."""
+    return model_store_dir() / "_data"
 
 
 def up(
@@ -103,6 +113,9 @@ def up(
         engine, plan.images, pull=options.pull, force_build=options.force_build, reporter=report
     )
     run_plan = plan.with_image(image.image)
+    for mount in run_plan.run.mounts:
+        if not mount.read_only:
+            Path(mount.source).mkdir(parents=True, exist_ok=True)
     report.phase("start", f"Starting {name} from {image.image}")
     created = False
     try:
@@ -117,6 +130,14 @@ def up(
             timeout_s=plan.profile.health.timeout_s,
             interval_s=plan.profile.health.interval_s,
         )
+        server = RunningServer(
+            base_url=plan.endpoint,
+            served_model=plan.launch.served_model,
+            model=ModelMount(MODEL_MOUNT_DIR, stored.filename),
+            model_ref=plan.profile.model.ref,
+            profile=plan.profile,
+        )
+        get_backend(plan.profile.backend.kind).after_healthy(server, report)
         container = engine.inspect(container.id) or container
     except KeyboardInterrupt as exc:
         report.finish(success=False)

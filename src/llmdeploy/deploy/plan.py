@@ -81,6 +81,7 @@ def plan_deployment(
     model_filename: str,
     deployment: str | None = None,
     base_dir: Path | None = None,
+    data_root: Path | None = None,
 ) -> DeploymentPlan:
     backend: Backend = get_backend(profile.backend.kind)
     mount = ModelMount(container_dir=MODEL_MOUNT_DIR, filename=model_filename)
@@ -102,6 +103,12 @@ def plan_deployment(
     }
     if launch.metrics_path:
         labels[LABEL_METRICS_PATH] = launch.metrics_path
+    mounts = [BindMount(source=str(model_dir), target=MODEL_MOUNT_DIR, read_only=True)]
+    if launch.data_dir is not None:
+        if data_root is None:
+            raise ValueError("this backend keeps data: plan_deployment needs data_root")
+        host_data = data_root / name / profile.backend.kind
+        mounts.append(BindMount(source=str(host_data), target=launch.data_dir, read_only=False))
     gpu = None
     if profile.accelerator == "cuda":
         gpu = GpuRequest(vendor="nvidia")
@@ -113,7 +120,7 @@ def plan_deployment(
         image=images.image,
         args=launch.args,
         env={**launch.env, **profile.env},
-        secret_env=profile.secret_env,
+        secret_env={**launch.secret_env, **{name: name for name in profile.secret_env}},
         labels=labels,
         ports=(
             PortMapping(
@@ -122,7 +129,7 @@ def plan_deployment(
                 container_port=launch.container_port,
             ),
         ),
-        mounts=(BindMount(source=str(model_dir), target=MODEL_MOUNT_DIR, read_only=True),),
+        mounts=tuple(mounts),
         cap_drop=("ALL",),
         cap_add=tuple(dict.fromkeys([*launch.cap_add, *profile.security.cap_add])),
         no_new_privileges=profile.security.no_new_privileges,
@@ -132,6 +139,7 @@ def plan_deployment(
         cpus=resources.cpus,
         memory=resources.memory,
         shm_size=resources.shm_size or launch.shm_size,
+        ipc_mode="host" if launch.ipc_host else None,
         pids_limit=resources.pids_limit,
         ulimits=dict(resources.ulimits),
     )

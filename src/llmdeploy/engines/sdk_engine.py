@@ -63,12 +63,12 @@ class SdkEngine:
 
     def common_kwargs(self, spec: RunSpec) -> dict[str, Any]:
         env = dict(spec.env)
-        for key in spec.secret_env:
-            value = os.environ.get(key)
+        for key, host_var in spec.secret_env.items():
+            value = os.environ.get(host_var)
             if value is None:
                 raise DeploymentError(
-                    f"secret_env {key} is not set in this environment",
-                    hint=f"export {key}=... before running llmdeploy",
+                    f"the secret {host_var} is not set in this environment",
+                    hint=f"export {host_var}=... before running llmdeploy",
                 )
             env[key] = value
         kwargs: dict[str, Any] = {
@@ -101,6 +101,8 @@ class SdkEngine:
             kwargs["shm_size"] = to_bytes(spec.shm_size)
         if spec.pids_limit is not None:
             kwargs["pids_limit"] = spec.pids_limit
+        if spec.ipc_mode:
+            kwargs["ipc_mode"] = spec.ipc_mode
         return kwargs
 
     def run(self, spec: RunSpec) -> ContainerInfo:

@@ -38,8 +38,8 @@ class RunSpec:
     args: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
-    # names of host environment variables passed through by name; values never rendered
-    secret_env: tuple[str, ...] = ()
+    # container variable -> host variable it is read from at run time; values never rendered
+    secret_env: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     ports: tuple[PortMapping, ...] = ()
     mounts: tuple[BindMount, ...] = ()
@@ -52,6 +52,7 @@ class RunSpec:
     cpus: float | None = None
     memory: str | None = None
     shm_size: str | None = None
+    ipc_mode: str | None = None  # "host" for servers that need large shared memory
     pids_limit: int | None = None
     ulimits: dict[str, str] = field(default_factory=dict)
 

@@ -8,11 +8,18 @@ network, environment, resource, health and security settings.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmdeploy.constants import DEFAULT_HOST
+from llmdeploy.models.formats import compatibility_problem, format_of_ref
+from llmdeploy.profiles.backend_options import (
+    BackendSpec,
+    LlamaCppBackend,
+    OllamaBackend,
+    VllmBackend,
+)
 
 EngineName = Literal["podman", "docker", "auto"]
 Accelerator = Literal["cpu", "cuda", "rocm"]
@@ -26,11 +33,16 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+MODEL_SCHEMES = ("file", "pkg", "hf", "https", "ollama")
+
+
 class ModelSource(StrictModel):
     """Where the weights come from and the name the server announces."""
 
     ref: str = Field(
-        description="Model reference: file:///abs/path.gguf or pkg://python_package/file.gguf"
+        description="Model reference: file:///abs/path.gguf, pkg://python_package/file.gguf, "
+        "hf://org/repo[@revision][/file.gguf], https://host/file.gguf#sha256=HEX, "
+        "ollama://name:tag"
     )
     name: str | None = Field(
         default=None, description="Served model name (alias); defaults to the file's stem"
@@ -45,63 +57,15 @@ class ModelSource(StrictModel):
                 "pkg://python_package/relative/file.gguf"
             )
         scheme = value.split("://", 1)[0]
-        if scheme not in {"file", "pkg"}:
-            raise ValueError(f"unsupported model scheme {scheme!r}; supported: file://, pkg://")
+        if scheme not in MODEL_SCHEMES:
+            raise ValueError(
+                f"unsupported model scheme {scheme!r}; supported: "
+                + ", ".join(f"{s}://" for s in MODEL_SCHEMES)
+            )
         return value
 
 
-# llama-server flags llmdeploy renders itself, and the profile field that sets each.
-LLAMACPP_MANAGED_FLAGS = {
-    "-m": "model.ref",
-    "--model": "model.ref",
-    "--host": "server.host",
-    "--port": "server.port",
-    "-c": "backend.ctx_size",
-    "--ctx-size": "backend.ctx_size",
-    "-np": "backend.parallel",
-    "--parallel": "backend.parallel",
-    "-t": "backend.threads",
-    "--threads": "backend.threads",
-    "-ngl": "backend.gpu_layers",
-    "--n-gpu-layers": "backend.gpu_layers",
-    "--gpu-layers": "backend.gpu_layers",
-    "--metrics": "backend.metrics",
-    "-a": "model.name",
-    "--alias": "model.name",
-    "--api-key": "secret_env (LLAMA_API_KEY)",
-}
-
-
-class LlamaCppBackend(StrictModel):
-    """llama.cpp's ``llama-server``: GGUF models, CPU first, OpenAI-compatible API."""
-
-    kind: Literal["llamacpp"]
-    ctx_size: int = Field(default=4096, gt=0, description="Context size in tokens (-c)")
-    parallel: int = Field(default=1, gt=0, description="Parallel decoding slots (-np)")
-    threads: int | None = Field(default=None, gt=0, description="CPU threads (-t); None = auto")
-    gpu_layers: int | None = Field(
-        default=None, ge=0, description="Layers offloaded to the GPU (-ngl); default all on GPU"
-    )
-    metrics: bool = Field(default=True, description="Expose Prometheus /metrics (--metrics)")
-    extra_args: tuple[str, ...] = Field(
-        default=(), description="Extra llama-server flags appended verbatim"
-    )
-
-    @field_validator("extra_args")
-    @classmethod
-    def _no_managed_flags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for arg in value:
-            flag = arg.split("=", 1)[0]
-            if flag in LLAMACPP_MANAGED_FLAGS:
-                raise ValueError(
-                    f"{flag} is set from the profile; use the profile field "
-                    f"{LLAMACPP_MANAGED_FLAGS[flag]!r} instead of extra_args"
-                )
-        return value
-
-
-# New backends (vllm, ollama) join this union; ``kind`` picks the member.
-BackendSpec = Annotated[LlamaCppBackend, Field(discriminator="kind")]
+__all__ = ["BackendSpec", "LlamaCppBackend", "OllamaBackend", "Profile", "VllmBackend"]
 
 
 class BuildSpec(StrictModel):
@@ -211,6 +175,11 @@ class Profile(StrictModel):
     def _image_or_build(self) -> Profile:
         if self.image is None and self.build is None:
             raise ValueError("set 'image' (a prebuilt reference), 'build', or both")
+        problem = compatibility_problem(
+            self.backend.kind, self.accelerator, format_of_ref(self.model.ref)
+        )
+        if problem:
+            raise ValueError(problem)
         overlap = set(self.env) & set(self.secret_env)
         if overlap:
             raise ValueError(

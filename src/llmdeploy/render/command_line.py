@@ -36,14 +36,17 @@ def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
         argv += ["--memory", spec.memory]
     if spec.shm_size:
         argv += ["--shm-size", spec.shm_size]
+    if spec.ipc_mode:
+        argv += ["--ipc", spec.ipc_mode]
     if spec.pids_limit is not None:
         argv += ["--pids-limit", str(spec.pids_limit)]
     for name, limit in sorted(spec.ulimits.items()):
         argv += ["--ulimit", f"{name}={limit}"]
     for key, value in sorted(spec.env.items()):
         argv += ["--env", f"{key}={value}"]
-    for key in spec.secret_env:
-        argv += ["--env", key]  # passed through by name: the value is never written out
+    for key, host_var in sorted(spec.secret_env.items()):
+        # passed through from the environment: the value is never written out
+        argv += ["--env", key if key == host_var else f"{key}=${{{host_var}}}"]
     if spec.entrypoint is not None:
         argv += ["--entrypoint", shlex.join(spec.entrypoint)]
     argv.append(spec.image)
