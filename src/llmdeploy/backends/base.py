@@ -55,6 +55,9 @@ class BuildRecipe:
     context_files: tuple[str, ...]  # extra template-dir files copied into the build context
     default_tag: str
     variables: dict[str, str]
+    # the wheelhouse folder (under the wheelhouse root) copied into the build context's
+    # wheels/ so the build needs no network; "" = the root itself
+    wheelhouse: str = ""
 
 
 @dataclass(frozen=True)

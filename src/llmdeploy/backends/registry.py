@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from llmdeploy.backends.base import Backend
 from llmdeploy.backends.llamacpp import LlamaCppServer
+from llmdeploy.backends.vllm import VllmServer
 from llmdeploy.errors import ProfileError
 
-_BACKENDS: dict[str, type[Backend]] = {"llamacpp": LlamaCppServer}
+_BACKENDS: dict[str, type[Backend]] = {
+    "llamacpp": LlamaCppServer,
+    "vllm": VllmServer,
+}
 
 
 def get_backend(kind: str) -> Backend:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from html import escape
 from pathlib import Path
@@ -84,7 +85,7 @@ def _stage_values(st: StageResult, metric: str) -> list[float]:
                 vals.append(t * 1000)
         else:
             times = r.token_times_s
-            vals.extend((b - a) * 1000 for a, b in zip(times, times[1:]))
+            vals.extend((b - a) * 1000 for a, b in itertools.pairwise(times))
     return vals
 
 

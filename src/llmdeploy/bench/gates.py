@@ -98,7 +98,8 @@ def metric_value(summary: StageSummary, metric: str) -> float | None:
     if metric.startswith("goodput_"):
         if summary.goodput is None:
             return None
-        return summary.goodput.requests_per_s if metric == "goodput_per_s" else summary.goodput.ratio
+        g = summary.goodput
+        return g.requests_per_s if metric == "goodput_per_s" else g.ratio
     return float(getattr(summary, metric))
 
 

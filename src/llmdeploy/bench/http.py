@@ -68,6 +68,7 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
+        self.got_bytes = False
         self._buf = b""
         self._in_headers = True
         self._mode = _MODE_CLOSE
@@ -91,6 +92,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         t = _monotonic()
+        self.got_bytes = True
         if self._future is None or self._sink is None:
             # Bytes with no exchange in flight: the server is confused; drop the connection.
             self._close()
@@ -315,16 +317,23 @@ class HttpClient:
         self._all: set[_Connection] = set()
         self.connect_timeout_s = connect_timeout_s
         self.connections_opened = 0
+        self.reused_ok = 0  # exchanges that succeeded on a reused connection
+        self.stale_closes = 0  # reused connections the server had already closed
+        self._reuse = True
 
     def _release(self, conn: _Connection) -> None:
-        self._idle.append(conn)
+        if self._reuse:
+            self._idle.append(conn)
+        else:
+            conn._close()
+            self._all.discard(conn)
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self, fresh: bool = False) -> tuple[_Connection, bool]:
         idle = self._idle
-        while idle:
+        while idle and not fresh:
             conn = idle.pop()
             if not conn.closed:
-                return conn
+                return conn, True
             self._all.discard(conn)
         loop = asyncio.get_running_loop()
         try:
@@ -338,7 +347,7 @@ class HttpClient:
             raise RequestFailure("connect", f"{type(exc).__name__}: {exc}") from exc
         self.connections_opened += 1
         self._all.add(proto)
-        return proto
+        return proto, False
 
     def build(self, method: str, path: str, body: bytes | None = None) -> bytes:
         """The raw request bytes; build once and send many times to save CPU."""
@@ -366,16 +375,32 @@ class HttpClient:
         ``timeout_s`` bounds the whole exchange (connect, send, full response)."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        if self._idle or deadline is None:
-            conn = await self._acquire()
-        else:
+        for attempt in (0, 1):
+            if (self._idle and attempt == 0) or deadline is None:
+                conn, reused = await self._acquire(fresh=attempt > 0)
+            else:
+                try:
+                    conn, reused = await asyncio.wait_for(
+                        self._acquire(fresh=attempt > 0), max(0.0, deadline - loop.time())
+                    )
+                except TimeoutError as exc:
+                    raise RequestFailure("timeout", "connect took longer than the timeout") from exc
+            fut: asyncio.Future[None] = loop.create_future()
+            conn.start(payload, sink, fut, deadline, head)
             try:
-                conn = await asyncio.wait_for(self._acquire(), timeout_s)
-            except TimeoutError as exc:
-                raise RequestFailure("timeout", "connect took longer than the timeout") from exc
-        fut: asyncio.Future[None] = loop.create_future()
-        conn.start(payload, sink, fut, deadline, head)
-        await fut
+                await fut
+            except RequestFailure as exc:
+                # A keep-alive connection the server closed just before we reused it: no byte
+                # came back, so the server never saw the request. Resend once on a new one.
+                if attempt == 0 and reused and exc.cause == "disconnect" and not conn.got_bytes:
+                    self.stale_closes += 1
+                    if self.stale_closes >= 3 and self.reused_ok == 0:
+                        self._reuse = False  # this server closes after every response
+                    continue
+                raise
+            if reused:
+                self.reused_ok += 1
+            return
 
     def close(self) -> None:
         for conn in list(self._all):

@@ -86,7 +86,9 @@ def _meets(r: RequestRecord, slo: dict[str, float]) -> bool:
     return not ("e2e_ms" in slo and r.e2e_s * 1000 > slo["e2e_ms"])
 
 
-def summarize(records: Sequence[RequestRecord], slo: dict[str, float] | None = None) -> StageSummary:
+def summarize(
+    records: Sequence[RequestRecord], slo: dict[str, float] | None = None
+) -> StageSummary:
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     errors: dict[str, int] = {}

@@ -61,11 +61,18 @@ _STREAM_HEAD = (
 
 
 class _Stats:
+    MAX_SAMPLES = 500_000
+
     def __init__(self) -> None:
         self.requests_total = 0
         self.requests_processing = 0
         self.tokens_total = 0
         self.errors_total = 0
+        self.lateness_s: list[float] = []  # how late each timed chunk left, by the server clock
+
+    def late(self, seconds: float) -> None:
+        if len(self.lateness_s) < self.MAX_SAMPLES:
+            self.lateness_s.append(seconds)
 
 
 class _Conn(asyncio.Protocol):
@@ -139,6 +146,10 @@ class _Conn(asyncio.Protocol):
     # routing -------------------------------------------------------------------------
     def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
         cfg = self.cfg
+        if method == "POST" and path == "/mock/reset":
+            self.server.stats = _Stats()
+            self._send_simple(200, b'{"reset":true}')
+            return
         if method == "GET":
             if path == "/metrics":
                 self._send_simple(200, self.server.metrics_text(), b"text/plain; version=0.0.4")
@@ -235,6 +246,7 @@ class _Conn(asyncio.Protocol):
             if tr is None:
                 return
             stats = self.server.stats
+            stats.late(loop.time() - (first + k * itl))
             if cfg.disconnect_after is not None and k >= cfg.disconnect_after:
                 stats.requests_processing -= 1
                 tr.abort()
@@ -270,30 +282,17 @@ class _Generation:
         self.include_usage = include_usage
         self.usage_in_whole = usage_in_whole
         mj = json.dumps(model)
-        if kind == "chat":
-            self._tok = _chunk(
-                (
-                    'data: {"id":"mock","object":"chat.completion.chunk","model":%s,'
-                    '"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}\n\n'
-                    % mj
-                ).encode()
-            )
-        elif kind == "completions":
-            self._tok = _chunk(
-                (
-                    'data: {"id":"mock","object":"text_completion","model":%s,'
-                    '"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\n' % mj
-                ).encode()
-            )
-        elif kind == "ollama-chat":
-            self._tok = _chunk(
-                (
-                    '{"model":%s,"message":{"role":"assistant","content":" tok"},"done":false}\n'
-                    % mj
-                ).encode()
-            )
-        else:
-            self._tok = _chunk(('{"model":%s,"response":" tok","done":false}\n' % mj).encode())
+        piece = {
+            "chat": '{"id":"mock","object":"chat.completion.chunk","model":MODEL,'
+            '"choices":[{"index":0,"delta":{"content":" tok"},"finish_reason":null}]}',
+            "completions": '{"id":"mock","object":"text_completion","model":MODEL,'
+            '"choices":[{"index":0,"text":" tok","finish_reason":null}]}',
+            "ollama-chat": '{"model":MODEL,"message":{"role":"assistant","content":" tok"},'
+            '"done":false}',
+            "ollama-generate": '{"model":MODEL,"response":" tok","done":false}',
+        }[kind].replace("MODEL", mj)
+        framed = f"data: {piece}\n\n" if kind in ("chat", "completions") else f"{piece}\n"
+        self._tok = _chunk(framed.encode())
 
     def _usage(self) -> dict[str, int]:
         return {
@@ -400,7 +399,18 @@ class MockServer:
 
     def metrics_text(self) -> bytes:
         s = self.stats
+        late = sorted(s.lateness_s)
+
+        def q(p: float) -> float:
+            return late[min(len(late) - 1, int(p * len(late)))] if late else 0.0
+
         return (
+            "# TYPE mock:timer_lateness_p50_seconds gauge\n"
+            f"mock:timer_lateness_p50_seconds {q(0.5):.9f}\n"
+            "# TYPE mock:timer_lateness_p99_seconds gauge\n"
+            f"mock:timer_lateness_p99_seconds {q(0.99):.9f}\n"
+            "# TYPE mock:timer_lateness_max_seconds gauge\n"
+            f"mock:timer_lateness_max_seconds {late[-1] if late else 0.0:.9f}\n"
             "# TYPE mock:requests_total counter\n"
             f"mock:requests_total {s.requests_total}\n"
             "# TYPE mock:errors_total counter\n"

@@ -188,7 +188,7 @@ class Collector:
         if not isinstance(obj, dict):
             self.malformed += 1
             return
-        if "error" in obj and obj["error"]:
+        if obj.get("error"):
             self._set_error(obj["error"])
             return
         choices = obj.get("choices")

@@ -188,7 +188,6 @@ class BenchRunner:
     async def _stage(
         self, load: LoadSpec, index: int, count: int | None, scraper: StageScraper | None
     ) -> StageResult:
-        loop = asyncio.get_running_loop()
         self._raws = []
         self._in_flight = self._done = self._failed = self._connect_streak = 0
         self._stopping = None
@@ -212,9 +211,7 @@ class BenchRunner:
             ticker.cancel()
         ended = _now()
         self._emit(load.name, index, count, limit, started, finished=True)
-        if scraper is not None and scraper.available:
-            server = await scraper.stop()
-        elif scraper is not None and scraper.error:
+        if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
         records = [self._record(r) for r in self._raws]
         self._raws = []
@@ -248,7 +245,6 @@ class BenchRunner:
         )
 
     async def _run_concurrency(self, n: int, limit: int | None) -> None:
-        loop = asyncio.get_running_loop()
         warmup = self.config.stop.warmup_requests
         duration = self.config.stop.duration_s
         state: dict[str, Any] = {"next": 0, "deadline": None}
@@ -432,7 +428,7 @@ def _loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEvent
         try:
             import uvloop
 
-            return uvloop.new_event_loop  # type: ignore[no-any-return]
+            return uvloop.new_event_loop
         except ImportError:
             if choice == "uvloop":
                 raise BenchError(

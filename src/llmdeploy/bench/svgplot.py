@@ -37,7 +37,7 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(lo / step) * step
-    ticks = []
+    ticks: list[float] = []
     v = start
     while v <= hi + step * 1e-9 and len(ticks) < 50:
         ticks.append(round(v, 12))
@@ -95,7 +95,7 @@ def chart(
     def sy(y: float) -> float:
         return top + ph - (y - y0) / ((y1 - y0) or 1) * ph
 
-    out.append(f'<g class="axes" font-size="11" fill="#444">')
+    out.append('<g class="axes" font-size="11" fill="#444">')
     for t in yt:
         y = sy(t)
         out.append(

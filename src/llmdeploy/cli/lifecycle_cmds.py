@@ -122,14 +122,12 @@ def up(
 
 def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
     from llmdeploy.cli.console import out
-    from llmdeploy.deploy.lifecycle import data_root
+    from llmdeploy.deploy.lifecycle import data_root, planned_model_location
     from llmdeploy.deploy.plan import plan_deployment
     from llmdeploy.engines.traits import DOCKER, PODMAN
-    from llmdeploy.models.store import ModelStore
-    from llmdeploy.paths import model_store_dir
     from llmdeploy.render.bundle import COMMANDS, render_bundle
 
-    model_dir, filename = ModelStore(model_store_dir()).locate(resolved.profile.model.ref)
+    model_dir, filename = planned_model_location(resolved.profile)
     plan = plan_deployment(
         resolved.profile,
         model_dir=model_dir,

@@ -21,15 +21,13 @@ def render(
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.deploy.images import write_files
-    from llmdeploy.deploy.lifecycle import data_root
+    from llmdeploy.deploy.lifecycle import data_root, planned_model_location
     from llmdeploy.deploy.plan import plan_deployment
     from llmdeploy.engines.traits import DOCKER, PODMAN
-    from llmdeploy.models.store import ModelStore
-    from llmdeploy.paths import model_store_dir
     from llmdeploy.render.bundle import render_bundle
 
     resolved = resolve_profile(profile, profile_file)
-    model_dir, filename = ModelStore(model_store_dir()).locate(resolved.profile.model.ref)
+    model_dir, filename = planned_model_location(resolved.profile)
     plan = plan_deployment(
         resolved.profile,
         model_dir=model_dir,

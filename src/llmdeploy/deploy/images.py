@@ -82,7 +82,7 @@ def _build(engine: Engine, choice: ImageChoice, reporter: Reporter) -> ImageRead
         write_files(context, files)
         wheels = context / "wheels"
         wheels.mkdir(exist_ok=True)
-        source = wheelhouse_dir()
+        source = wheelhouse_dir() / choice.recipe.wheelhouse
         if source.is_dir():
             for wheel in source.glob("*.whl"):
                 os.link(wheel, wheels / wheel.name) if _same_fs(wheel, wheels) else shutil.copy2(

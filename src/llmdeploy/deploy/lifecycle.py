@@ -34,6 +34,7 @@ from llmdeploy.errors import InterruptedByUser, PortInUseError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.paths import model_store_dir
 from llmdeploy.profiles.loader import ResolvedProfile
+from llmdeploy.profiles.schema import Profile
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ def prepare(
 ) -> tuple[DeploymentPlan, StoredModel]:
     """Resolve the model into the store and plan the deployment (no engine touched)."""
     stored = ModelStore(model_store_dir()).ensure(resolved.profile.model.ref)
+    if resolved.profile.model.convert == "hf":
+        from llmdeploy.models.derive import ensure_hf_folder
+
+        stored = ensure_hf_folder(stored)
     plan = plan_deployment(
         resolved.profile,
         model_dir=stored.directory,
@@ -70,6 +75,14 @@ def prepare(
         data_root=data_root(),
     )
     return plan, stored
+
+
+def planned_model_location(profile: Profile) -> tuple[Path, str]:
+    """Where the model will be mounted from (directory, file), without fetching anything."""
+    directory, filename = ModelStore(model_store_dir()).locate(profile.model.ref)
+    if profile.model.convert == "hf":
+        return directory.parent / f"{directory.name}-hf-bfloat16", ""
+    return directory, filename
 
 
 def data_root() -> Path:

