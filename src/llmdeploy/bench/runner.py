@@ -428,7 +428,8 @@ def _loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEvent
         try:
             import uvloop
 
-            return uvloop.new_event_loop
+            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+            return factory
         except ImportError:
             if choice == "uvloop":
                 raise BenchError(
