@@ -20,7 +20,7 @@ FORCE=0
 REBUILD=0
 CHECK=1
 # libgomp1: xllamacpp.abi3.so links libgomp.so.1 (OpenMP); libstdc++6/libgcc-s1 come with minbase.
-PACKAGES=python3,python3-venv,ca-certificates,libgomp1,libstdc++6
+PACKAGES=python3,python3-venv,ca-certificates,libgomp1,libstdc++6,libnuma1,libtcmalloc-minimal4
 CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/base"
 
 say()  { printf '%s: %s\n' "$PROG" "$*"; }
