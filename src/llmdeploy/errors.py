@@ -19,6 +19,7 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── EndpointError                   exit 7   an inference endpoint answered badly or not at all
     ├── BenchError                      exit 8   benchmark configuration or run failure
     │   └── GateFailedError             exit 9   a --fail-on threshold was crossed
+    ├── PlanError                       exit 10  the deployment does not fit its memory target
     └── InterruptedByUser               exit 130 Ctrl-C (after cleaning up)
 """
 
@@ -111,6 +112,12 @@ class BenchError(LlmdeployError):
 
 class GateFailedError(BenchError):
     exit_code = 9
+
+
+class PlanError(LlmdeployError):
+    """The memory planner's verdict: the model, context and concurrency do not fit."""
+
+    exit_code = 10
 
 
 class InterruptedByUser(LlmdeployError):

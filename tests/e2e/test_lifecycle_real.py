@@ -55,6 +55,15 @@ def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     assert reply["content"].strip(), "the streamed answer is empty"
     assert reply["completion_tokens"] and reply["completion_tokens"] > 0
 
+    # bench the deployment by name: token counts come from the server's usage
+    report = cli.json("bench", "--deployment", name, "-n", "4", "-c", "2",
+                      "--output-tokens", "8", "--no-progress")
+    assert isinstance(report, dict)
+    summary = report["stages"][0]["summary"]
+    assert summary["ok"] == 4, summary["errors_by_cause"]
+    assert summary["token_sources"] == {"usage": 4}
+    assert summary["output_tokens"] == 4 * 8
+
     rows = cli.json("status")
     assert isinstance(rows, list)
     mine = [r for r in rows if r["deployment"] == name]

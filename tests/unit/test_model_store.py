@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
 import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,166 @@ def test_pkg_ref_finds_files_in_installed_packages() -> None:
     # llmdeploy itself is an installed package shipping data files
     path = local_path(parse_ref("pkg://llmdeploy/profiles/builtin/edge-podman.yaml"))
     assert path.name == "edge-podman.yaml" and path.is_file()
+
+
+# --- folders, placeholders, remote locations, list and remove ---------------------------
+
+
+def _hf_dir(base: Path) -> Path:
+    folder = base / "tiny-hf"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text('{"num_hidden_layers": 1}')
+    header = b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+    (folder / "sub" / "extra.json").write_text("{}")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: main")
+    return folder
+
+
+def test_file_directory_is_linked_file_by_file_and_reused(tmp_path: Path) -> None:
+    folder = _hf_dir(tmp_path)
+    store = ModelStore(tmp_path / "store")
+    ref = f"file://{folder}"
+    first = store.ensure(ref)
+    assert not first.reused and first.filename == "" and first.path == first.directory
+    assert store.locate(ref) == (first.directory, "")
+    stored = sorted(p.relative_to(first.directory).as_posix()
+                    for p in first.directory.rglob("*") if p.is_file())
+    assert stored == [".llmdeploy-model.json", "config.json", "model.safetensors", "sub/extra.json"]
+    weights = first.directory / "model.safetensors"
+    assert weights.stat().st_ino == (folder / "model.safetensors").stat().st_ino  # hard link
+    assert first.size_bytes == sum(
+        (folder / n).stat().st_size for n in ("config.json", "model.safetensors", "sub/extra.json")
+    )
+    assert store.ensure(ref).reused
+
+    (folder / "tokenizer.json").write_text("{}")  # a new file: imported again
+    again = store.ensure(ref)
+    assert not again.reused and (again.directory / "tokenizer.json").is_file()
+
+
+def test_directory_without_weights_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "empty-model"
+    folder.mkdir()
+    (folder / "README.md").write_text("hi")
+    with pytest.raises(ModelError, match="holds no model weights"):
+        ModelStore(tmp_path / "store").ensure(f"file://{folder}")
+
+
+def test_ollama_refs_get_an_empty_placeholder(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure("ollama://qwen2.5:0.5b")
+    assert stored.filename == "" and stored.size_bytes == 0 and stored.sha256 is None
+    assert stored.directory.is_dir() and list(stored.directory.iterdir()) == []
+    assert stored.directory.parent == store.root
+    assert store.locate("ollama://qwen2.5:0.5b") == (stored.directory, "")
+    assert store.ensure("ollama://qwen2.5:0.5b").reused
+    assert store.ensure("ollama://qwen2.5:1.5b").directory != stored.directory
+    assert store.list() == []  # nothing is stored for Ollama
+
+
+def test_locate_remote_refs_needs_no_network(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    directory, filename = store.locate("hf://org/repo@v2/quant/model.Q4_K_M.gguf")
+    assert filename == "quant/model.Q4_K_M.gguf" and directory.parent == store.root
+    assert directory.name.startswith("model.q4_k_m-")
+    snap_dir, snap_file = store.locate("hf://org/Some-Model")
+    assert snap_file == "" and snap_dir.name.startswith("some-model-")
+    https_dir, https_file = store.locate(f"https://h.example/a/tiny.gguf#sha256={'a' * 64}")
+    assert https_file == "tiny.gguf" and https_dir.name.startswith("tiny-")
+    assert not store.root.exists()  # nothing created
+    assert store.stored("hf://org/Some-Model") is None
+
+
+def test_remove_by_ref_or_dir_keeps_the_source(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    derived = stored.directory.parent / f"{stored.directory.name}-hf-bfloat16"
+    derived.mkdir()
+    (derived / "llmdeploy-conversion.json").write_text("{}")
+    removed = store.remove(f"file://{tiny_gguf}")
+    assert removed == [stored.directory, derived]
+    assert not stored.directory.exists() and not derived.exists()
+    assert tiny_gguf.read_bytes().startswith(b"GGUF")  # the hard-linked source is untouched
+
+    again = store.ensure(f"file://{tiny_gguf}")
+    assert store.remove(again.directory.name) == [again.directory]  # by entry name
+    again = store.ensure(f"file://{tiny_gguf}")
+    assert store.remove(str(again.directory)) == [again.directory]  # by path
+    with pytest.raises(ModelError, match="not in the model store"):
+        store.remove(f"file://{tiny_gguf}")
+
+
+def test_remove_refuses_what_is_not_a_store_entry(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    store.ensure(f"file://{tiny_gguf}")
+    (store.root / "_data").mkdir()
+    for target in (str(tiny_gguf.parent), "_data", str(tmp_path), "no-such-entry"):
+        with pytest.raises(ModelError):
+            store.remove(target)
+    assert tiny_gguf.exists() and (store.root / "_data").is_dir()
+
+
+def test_list_shows_complete_and_unfinished_entries(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    pending = store.root / "x-1234567890"
+    pending.mkdir()
+    (pending / ".llmdeploy-pending.json").write_text('{"ref": "hf://o/x", "scheme": "hf"}')
+    (store.root / "_data").mkdir()
+    rows = {row["ref"]: row for row in store.list()}
+    assert set(rows) == {f"file://{tiny_gguf}", "hf://o/x"}
+    assert rows[f"file://{tiny_gguf}"]["complete"] is True
+    assert rows[f"file://{tiny_gguf}"]["directory"] == str(stored.directory)
+    assert rows["hf://o/x"]["complete"] is False
+    assert store.remove(str(pending)) == [pending]
+
+
+# --- the CLI, as a user runs it -----------------------------------------------------------
+
+
+def _models(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLMDEPLOY_MODEL_STORE": str(store)}
+    return subprocess.run(
+        [sys.executable, "-m", "llmdeploy", "models", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def test_cli_pull_list_inspect_rm(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = tmp_path / "cli-store"
+    ref = f"file://{tiny_gguf}"
+    pulled = _models("pull", ref, "--json", store=store)
+    assert pulled.returncode == 0, pulled.stderr
+    data = json.loads(pulled.stdout)
+    assert data["reused"] is False and Path(data["path"]).read_bytes() == tiny_gguf.read_bytes()
+    again = _models("pull", ref, store=store)
+    assert again.returncode == 0 and "already in the store" in again.stdout
+
+    listed = json.loads(_models("list", "--json", store=store).stdout)
+    assert [(e["ref"], e["complete"]) for e in listed] == [(ref, True)]
+    human = _models("list", store=store).stdout
+    assert Path(data["directory"]).name in human and "complete" in human
+
+    folder = _hf_dir(tmp_path)
+    shown = _models("inspect", str(folder), "--json", store=store)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["layers"] == 1
+    assert json.loads(shown.stdout)["parameters"] == 2
+
+    removed = _models("rm", ref, store=store)
+    assert removed.returncode == 0 and "removed" in removed.stdout
+    assert json.loads(_models("list", "--json", store=store).stdout) == []
+
+
+def test_cli_errors_exit_4_with_a_hint(tmp_path: Path) -> None:
+    store = tmp_path / "cli-store"
+    bad = _models("pull", "hf://only-one-part", store=store)
+    assert bad.returncode == 4 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
+    missing = _models("inspect", "hf://org/repo/m.gguf", store=store)
+    assert missing.returncode == 4 and "llmdeploy models pull hf://org/repo/m.gguf" in missing.stderr
+    gone = _models("rm", "hf://org/repo", store=store)
+    assert gone.returncode == 4 and "models list" in gone.stderr
+    ollama = _models("pull", "ollama://llama3.2:1b", store=store)
+    assert ollama.returncode == 0 and "Ollama server" in ollama.stdout

@@ -69,6 +69,7 @@ class RunningServer:
     model: ModelMount
     model_ref: str
     profile: Profile
+    host_model_path: str | None = None  # the model file in the host's store, if any
 
 
 class Reporter(Protocol):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from llmdeploy.backends.base import Backend
 from llmdeploy.backends.llamacpp import LlamaCppServer
+from llmdeploy.backends.ollama import OllamaServer
 from llmdeploy.backends.vllm import VllmServer
 from llmdeploy.errors import ProfileError
 
 _BACKENDS: dict[str, type[Backend]] = {
     "llamacpp": LlamaCppServer,
     "vllm": VllmServer,
+    "ollama": OllamaServer,
 }
 
 

@@ -6,7 +6,16 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from llmdeploy.cli import bench, chat_cmd, doctor, lifecycle_cmds, profiles_cmd, render_cmd
+    from llmdeploy.cli import (
+        bench,
+        chat_cmd,
+        doctor,
+        lifecycle_cmds,
+        models_cmd,
+        plan_cmd,
+        profiles_cmd,
+        render_cmd,
+    )
 
     app.command("doctor")(doctor.doctor)
     app.add_typer(profiles_cmd.app, name="profiles")
@@ -17,3 +26,5 @@ def register(app: typer.Typer) -> None:
     app.command("logs")(lifecycle_cmds.logs)
     app.command("chat")(chat_cmd.chat)
     app.add_typer(bench.app, name="bench")
+    app.command("plan")(plan_cmd.plan)
+    app.add_typer(models_cmd.app, name="models")

@@ -15,10 +15,13 @@ class RichReporter:
         self._phase: str | None = None
         self._phase_started = 0.0
         self._started = time.monotonic()
+        self._bars: Any = None  # a Rich Progress while byte progress is shown
+        self._bar_tasks: dict[str, Any] = {}
 
     def phase(self, name: str, description: str) -> None:
         if not self._enabled:
             return
+        self._stop_bars()
         self._close_phase(success=True)
         self._phase = description
         self._phase_started = time.monotonic()
@@ -40,8 +43,47 @@ class RichReporter:
             err().print(f"  {mark} {self._phase} [dim]({took:.1f} s, {total:.1f} s total)[/dim]")
             self._phase = None
 
+    def progress(self, label: str, completed: int, total: int | None) -> None:
+        """Byte progress of the current phase (a download or upload) as a progress bar."""
+        if not self._enabled:
+            return
+        if self._bars is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            if self._status is not None:  # one live display at a time: the bar replaces it
+                self._status.stop()
+                self._status = None
+            self._bars = Progress(
+                TextColumn("    {task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err(),
+            )
+            self._bars.start()
+        task = self._bar_tasks.get(label)
+        if task is None:
+            task = self._bars.add_task(label, total=total)
+            self._bar_tasks[label] = task
+        self._bars.update(task, completed=completed, total=total)
+
+    def _stop_bars(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+            self._bar_tasks = {}
+
     def finish(self, success: bool = True) -> None:
         """Stop the spinner and close the open phase; safe to call twice."""
+        self._stop_bars()
         if self._status is not None:
             self._status.stop()
             self._status = None

@@ -149,6 +149,7 @@ def up(
             model=ModelMount(MODEL_MOUNT_DIR, stored.filename),
             model_ref=plan.profile.model.ref,
             profile=plan.profile,
+            host_model_path=str(stored.path),
         )
         get_backend(plan.profile.backend.kind).after_healthy(server, report)
         container = engine.inspect(container.id) or container

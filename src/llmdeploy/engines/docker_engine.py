@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmdeploy.engines.sdk_engine import SdkEngine
+from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
 from llmdeploy.engines.spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import AMD_DEVICES, DOCKER
 from llmdeploy.errors import EngineUnavailableError, ImageError
@@ -76,6 +76,7 @@ class DockerEngine(SdkEngine):
                 rm=True,
                 forcerm=True,
                 decode=True,
+                timeout=BUILD_TIMEOUT_S,
             )
             for item in stream:
                 if "stream" in item:

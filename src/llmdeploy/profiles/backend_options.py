@@ -116,6 +116,38 @@ class VllmBackend(StrictModel):
         return reject_managed(value, VLLM_MANAGED_FLAGS)
 
 
+# Ollama's model parameters (api.Options in Ollama 0.32) and the JSON type of each: what a
+# Modelfile PARAMETER line or /api/create's "parameters" may set. Ollama rejects other names.
+OLLAMA_PARAMETER_TYPES: dict[str, type] = {
+    "num_ctx": int,
+    "num_batch": int,
+    "num_gpu": int,
+    "main_gpu": int,
+    "use_mmap": bool,
+    "num_thread": int,
+    "draft_num_predict": int,
+    "num_keep": int,
+    "seed": int,
+    "num_predict": int,
+    "top_k": int,
+    "top_p": float,
+    "min_p": float,
+    "typical_p": float,
+    "repeat_last_n": int,
+    "temperature": float,
+    "repeat_penalty": float,
+    "presence_penalty": float,
+    "frequency_penalty": float,
+    "stop": list,
+}
+# Parameters with a dedicated profile field.
+OLLAMA_MANAGED_PARAMETERS = {
+    "num_ctx": "backend.num_ctx",
+    "temperature": "backend.temperature",
+    "stop": "backend.stop",
+}
+
+
 class OllamaBackend(StrictModel):
     """Ollama: GGUF models, Modelfiles, the easy local path."""
 
@@ -135,6 +167,54 @@ class OllamaBackend(StrictModel):
     parameters: dict[str, str | int | float] = Field(
         default_factory=dict, description="More Modelfile PARAMETER lines"
     )
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not item for item in value):
+            raise ValueError("an empty stop sequence would stop every reply at once")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        for name, item in value.items():
+            if name in OLLAMA_MANAGED_PARAMETERS:
+                raise ValueError(
+                    f"{name} is set from the profile; use the profile field "
+                    f"{OLLAMA_MANAGED_PARAMETERS[name]!r} instead of parameters"
+                )
+            kind = OLLAMA_PARAMETER_TYPES.get(name)
+            if kind is None:
+                known = ", ".join(
+                    sorted(set(OLLAMA_PARAMETER_TYPES) - set(OLLAMA_MANAGED_PARAMETERS))
+                )
+                raise ValueError(f"unknown Ollama parameter {name!r}; known: {known}")
+            if not _parameter_fits(kind, item):
+                raise ValueError(f"parameter {name} must be {kind.__name__}, not {item!r}")
+        return value
+
+
+def _parameter_fits(kind: type, value: str | int | float) -> bool:
+    """Whether Ollama would accept ``value`` for a parameter of ``kind`` (strconv rules)."""
+    text = str(value).strip()
+    if kind is bool:
+        return isinstance(value, bool) or text in _GO_BOOLS
+    if kind is int:
+        try:
+            int(text)
+        except ValueError:
+            return False
+        return not isinstance(value, float)
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# strconv.ParseBool's accepted spellings
+_GO_BOOLS = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 
 
 BackendSpec = Annotated[LlamaCppBackend | VllmBackend | OllamaBackend, Field(discriminator="kind")]

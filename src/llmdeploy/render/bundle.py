@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict
+from pathlib import PurePosixPath
 
+from llmdeploy.backends.base import ModelMount
+from llmdeploy.backends.ollama import definition_for, is_ollama_ref, ollama_model_name
+from llmdeploy.constants import MODEL_MOUNT_DIR
 from llmdeploy.deploy.plan import DeploymentPlan
 from llmdeploy.engines.spec import BuildRequest
 from llmdeploy.engines.traits import EngineTraits
 from llmdeploy.render.command_line import build_argv, run_argv, shell_line
 from llmdeploy.render.containerfile import CONTAINERFILE, RenderedFile, render_build_context
+from llmdeploy.render.modelfile import MODELFILE, render_modelfile
 
 RUN_SPEC = "run-spec.json"
 COMMANDS = "commands.sh"
@@ -45,6 +51,9 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
             lines.append(f"# (or: {traits.cli} pull {image})")
         plan = plan.with_image(choice.build_tag)
     lines.append(shell_line(run_argv(plan.run, traits)))
+    if plan.profile.backend.kind == "ollama":
+        files.append(RenderedFile(MODELFILE, _ollama_modelfile(plan)))
+        lines += _ollama_lines(plan, traits)
     files.append(RenderedFile(COMMANDS, "\n".join(lines) + "\n", executable=True))
     spec = asdict(plan.run)
     spec["engine"] = traits.name
@@ -52,3 +61,28 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
     spec["health_url"] = plan.endpoint + plan.launch.health_path
     files.append(RenderedFile(RUN_SPEC, json.dumps(spec, indent=2, sort_keys=True) + "\n"))
     return files
+
+
+def _ollama_modelfile(plan: DeploymentPlan) -> str:
+    # the store keeps a model file under its own name, so the reference's file name is the one
+    # mounted at /models
+    location = plan.profile.model.ref.split("://", 1)[1].split("#", 1)[0].split("?", 1)[0]
+    mount = ModelMount(MODEL_MOUNT_DIR, PurePosixPath(location).name)
+    return render_modelfile(definition_for(plan.profile, mount), profile_name=plan.profile.name)
+
+
+def _ollama_lines(plan: DeploymentPlan, traits: EngineTraits) -> list[str]:
+    """Make the served model exist, as `llmdeploy up` does through Ollama's API."""
+    name = plan.run.name
+    health = plan.endpoint + plan.launch.health_path
+    lines = [
+        "# Ollama: wait for its API, then create the served model from ./Modelfile inside the",
+        "# container (`llmdeploy up` sends the same definition to /api/blobs and /api/create).",
+        f"until curl -fsS {shlex.quote(health)} >/dev/null 2>&1; do sleep 1; done",
+    ]
+    if is_ollama_ref(plan.profile.model.ref):
+        pulled = ollama_model_name(plan.profile.model.ref)
+        lines.append(shell_line([traits.cli, "exec", name, "ollama", "pull", pulled]))
+    create = [traits.cli, "exec", "-i", name, "ollama", "create", plan.launch.served_model]
+    lines.append(shell_line([*create, "-f", "/dev/stdin"]) + f" < {MODELFILE}")
+    return lines

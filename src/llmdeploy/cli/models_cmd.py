@@ -1,0 +1,256 @@
+"""`llmdeploy models pull | list | inspect | rm`: the host-side model store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from llmdeploy.cli.options import JsonOpt
+
+if TYPE_CHECKING:
+    from llmdeploy.models.info import ModelInfo
+
+app = typer.Typer(
+    help="Pull, list, inspect and remove models in the local model store.",
+    no_args_is_help=True,
+)
+
+
+class RichDownloadProgress:
+    """The models.sources Progress protocol as a Rich progress bar on stderr.
+
+    Drawn only when stderr is a terminal, so piped output and ``--json`` stay clean.
+    """
+
+    def __init__(self) -> None:
+        from llmdeploy.cli.console import err
+
+        self._console = err()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def start(self, total_bytes: int | None, description: str) -> None:
+        if not self._console.is_terminal:
+            return
+        if self._bar is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self._console,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(description, total=total_bytes)
+        else:  # a restarted transfer
+            self._bar.reset(self._task, total=total_bytes, description=description)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover (unreachable)
+
+
+@app.command("pull")
+def pull(
+    ref: str = typer.Argument(
+        ..., help="hf://org/repo, hf://org/repo@REV/file.gguf, https://...#sha256=HEX, file://..."
+    ),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Check the source again instead of reusing a stored copy."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Download (or link) a model into the store; a stored, complete copy is reused."""
+    from llmdeploy.cli.console import err, out, print_json
+    from llmdeploy.models.refs import parse_ref
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    parsed = parse_ref(ref)
+    if parsed.scheme == "ollama":
+        message = (
+            f"{ref} is pulled by the Ollama server when a deployment starts; "
+            "llmdeploy stores nothing for it"
+        )
+        if as_json:
+            print_json({"ref": ref, "stored": False, "reason": message})
+        else:
+            out().print(message, markup=False, soft_wrap=True)
+        return
+    stored = ModelStore(model_store_dir()).ensure(
+        ref, progress=RichDownloadProgress(), refresh=refresh
+    )
+    for note in stored.notes:
+        err().print(f"[yellow]Note:[/yellow] {note}", soft_wrap=True)
+    if as_json:
+        print_json(stored.to_dict())
+        return
+    state = "already in the store" if stored.reused else "stored"
+    extra = f", commit {stored.revision[:12]}" if stored.revision else ""
+    out().print(
+        f"[green]{state}[/green] {stored.ref} ({human_bytes(stored.size_bytes)}{extra})",
+        soft_wrap=True,
+    )
+    out().print(f"  {stored.path}", markup=False, soft_wrap=True)
+
+
+@app.command("list")
+def list_models(as_json: bool = JsonOpt) -> None:
+    """List the models in the store (unfinished downloads are marked)."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    store = ModelStore(model_store_dir())
+    entries = store.list()
+    if as_json:
+        print_json(entries)
+        return
+    if not entries:
+        out().print(f"no models in {store.root}")
+        return
+    from pathlib import Path
+
+    from rich.table import Column, Table
+
+    table = Table(Column("ref", overflow="fold"), "size", "version", "state", "entry")
+    for entry in entries:
+        size = entry.get("size_bytes")
+        version = entry.get("commit") or entry.get("sha256") or ""
+        table.add_row(
+            str(entry.get("ref", "?")),
+            human_bytes(size if isinstance(size, int) else None),
+            str(version)[:12],
+            "complete" if entry.get("complete") else "[yellow]incomplete[/yellow]",
+            Path(str(entry["directory"])).name,
+        )
+    out().print(table)
+    out().print(f"[dim]store: {store.root}[/dim]")
+
+
+@app.command("inspect")
+def inspect_model(
+    ref_or_path: str = typer.Argument(..., help="A model reference or a file/folder path."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show a model's architecture: layers, heads, KV heads, context, quantization, sizes."""
+    from pathlib import Path
+
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.errors import ModelError
+    from llmdeploy.models.inspect import inspect_path
+    from llmdeploy.models.refs import local_path, parse_ref
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    if "://" in ref_or_path:
+        ref = parse_ref(ref_or_path)
+        if ref.scheme == "ollama":
+            raise ModelError(
+                "ollama:// models live in the Ollama server, not in llmdeploy's store",
+                hint=f"ask the server: ollama show {ref.location}",
+            )
+        if ref.scheme in ("file", "pkg"):
+            path = local_path(ref)
+        else:
+            stored = ModelStore(model_store_dir()).stored(ref_or_path)
+            if stored is None:
+                raise ModelError(
+                    f"{ref} is not in the model store yet",
+                    hint=f"pull it first: llmdeploy models pull {ref_or_path}",
+                )
+            path = stored.path
+    else:
+        path = Path(ref_or_path).expanduser()
+    info = inspect_path(path)
+    if as_json:
+        print_json({"path": str(path), **info.to_dict()})
+        return
+    _print_info(path, info, out())
+
+
+def _print_info(path: Any, info: ModelInfo, console: Any) -> None:
+    from rich.table import Table
+
+    def show(value: object) -> str:
+        return "?" if value is None else str(value)
+
+    params = f"{info.parameters / 1e6:,.1f} M ({info.parameters:,})" if info.parameters else "?"
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("path", str(path)),
+        ("format", info.format),
+        ("name", show(info.name)),
+        ("architecture", show(info.architecture)),
+        ("parameters", params),
+        ("layers", show(info.layers)),
+        ("attention heads", show(info.attention_heads)),
+        ("KV heads", show(info.kv_heads)),
+        ("head dim", show(info.head_dim)),
+        ("hidden size", show(info.hidden_size)),
+        ("context length", show(info.context_length)),
+        ("vocab size", show(info.vocab_size)),
+        ("quantization", show(info.quantization)),
+    ]
+    if info.torch_dtype:
+        rows.append(("dtype", info.torch_dtype))
+    if info.tensor_types:
+        rows.append(
+            ("tensor types", ", ".join(f"{k} {v:,}" for k, v in info.tensor_types.items()))
+        )
+    if info.has_chat_template is not None:
+        rows.append(("chat template", "yes" if info.has_chat_template else "no"))
+    for name, size in info.file_sizes.items():
+        rows.append(("file", f"{name}  {human_bytes(size)} ({size:,} bytes)"))
+    if len(info.file_sizes) > 1:
+        rows.append(("total size", f"{human_bytes(info.total_size_bytes)}"))
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command("rm")
+def remove(
+    ref_or_dir: str = typer.Argument(..., help="A model reference, or an entry directory/name."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remove a model from the store (a file:// source itself is never touched)."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    removed = ModelStore(model_store_dir()).remove(ref_or_dir)
+    if as_json:
+        print_json({"removed": [str(p) for p in removed]})
+        return
+    for path in removed:
+        out().print(f"removed {path}", markup=False, soft_wrap=True)

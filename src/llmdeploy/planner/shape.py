@@ -1,0 +1,134 @@
+"""What the planner needs from a model: its attention shape, size and stored format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmdeploy.errors import ModelError
+from llmdeploy.models.info import ModelInfo
+from llmdeploy.planner import quant
+
+_WEIGHT_SUFFIX_GROUPS = ((".safetensors",), (".bin", ".pt", ".pth"), (".gguf",))
+_SHAPE_HINT = (
+    "pass the missing figures: --arch NAME (e.g. llama-2-7b), or --layers N --kv-heads N "
+    "--head-dim N, and --params 7B --quant Q4_K_M for the weights"
+)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The model facts the memory formulas use (resolved from a ``ModelInfo``)."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    attention_heads: int | None
+    hidden_size: int | None
+    vocab_size: int | None
+    context_length: int | None
+    parameters: int | None
+    weights_file_bytes: int | None  # the weight files on disk, when known
+    stored_format: str | None  # canonical quantization / dtype of those files
+
+    @property
+    def stored_bits_per_weight(self) -> float | None:
+        return quant.bits_per_weight(self.stored_format)
+
+
+def weight_file_bytes(file_sizes: dict[str, int]) -> int | None:
+    """Bytes of the weight files among a model's files (tokenizers and configs left out).
+
+    A repository holding both safetensors and PyTorch ``.bin`` copies counts one of them.
+    """
+    for suffixes in _WEIGHT_SUFFIX_GROUPS:
+        picked = [size for name, size in file_sizes.items() if name.lower().endswith(suffixes)]
+        if picked:
+            return sum(picked)
+    return None
+
+
+def shape_of(info: ModelInfo) -> ModelShape:
+    """Resolve the attention shape; raises ModelError naming what is missing."""
+    missing = []
+    if not info.layers:
+        missing.append("layers (--layers)")
+    head_dim = info.head_dim
+    if not head_dim and info.hidden_size and info.attention_heads:
+        head_dim = info.hidden_size // info.attention_heads
+    if not head_dim:
+        missing.append("head dimension (--head-dim)")
+    kv_heads = info.kv_heads or info.attention_heads
+    if not kv_heads:
+        missing.append("KV heads (--kv-heads)")
+    if missing or not info.layers or not head_dim or not kv_heads:
+        raise ModelError(
+            "cannot size the KV cache: the model's " + ", ".join(missing) + " are unknown",
+            hint=_SHAPE_HINT,
+        )
+    hidden = info.hidden_size
+    if not hidden and info.attention_heads:
+        hidden = info.attention_heads * head_dim
+    return ModelShape(
+        layers=info.layers,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        attention_heads=info.attention_heads,
+        hidden_size=hidden,
+        vocab_size=info.vocab_size,
+        context_length=info.context_length,
+        parameters=info.parameters,
+        weights_file_bytes=weight_file_bytes(info.file_sizes),
+        stored_format=quant.canonical(info.quantization) or quant.canonical(info.torch_dtype),
+    )
+
+
+@dataclass(frozen=True)
+class WeightsEstimate:
+    bytes: int
+    format: str | None  # the format the weights are held in at run time
+    bits_per_weight: float | None
+    source: str  # how the figure was obtained, for people
+
+
+def estimate_weights(shape: ModelShape, runtime_format: str | None) -> WeightsEstimate:
+    """Weights memory: the real file sizes when the files are known and held as stored,
+    else parameters x bits per weight, else the file sizes scaled between formats.
+
+    ``runtime_format`` is the format the server holds the weights in when it differs from
+    the files (vLLM converting FP32 to FP16, online FP8, a smaller GGUF file); None = as stored.
+    """
+    stored = shape.stored_format
+    wanted = quant.canonical(runtime_format) or stored
+    files = shape.weights_file_bytes
+    bpw = quant.bits_per_weight(wanted)
+    stored_bpw = shape.stored_bits_per_weight
+    if files and (wanted == stored or (bpw is not None and bpw == stored_bpw)):
+        return WeightsEstimate(files, wanted, _measured_bpw(files, shape), "weight file sizes")
+    if shape.parameters and bpw:
+        return WeightsEstimate(
+            round(shape.parameters * bpw / 8),
+            wanted,
+            bpw,
+            f"{shape.parameters:,} parameters x {bpw:g} bits",
+        )
+    if files and bpw and stored_bpw:
+        return WeightsEstimate(
+            round(files * bpw / stored_bpw),
+            wanted,
+            bpw,
+            f"weight file sizes x {bpw:g}/{stored_bpw:g} ({stored} -> {wanted})",
+        )
+    if files and runtime_format is None:
+        return WeightsEstimate(files, stored, _measured_bpw(files, shape), "weight file sizes")
+    what = wanted or "unknown"
+    raise ModelError(
+        f"cannot size the weights: no weight files on disk, and parameters "
+        f"({shape.parameters or 'unknown'}) x bits per weight of {what} is not computable",
+        hint=_SHAPE_HINT,
+    )
+
+
+def _measured_bpw(files: int, shape: ModelShape) -> float | None:
+    if shape.parameters:
+        return files * 8 / shape.parameters
+    return shape.stored_bits_per_weight

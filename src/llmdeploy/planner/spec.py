@@ -1,0 +1,395 @@
+"""What is served and where: a backend-neutral ``ServingSpec`` and a memory ``Target``.
+
+``spec_from_profile`` reads the knobs each backend has for context, concurrency and cache
+types, with the semantics of that backend:
+
+- llama.cpp: ``ctx_size`` is the *total* KV cache, shared by the ``parallel`` slots (llama-server
+  gives each slot ``n_ctx / n_parallel`` tokens: ``n_ctx_slot = n_ctx / params.n_parallel`` in
+  its ``init()``; verified here: ``-c 2048 -np 2`` logs ``n_slots = 2, n_ctx_slot = 1024`` and a
+  KV cache of 1024 cells x 2 seqs). Cache types from ``--cache-type-k/-v`` in ``extra_args``
+  (default f16).
+- vLLM: ``max_model_len`` per sequence x ``max_num_seqs`` is the worst case; the KV dtype is
+  ``kv_cache_dtype`` or the model dtype (``auto``).
+- Ollama: ``num_ctx`` per sequence x ``OLLAMA_NUM_PARALLEL`` (Ollama's FAQ: required memory
+  scales by ``OLLAMA_NUM_PARALLEL * OLLAMA_CONTEXT_LENGTH``); cache type from
+  ``OLLAMA_KV_CACHE_TYPE`` (f16, q8_0, q4_0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from llmdeploy.engines.sizes import to_bytes
+from llmdeploy.errors import ModelError, ProfileError
+from llmdeploy.models.info import ModelInfo
+from llmdeploy.planner import constants as c
+from llmdeploy.planner import quant
+from llmdeploy.profiles.backend_options import LlamaCppBackend, OllamaBackend, VllmBackend
+from llmdeploy.profiles.schema import Profile
+
+BackendKind = Literal["llamacpp", "vllm", "ollama"]
+Device = Literal["cpu", "gpu"]
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """How a model is served, as far as memory goes."""
+
+    backend: BackendKind
+    device: Device
+    context_tokens: int  # the backend's context knob: ctx_size, max_model_len or num_ctx
+    sequences: int  # concurrent sequences: parallel, max_num_seqs or num_parallel
+    shared_context: bool = False  # True when context_tokens is split across the sequences
+    kv_k_format: str = "FP16"  # canonical cache types of keys and values
+    kv_v_format: str = "FP16"
+    weights_format: str | None = None  # held at run time; None = as the files store them
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None  # vLLM on a GPU; None = vLLM's default
+    cpu_kv_cache_bytes: int | None = None  # vLLM on the CPU; None = vLLM's default
+    gpu_layers: int | None = None  # layers offloaded to the GPU (llama.cpp, Ollama); None = all
+    step_tokens: int = 512  # tokens in one forward step (activation size)
+    cuda_graphs: bool = False  # vLLM captures CUDA graphs (no --enforce-eager)
+    assumptions: tuple[str, ...] = ()  # defaults filled in, for the report
+
+    @property
+    def kv_tokens(self) -> int:
+        """Tokens the KV cache must hold at once (context x sequences)."""
+        if self.shared_context:
+            return self.context_tokens
+        return self.context_tokens * self.sequences
+
+    @property
+    def context_per_sequence(self) -> int:
+        if self.shared_context:
+            return self.context_tokens // max(self.sequences, 1)
+        return self.context_tokens
+
+
+@dataclass(frozen=True)
+class Target:
+    """The memory a deployment gets: per GPU x GPUs, or the RAM of a CPU container."""
+
+    device: Device
+    memory_bytes: int  # per device
+    devices: int = 1
+    description: str = ""
+    host_memory_bytes: int | None = None  # host RAM as a process sees it (vLLM CPU default)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.memory_bytes * self.devices
+
+
+def device_of(profile: Profile) -> Device:
+    return "cpu" if profile.accelerator == "cpu" else "gpu"
+
+
+def spec_from_profile(profile: Profile, info: ModelInfo) -> ServingSpec:
+    """The serving spec a profile describes (backend defaults filled in and listed)."""
+    device = device_of(profile)
+    backend = profile.backend
+    if isinstance(backend, LlamaCppBackend):
+        return _llamacpp(backend, device)
+    if isinstance(backend, OllamaBackend):
+        return _ollama(backend, device, profile.env)
+    return _vllm(backend, device, profile.env, info)
+
+
+def _llamacpp(backend: LlamaCppBackend, device: Device) -> ServingSpec:
+    args = backend.extra_args
+    k = _cache_type(args, ("-ctk", "--cache-type-k"))
+    v = _cache_type(args, ("-ctv", "--cache-type-v"))
+    step = _int_flag(args, ("-ub", "--ubatch-size")) or c.STEP_TOKENS_DEFAULT["llamacpp"]
+    return ServingSpec(
+        backend="llamacpp",
+        device=device,
+        context_tokens=backend.ctx_size,
+        sequences=backend.parallel,
+        shared_context=True,
+        kv_k_format=k,
+        kv_v_format=v,
+        gpu_layers=backend.gpu_layers if device == "gpu" else None,
+        step_tokens=step,
+    )
+
+
+def _ollama(backend: OllamaBackend, device: Device, env: dict[str, str]) -> ServingSpec:
+    assumptions = []
+    sequences = backend.num_parallel
+    if sequences is None:
+        sequences = c.OLLAMA_NUM_PARALLEL
+        assumptions.append(f"num_parallel unset: Ollama's default {sequences}")
+    kv = quant.canonical(env.get("OLLAMA_KV_CACHE_TYPE")) or "FP16"
+    if quant.kv_element_bytes(kv) is None:
+        raise ProfileError(f"env.OLLAMA_KV_CACHE_TYPE: unknown cache type {kv!r} (f16, q8_0, q4_0)")
+    num_batch = backend.parameters.get("num_batch")
+    num_gpu = backend.parameters.get("num_gpu")
+    return ServingSpec(
+        backend="ollama",
+        device=device,
+        context_tokens=backend.num_ctx,
+        sequences=sequences,
+        kv_k_format=kv,
+        kv_v_format=kv,
+        gpu_layers=int(num_gpu) if num_gpu is not None and device == "gpu" else None,
+        step_tokens=int(num_batch) if num_batch is not None else c.STEP_TOKENS_DEFAULT["ollama"],
+        assumptions=tuple(assumptions),
+    )
+
+
+def _vllm(
+    backend: VllmBackend, device: Device, env: dict[str, str], info: ModelInfo
+) -> ServingSpec:
+    assumptions: list[str] = []
+    context = backend.max_model_len
+    if context is None:
+        if not info.context_length:
+            raise ModelError(
+                "backend.max_model_len is unset and the model's context length is unknown",
+                hint="set backend.max_model_len in the profile (or pass --context)",
+            )
+        context = info.context_length
+        assumptions.append(f"max_model_len unset: vLLM uses the model's context length {context}")
+    sequences = backend.max_num_seqs
+    if sequences is None:
+        sequences = c.VLLM_MAX_NUM_SEQS
+        assumptions.append(f"max_num_seqs unset: vLLM's default {sequences}")
+    compute = vllm_compute_dtype(backend.dtype, info)
+    weights = vllm_weights_format(backend.quantization, compute, info)
+    assumptions.extend(_dequantized_note(info, weights))
+    kv = compute
+    if backend.kv_cache_dtype and backend.kv_cache_dtype.startswith("fp8"):
+        if device == "cpu":
+            assumptions.append("vLLM's CPU backend does not quantize the KV cache: fp8 -> auto")
+        else:
+            kv = "FP8"
+    elif backend.kv_cache_dtype == "bfloat16":
+        kv = "BF16"
+    cpu_kv: int | None = None
+    if device == "cpu":
+        if backend.cpu_kvcache_space_gib is not None:
+            cpu_kv = backend.cpu_kvcache_space_gib * c.GiB
+        elif env.get("VLLM_CPU_KVCACHE_SPACE", "").strip().isdigit():
+            cpu_kv = int(env["VLLM_CPU_KVCACHE_SPACE"]) * c.GiB
+    step = _int_flag(backend.extra_args, ("--max-num-batched-tokens",))
+    return ServingSpec(
+        backend="vllm",
+        device=device,
+        context_tokens=context,
+        sequences=sequences,
+        kv_k_format=kv,
+        kv_v_format=kv,
+        weights_format=weights,
+        tensor_parallel_size=backend.tensor_parallel_size,
+        gpu_memory_utilization=backend.gpu_memory_utilization,
+        cpu_kv_cache_bytes=cpu_kv,
+        step_tokens=step or c.STEP_TOKENS_DEFAULT["vllm"],
+        cuda_graphs=device == "gpu" and not backend.enforce_eager,
+        assumptions=tuple(assumptions),
+    )
+
+
+def vllm_compute_dtype(dtype: str | None, info: ModelInfo) -> str:
+    """The dtype vLLM computes (and by default caches KV) in.
+
+    ``--dtype auto`` uses FP16 for FP32 and FP16 checkpoints and BF16 for BF16 ones (vLLM's
+    engine arguments); a GGUF converted for vLLM's CPU backend is BF16 (the converter's default).
+    """
+    explicit = quant.canonical(dtype) if dtype and dtype != "auto" else None
+    if explicit in quant.FLOAT_FORMATS:
+        return explicit
+    model = quant.canonical(info.torch_dtype) or quant.canonical(info.quantization)
+    if model == "BF16":
+        return "BF16"
+    if model in ("FP16", "FP32"):
+        return "FP16"
+    return "BF16"
+
+
+def vllm_weights_format(method: str | None, compute: str, info: ModelInfo) -> str | None:
+    """The format vLLM holds the weights in, when it differs from the files (None = as stored)."""
+    if method:
+        known = quant.canonical(method)
+        return known if quant.bits_per_weight(known) is not None else None
+    stored = quant.canonical(info.quantization) or quant.canonical(info.torch_dtype)
+    if stored is None or quant.is_float(stored) or quant.is_gguf_quant(stored):
+        return compute  # unquantized (or dequantized from GGUF): held in the compute dtype
+    return None  # a pre-quantized checkpoint (AWQ, GPTQ, FP8, MXFP4) is held as stored
+
+
+def _dequantized_note(info: ModelInfo, weights: str | None) -> tuple[str, ...]:
+    stored = quant.canonical(info.quantization)
+    if quant.is_gguf_quant(stored) and weights is not None:
+        return (f"vLLM serves GGUF weights dequantized ({stored} -> {weights}, model.convert: hf)",)
+    return ()
+
+
+def target_for_profile(
+    profile: Profile, available_bytes: int | None, *, description: str | None = None
+) -> Target | None:
+    """The memory target of a profile on a machine.
+
+    ``available_bytes`` is what the caller knows of the machine: the memory of one GPU for GPU
+    profiles (vLLM's ``tensor_parallel_size`` multiplies it), host RAM for CPU profiles. A CPU
+    profile's ``resources.memory`` (the container limit) caps it; with neither, None.
+    """
+    device = device_of(profile)
+    backend = profile.backend
+    if device == "gpu":
+        if available_bytes is None:
+            return None
+        devices = backend.tensor_parallel_size if isinstance(backend, VllmBackend) else 1
+        return Target(
+            "gpu",
+            available_bytes,
+            devices=devices,
+            description=description or f"{devices} x {format_gib(available_bytes)} GPU memory",
+        )
+    limit = to_bytes(profile.resources.memory) if profile.resources.memory else None
+    if limit is not None and (available_bytes is None or limit <= available_bytes):
+        return Target(
+            "cpu",
+            limit,
+            description=f"container memory limit (resources.memory {profile.resources.memory})",
+            host_memory_bytes=available_bytes,
+        )
+    if available_bytes is None:
+        return None
+    return Target(
+        "cpu",
+        available_bytes,
+        description=description or "host RAM",
+        host_memory_bytes=available_bytes,
+    )
+
+
+def format_gib(value: int | float) -> str:
+    return f"{value / c.GiB:.2f} GiB"
+
+
+def _flag_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:
+    """The value of the last ``NAME VALUE`` or ``NAME=VALUE`` among ``args``."""
+    found = None
+    for index, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in names:
+            if eq:
+                found = value
+            elif index + 1 < len(args):
+                found = args[index + 1]
+    return found
+
+
+def _int_flag(args: Sequence[str], names: tuple[str, ...]) -> int | None:
+    value = _flag_value(args, names)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ProfileError(f"backend.extra_args: {names[-1]} {value!r} is not a number") from exc
+
+
+def _cache_type(args: Sequence[str], names: tuple[str, ...]) -> str:
+    value = _flag_value(args, names)
+    if value is None:
+        return "FP16"  # llama.cpp's default cache type (f16)
+    kind = quant.canonical(value)
+    if kind is None or quant.kv_element_bytes(kind) is None:
+        raise ProfileError(
+            f"backend.extra_args: {names[-1]} {value!r} is not a cache type the planner knows "
+            "(f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl)"
+        )
+    return kind
+
+
+def hypothetical_spec(
+    info: ModelInfo,
+    *,
+    backend: BackendKind,
+    device: Device,
+    context: int,
+    sequences: int,
+    kv_cache_dtype: str | None = None,
+    tensor_parallel_size: int = 1,
+    cpu_kv_cache_bytes: int | None = None,
+) -> ServingSpec:
+    """A spec for a model that has no profile: ``context`` tokens per sequence x ``sequences``,
+    on the backend's defaults (llama.cpp: ``ctx_size = context x sequences``)."""
+    if context <= 0 or sequences <= 0:
+        raise ProfileError("--context and --seqs must be positive")
+    if backend == "llamacpp":
+        spec = ServingSpec(
+            "llamacpp",
+            device,
+            context * sequences,
+            sequences,
+            shared_context=True,
+            step_tokens=c.STEP_TOKENS_DEFAULT["llamacpp"],
+        )
+    elif backend == "ollama":
+        spec = ServingSpec(
+            "ollama", device, context, sequences, step_tokens=c.STEP_TOKENS_DEFAULT["ollama"]
+        )
+    else:
+        compute = vllm_compute_dtype(None, info)
+        weights = vllm_weights_format(None, compute, info)
+        spec = ServingSpec(
+            "vllm",
+            device,
+            context,
+            sequences,
+            kv_k_format=compute,
+            kv_v_format=compute,
+            weights_format=weights,
+            assumptions=_dequantized_note(info, weights),
+            tensor_parallel_size=tensor_parallel_size,
+            cpu_kv_cache_bytes=cpu_kv_cache_bytes,
+            step_tokens=c.STEP_TOKENS_DEFAULT["vllm"],
+            cuda_graphs=device == "gpu",
+        )
+    return with_overrides(spec, kv_cache_dtype=kv_cache_dtype)
+
+
+def with_overrides(
+    spec: ServingSpec,
+    *,
+    context: int | None = None,
+    sequences: int | None = None,
+    weights_format: str | None = None,
+    kv_cache_dtype: str | None = None,
+    tensor_parallel_size: int | None = None,
+    cpu_kv_cache_bytes: int | None = None,
+) -> ServingSpec:
+    """``spec`` with what-if changes: ``context`` is tokens per sequence on every backend."""
+    per_seq = context if context is not None else spec.context_per_sequence
+    seqs = sequences if sequences is not None else spec.sequences
+    if per_seq <= 0 or seqs <= 0:
+        raise ProfileError("--context and --seqs must be positive")
+    changes: dict[str, object] = {}
+    if context is not None or sequences is not None:
+        changes["sequences"] = seqs
+        changes["context_tokens"] = per_seq * seqs if spec.shared_context else per_seq
+    if weights_format is not None:
+        known = quant.canonical(weights_format)
+        if quant.bits_per_weight(known) is None:
+            raise ProfileError(
+                f"unknown quantization {weights_format!r}; known: " + ", ".join(quant.WEIGHT_BITS)
+            )
+        changes["weights_format"] = known
+    if kv_cache_dtype is not None:
+        kv = quant.canonical(kv_cache_dtype)
+        if kv is None or quant.kv_element_bytes(kv) is None:
+            raise ProfileError(
+                f"unknown KV cache type {kv_cache_dtype!r}; known: "
+                + ", ".join(k.lower() for k in quant.KV_ELEMENT_BYTES)
+            )
+        changes["kv_k_format"] = kv
+        changes["kv_v_format"] = kv
+    if tensor_parallel_size is not None:
+        changes["tensor_parallel_size"] = tensor_parallel_size
+    if cpu_kv_cache_bytes is not None:
+        changes["cpu_kv_cache_bytes"] = cpu_kv_cache_bytes
+    return replace(spec, **changes)  # type: ignore[arg-type]
