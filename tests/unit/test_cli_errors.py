@@ -84,3 +84,9 @@ def test_auto_with_no_engine_lists_each_problem(
         open_engine("auto")
     assert "podman: not installed" in info.value.message
     assert "docker:" in info.value.message
+
+
+def test_brackets_in_messages_are_printed_verbatim(tmp_path: Path) -> None:
+    result = run("profiles", "show", "[/weird]name", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "[/weird]name" in result.stderr and "MarkupError" not in result.stderr

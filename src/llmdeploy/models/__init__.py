@@ -1,1 +1,2 @@
-"""Model references (file://, pkg://) and the host-side model store mounted into containers."""
+"""Model references (file://, pkg://, hf://, https://, ollama://), the host-side store,
+sources that download into it, inspection of GGUF and Hugging Face models."""

@@ -14,6 +14,8 @@ sizes are exact.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib
 import json
 import math
@@ -63,6 +65,33 @@ def inspect_path(path: Path) -> ModelInfo:
         f"{path} is neither a GGUF file nor a Hugging Face model folder",
         hint="inspect a .gguf file, a .safetensors file or a folder holding config.json",
     )
+
+
+CACHE_SUFFIX = ".llmdeploy-info.json"
+
+
+def inspect_cached(path: Path) -> ModelInfo:
+    """``inspect_path`` with the result kept beside a GGUF file, keyed by its size and mtime.
+
+    Reading a GGUF's metadata parses its whole vocabulary (seconds); ``up`` asks on every
+    start, so an unchanged file is read once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return inspect_path(path)
+    stat = path.stat()
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    cache = path.with_name(path.name + CACHE_SUFFIX)
+    try:
+        data = json.loads(cache.read_text())
+        if data.get("key") == key:
+            return ModelInfo(**data["info"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    info = inspect_path(path)
+    with contextlib.suppress(OSError):  # a read-only location: no cache, same answer
+        cache.write_text(json.dumps({"key": key, "info": dataclasses.asdict(info)}))
+    return info
 
 
 def _has_gguf_magic(path: Path) -> bool:
@@ -312,9 +341,7 @@ def _inspect_safetensors_files(
     # multimodal configs keep the language model's numbers in text_config
     text = config.get("text_config")
     numbers: Mapping[str, Any] = (
-        text
-        if isinstance(text, Mapping) and _first(config, _LAYER_KEYS) is None
-        else config
+        text if isinstance(text, Mapping) and _first(config, _LAYER_KEYS) is None else config
     )
     layers = _first(numbers, _LAYER_KEYS)
     heads = _first(numbers, _HEAD_KEYS)
@@ -339,8 +366,7 @@ def _inspect_safetensors_files(
     if all_files is not None:
         tokenizer_config = all_files.get("tokenizer_config.json")
         has_template = "chat_template.jinja" in all_files or (
-            tokenizer_config is not None
-            and bool(_read_json(tokenizer_config).get("chat_template"))
+            tokenizer_config is not None and bool(_read_json(tokenizer_config).get("chat_template"))
         )
     return ModelInfo(
         format="safetensors",
