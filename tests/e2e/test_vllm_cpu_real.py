@@ -63,6 +63,13 @@ def test_vllm_cpu_up_chat_bench_down(cli: Cli, tmp_path: Path) -> None:
         server = report["stages"][0]["server"]
         assert server is not None and "vllm" in server["families"]
 
+        rows = cli.json("status", name)
+        assert isinstance(rows, list) and len(rows) == 1
+        assert rows[0]["healthy"] is True and rows[0]["engine"] == ENGINE
+
+        again = cli.json("up", "--profile-file", str(profile), timeout=600)
+        assert isinstance(again, dict) and again["unchanged"] is True
+
         logs = cli("logs", name, "--tail", "400")
         assert "KV cache" in logs.stdout + logs.stderr
     finally:
