@@ -244,3 +244,18 @@ def test_up_refuses_a_model_that_cannot_fit(health_server, tmp_path: Path) -> No
     assert not any(c.startswith("run") for c in engine.calls)
     # the override starts it anyway
     assert not up(engine, plan, stored, UpOptions(ignore_fit=True)).unchanged
+
+
+def test_port_check_ignores_time_wait_but_not_listeners() -> None:
+    from llmdeploy.deploy.ports import port_is_free
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end lingers in TIME_WAIT
+        client.close()
+        assert not port_is_free("127.0.0.1", port)  # still listening
+    assert port_is_free("127.0.0.1", port)  # only TIME_WAIT left
