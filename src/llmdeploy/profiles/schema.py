@@ -117,7 +117,7 @@ class ResourceLimits(StrictModel):
 class HealthCheck(StrictModel):
     path: str | None = Field(default=None, description="Health path; default from the backend")
     timeout_s: float = Field(default=180.0, gt=0, description="Give up after this long")
-    interval_s: float = Field(default=0.25, gt=0, description="Time between polls")
+    interval_s: float = Field(default=0.1, gt=0, description="Time between polls")
 
 
 class Security(StrictModel):
