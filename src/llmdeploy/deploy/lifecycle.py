@@ -86,6 +86,21 @@ def planned_model_location(profile: Profile) -> tuple[Path, str]:
     return directory, filename
 
 
+def plan_without_fetching(
+    resolved: ResolvedProfile, deployment: str | None = None
+) -> DeploymentPlan:
+    """The deployment plan of ``render`` and ``up --dry-run``: nothing is downloaded or copied."""
+    model_dir, filename = planned_model_location(resolved.profile)
+    return plan_deployment(
+        resolved.profile,
+        model_dir=model_dir,
+        model_filename=filename,
+        deployment=deployment,
+        base_dir=resolved.base_dir,
+        data_root=data_root(),
+    )
+
+
 def data_root() -> Path:
     """Where backends that keep state (Ollama's models) get their per-deployment folder."""
     return model_store_dir() / "_data"

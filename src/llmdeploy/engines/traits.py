@@ -36,3 +36,8 @@ PODMAN = EngineTraits(name="podman", cli="podman", nvidia_style="cdi")
 DOCKER = EngineTraits(
     name="docker", cli="docker", nvidia_style="gpus", build_env=(("DOCKER_BUILDKIT", "0"),)
 )
+
+
+def traits_for(engine: str) -> EngineTraits:
+    """The traits a rendered command line uses; ``auto`` renders for Podman, tried first."""
+    return DOCKER if engine == "docker" else PODMAN
