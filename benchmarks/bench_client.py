@@ -1,6 +1,7 @@
 """Benchmark the bench client itself, beside guidellm, in one run on this machine.
 
     python benchmarks/bench_client.py [--guidellm /tmp/guidellm-venv/bin/guidellm] [--quick]
+                                      [--only ceiling,accuracy,cpu]
 
 1. Client ceiling: requests/s each client sustains against a server that answers instantly
    (nginx returning a static 32-token SSE body when nginx is installed, else the mock server
@@ -245,7 +246,13 @@ def main() -> None:
     p.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     p.add_argument("--no-nice", action="store_true",
                    help="do not raise this run's priority (applies to every tool alike)")
+    p.add_argument("--only", default="ceiling,accuracy,cpu",
+                   help="comma-separated sections to run (ceiling, accuracy, cpu)")
     a = p.parse_args()
+    only = {x.strip() for x in a.only.split(",") if x.strip()}
+    unknown = only - {"ceiling", "accuracy", "cpu"}
+    if unknown:
+        p.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
     q = 0.25 if a.quick else 1.0
     if not a.no_nice:
         # Shared machines: other tenants' work would dominate the tails. Every process below
@@ -267,7 +274,22 @@ def main() -> None:
         print(f"guidellm not found at {a.guidellm}: measuring llmdeploy and httpx only\n")
     tokens = 32
 
-    # 1. ceiling -------------------------------------------------------------------------
+    if "ceiling" in only:
+        run_ceiling(a, results, work, tokenizer, have_g, q, tokens)
+    if "accuracy" in only:
+        run_accuracy(a, results, work, tokenizer, have_g, q)
+    if "cpu" in only:
+        run_cpu(a, results, work, tokenizer, have_g, q, tokens)
+    results["machine"]["load_avg_at_end"] = os.getloadavg()
+    print(f"\nload average at start {results['machine']['load_avg_at_start']}, "
+          f"at end {results['machine']['load_avg_at_end']} (other work on the machine adds noise)")
+    if a.json_out:
+        a.json_out.write_text(json.dumps(results, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def run_ceiling(a: argparse.Namespace, results: dict[str, Any], work: Path, tokenizer: Path,
+                have_g: bool, q: float, tokens: int) -> None:
     conc = 64
     print("1. Client ceiling (instant server, 64-token prompt, 32-token streamed answer, "
           f"concurrency {conc})")
@@ -291,7 +313,9 @@ def main() -> None:
         print(f"   target >= 3x guidellm: {verdict}")
     results["ceiling"] = ceiling
 
-    # 2. accuracy ------------------------------------------------------------------------
+
+def run_accuracy(a: argparse.Namespace, results: dict[str, Any], work: Path, tokenizer: Path,
+                 have_g: bool, q: float) -> None:
     print(f"\n2. Accuracy (mock server: TTFT {INJECTED_TTFT_MS:g} ms, ITL {INJECTED_ITL_MS:g} ms, "
           "16 tokens; error = measured - injected)")
     acc: dict[str, Any] = {}
@@ -327,7 +351,9 @@ def main() -> None:
                       f"p99 {ml.get('p99', 0):.2f}, max {ml.get('max', 0):.2f} ms)")
     results["accuracy"] = acc
 
-    # 3. CPU per 1000 streamed requests --------------------------------------------------
+
+def run_cpu(a: argparse.Namespace, results: dict[str, Any], work: Path, tokenizer: Path,
+            have_g: bool, q: float, tokens: int) -> None:
     n = int(2000 * q)
     print(f"\n3. Client CPU per 1000 streamed requests (mock server: TTFT 5 ms, ITL 1 ms, "
           f"32 chunks each; concurrency 16; {n} requests; start-up cost subtracted)")
@@ -364,12 +390,6 @@ def main() -> None:
         cpu["guidellm_over_llmdeploy"] = ratio
         print(f"   guidellm uses {ratio:.1f}x the CPU of llmdeploy bench per request")
     results["cpu"] = cpu
-    results["machine"]["load_avg_at_end"] = os.getloadavg()
-    print(f"\nload average at start {results['machine']['load_avg_at_start']}, "
-          f"at end {results['machine']['load_avg_at_end']} (other work on the machine adds noise)")
-    if a.json_out:
-        a.json_out.write_text(json.dumps(results, indent=1))
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

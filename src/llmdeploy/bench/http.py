@@ -16,12 +16,14 @@ error-by-cause counts: ``connect``, ``disconnect``, ``timeout``, ``protocol``.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl as _ssl
 import time
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 _monotonic = time.monotonic
+_os_write = os.write
 
 __all__ = ["BodySink", "HttpClient", "RequestFailure"]
 
@@ -61,6 +63,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, pool: HttpClient) -> None:
         self._pool = pool
         self.transport: asyncio.Transport | None = None
+        self._fd = -1  # the plain-TCP socket, written directly (see start())
         self.closed = False
         self._sink: BodySink | None = None
         self._future: asyncio.Future[None] | None = None
@@ -80,6 +83,10 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol callbacks -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._pool._ssl is None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                self._fd = sock.fileno()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -247,8 +254,22 @@ class _Connection(asyncio.Protocol):
         self._future = future
         if deadline is not None:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timeout)
-        assert self.transport is not None
-        self.transport.write(payload)
+        transport = self.transport
+        assert transport is not None
+        # uvloop queues transport.write() until the end of the loop iteration, so in a burst of
+        # sends the request stamped first would leave last, after every other task's work,
+        # and its TTFT would include that wait. With nothing buffered (always so between
+        # exchanges), writing the socket directly sends the bytes now, in order.
+        fd = self._fd
+        if fd >= 0 and not transport.get_write_buffer_size():
+            try:
+                sent = _os_write(fd, payload)
+            except OSError:  # EAGAIN, or a dead socket: the transport reports it as usual
+                sent = 0
+            if sent < len(payload):
+                transport.write(payload[sent:] if sent else payload)
+        else:
+            transport.write(payload)
 
     def _on_timeout(self) -> None:
         self._timer = None

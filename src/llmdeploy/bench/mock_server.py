@@ -5,8 +5,12 @@ usage event when ``stream_options.include_usage`` is set) and Ollama ``/api/chat
 ``/api/generate`` (NDJSON), streaming and not; plus ``/v1/models``, ``/api/tags``,
 ``/health`` and ``/metrics`` (``mock:*`` families).
 
-Timing: the request is stamped when its last byte is parsed; content chunk ``k`` (0-based) is
-written at ``received + ttft + k * itl`` on absolute timers, so lateness never accumulates.
+Timing: the request is stamped with the kernel's receive time of its last bytes
+(``SO_TIMESTAMPNS`` on Linux, else the time the read returned), so a burst of requests that
+arrive while the server is busy, or while the scheduler has not run it yet, is still stamped
+when it arrived; content chunk ``k`` (0-based) is written at ``received + ttft + k * itl`` on
+absolute timers, so lateness never accumulates. Reads are cheap (stamp and buffer); requests
+are parsed in one deferred pass after every read of the loop iteration.
 By default the loop uses ``select()``, whose timeout has microsecond resolution (epoll and
 libuv round up to whole milliseconds), so chunks leave within tens of microseconds of their
 target. With ``ttft_ms = itl_ms = 0`` the whole response is written at once (an "instant"
@@ -27,11 +31,14 @@ import contextlib
 import json
 import random
 import selectors
+import socket
+import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 __all__ = ["MockConfig", "MockServer", "main", "running_mock_server"]
 
@@ -75,18 +82,129 @@ class _Stats:
             self.lateness_s.append(seconds)
 
 
-class _Conn(asyncio.Protocol):
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_TIMESPEC = struct.Struct("@qq")
+_ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+_READ_SIZE = 262144
+
+
+class _Wire:
+    """One accepted socket, read with ``recvmsg`` for the kernel's receive timestamps.
+
+    Implements the few transport calls ``_Conn`` makes (``write``, ``close``, ``abort``,
+    ``get_extra_info``) on the loop's ``add_reader``/``add_writer``."""
+
+    def __init__(self, server: MockServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.loop = asyncio.get_running_loop()
+        self.out: list[bytes] = []
+        self.closing = False
+        self.closed = False
+        self.conn = _Conn(server)
+        self.conn.connection_made(self)
+        self.loop.add_reader(self.fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            data, anc, _flags, _addr = self.sock.recvmsg(_READ_SIZE, _ANC_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort()
+            return
+        if not data:  # the client closed its side
+            self.abort()
+            return
+        now = self.server.clock()
+        t = now
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                sec, nsec = _TIMESPEC.unpack_from(payload)
+                # CLOCK_REALTIME from the kernel, moved onto the loop's monotonic clock.
+                kt = (sec - (time.time() - self.server.clock())) + nsec * 1e-9
+                if now - 1.0 < kt < now:
+                    t = kt
+        self.conn.data_received(data, t)
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.closing:
+            return
+        if self.out:
+            self.out.append(data)
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort()
+            return
+        if sent < len(data):
+            self.out.append(data[sent:])
+            self.loop.add_writer(self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        data = b"".join(self.out)
+        self.out.clear()
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.abort()
+            return
+        if sent < len(data):
+            self.out.append(data[sent:])
+            return
+        self.loop.remove_writer(self.fd)
+        if self.closing:
+            self.abort()
+
+    def close(self) -> None:
+        """Close once everything written has left."""
+        if self.out:
+            self.closing = True
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.out.clear()
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
+        self.sock.close()
+        self.server._wires.discard(self)
+        self.loop.call_soon(self.conn.connection_lost, None)  # as asyncio transports do
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            try:
+                return self.sock.getpeername()
+            except OSError:
+                return default
+        if name == "socket":
+            return self.sock
+        return default
+
+
+class _Conn:
     def __init__(self, server: MockServer) -> None:
         self.server = server
         self.cfg = server.config
-        self.transport: asyncio.Transport | None = None
+        self.transport: _Wire | None = None
         self.buf = b""
         self.busy = False
         self.timer: asyncio.TimerHandle | None = None
         self.close_after = False
+        self.arrived = 0.0  # when the last bytes came in (loop clock)
+        self.queued = False  # waiting for the server's deferred parse pass
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+    def connection_made(self, transport: _Wire) -> None:
+        self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
@@ -95,12 +213,20 @@ class _Conn(asyncio.Protocol):
             self.server.stats.requests_processing -= 1
         self.transport = None
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes, t: float) -> None:
+        # Stamp and buffer only: the parse runs after every read of this loop iteration.
+        self.arrived = t
         self.buf += data
-        if not self.busy:
-            self._try_request()
+        if not self.busy and not self.queued:
+            self.queued = True
+            self.server.defer_parse(self)
 
-    def _try_request(self) -> None:
+    def parse_queued(self) -> None:
+        self.queued = False
+        if not self.busy and self.transport is not None:
+            self._try_request(self.arrived)
+
+    def _try_request(self, received: float) -> None:
         end = self.buf.find(b"\r\n\r\n")
         if end < 0:
             return
@@ -122,15 +248,15 @@ class _Conn(asyncio.Protocol):
         self.buf = self.buf[end + 4 + length :]
         self.close_after = headers.get("connection", "").lower() == "close"
         self.busy = True
-        self._route(method, target.split("?", 1)[0], headers, body)
+        self._route(method, target.split("?", 1)[0], headers, body, received)
 
     def _finished(self) -> None:
         self.busy = False
         if self.close_after and self.transport is not None:
             self.transport.close()
             return
-        if self.buf:
-            self._try_request()
+        if self.buf:  # a pipelined request: it starts now, when the server gets to it
+            self._try_request(self.server.clock())
 
     def _send_simple(self, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
         reason = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}.get(
@@ -144,7 +270,9 @@ class _Conn(asyncio.Protocol):
         self._finished()
 
     # routing -------------------------------------------------------------------------
-    def _route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    def _route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, received: float
+    ) -> None:
         cfg = self.cfg
         if method == "POST" and path == "/mock/reset":
             self.server.stats = _Stats()
@@ -185,12 +313,11 @@ class _Conn(asyncio.Protocol):
             stats.errors_total += 1
             self._send_simple(500, b'{"error":{"message":"injected failure"}}')
             return
-        self._generate(kind, req)
+        self._generate(kind, req, received)
 
-    def _generate(self, kind: str, req: dict[str, Any]) -> None:
+    def _generate(self, kind: str, req: dict[str, Any], received: float) -> None:
         cfg = self.cfg
         loop = asyncio.get_running_loop()
-        received = loop.time()
         options = req.get("options") or {}
         n = int(
             req.get("max_tokens")
@@ -378,24 +505,66 @@ class MockServer:
         self.config = config or MockConfig()
         self.stats = _Stats()
         self.rng = random.Random(self.config.seed)
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: socket.socket | None = None
+        self._wires: set[_Wire] = set()
         self.port = 0
+        self._to_parse: list[_Conn] = []
+        self.clock = time.monotonic  # replaced by the running loop's clock in start()
+
+    def defer_parse(self, conn: _Conn) -> None:
+        """Parse ``conn``'s buffered request once this loop iteration's reads are done."""
+        if not self._to_parse:
+            asyncio.get_running_loop().call_soon(self._parse_pass)
+        self._to_parse.append(conn)
+
+    def _parse_pass(self) -> None:
+        conns, self._to_parse = self._to_parse, []
+        for conn in conns:
+            conn.parse_queued()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Conn(self), host, port, backlog=1024, reuse_address=True
-        )
-        sock = self._server.sockets[0]
-        self.port = int(sock.getsockname()[1])
+        self.clock = loop.time  # the clock the chunk timers run on
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        lsock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lsock.bind((host, port))
+            lsock.listen(1024)
+            lsock.setblocking(False)
+        except OSError:
+            lsock.close()
+            raise
+        self._listener = lsock
+        loop.add_reader(lsock.fileno(), self._accept)
+        self.port = int(lsock.getsockname()[1])
         return self.port
 
+    def _accept(self) -> None:
+        assert self._listener is not None
+        for _ in range(128):
+            try:
+                sock, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. out of file descriptors: try again on the next wake-up
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if _SO_TIMESTAMPNS is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            self._wires.add(_Wire(self, sock))
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
+                asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+        for wire in list(self._wires):
+            wire.abort()
+        await asyncio.sleep(0)  # let the connection_lost callbacks run
 
     def metrics_text(self) -> bytes:
         s = self.stats
