@@ -108,3 +108,18 @@ def test_builtin_vllm_profiles() -> None:
     prod = resolve("prod-vllm", env={}).profile
     assert prod.accelerator == "cuda" and prod.engine == "docker"
     assert prod.server.host == "127.0.0.1"
+
+
+def test_rendered_secret_reference_is_expanded_by_the_shell() -> None:
+    import os
+    import subprocess
+
+    from llmdeploy.render.command_line import shell_line
+
+    argv = run_argv(plan(vllm_profile(api_key_env="MY_VLLM_KEY")).run, DOCKER)
+    at = argv.index("--env", argv.index("VLLM_API_KEY=${MY_VLLM_KEY}") - 1)
+    line = shell_line(["printf", "%s", argv[at + 1]], wrap=True)
+    assert "s3cret" not in line  # the rendered text holds only the variable's name
+    shown = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True,
+                           env={**os.environ, "MY_VLLM_KEY": "s3cret"}).stdout
+    assert shown == "VLLM_API_KEY=s3cret"
