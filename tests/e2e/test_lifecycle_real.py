@@ -154,3 +154,38 @@ def test_rendered_run_command_starts_the_same_deployment(cli: Cli, deployment: D
     assert isinstance(again, dict) and again["unchanged"] is True
     cli.json("down", name)
     assert leftovers(engine, name) == []
+
+
+def test_logs_follow_streams_new_lines(cli: Cli, deployment: Deployment) -> None:
+    import sys
+    import time
+
+    name = deployment.name
+    cli.json("up", "--profile-file", str(deployment.profile_file))
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "llmdeploy", "logs", name, "--follow", "--tail", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli.env, cwd=cli.cwd,
+    )
+    try:
+        time.sleep(1.5)  # let the follower attach before the request
+        cli.json("chat", "--deployment", name, "--max-tokens", "4", "Hi")
+        deadline = time.monotonic() + 30
+        seen: list[str] = []
+        assert follower.stdout is not None
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(follower.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline and not any("/v1/chat/completions" in s or
+                                                      "slot" in s for s in seen):
+            if selector.select(timeout=1):
+                line = follower.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+        assert any("/v1/chat/completions" in s or "slot" in s for s in seen), seen[-10:]
+        assert follower.poll() is None  # still following
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        cli.json("down", name)

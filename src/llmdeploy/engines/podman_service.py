@@ -20,6 +20,7 @@ from llmdeploy.constants import ENV_PODMAN_SOCKET
 from llmdeploy.errors import EngineUnavailableError
 
 _START_TIMEOUT_S = 20.0
+IDLE_EXIT_S = 30
 
 
 def candidate_sockets() -> list[str]:
@@ -64,7 +65,9 @@ class TransientService:
         self._dir = tempfile.mkdtemp(prefix="llmdeploy-podman-")
         self.path = os.path.join(self._dir, "podman.sock")
         self._process = subprocess.Popen(
-            [binary, "system", "service", "--time=0", f"unix://{self.path}"],
+            # an idle timeout, not --time=0: if llmdeploy is killed before close(), the
+            # service still exits on its own once nothing talks to it
+            [binary, "system", "service", f"--time={IDLE_EXIT_S}", f"unix://{self.path}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

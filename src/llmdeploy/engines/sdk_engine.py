@@ -177,12 +177,20 @@ class SdkEngine:
             return
         except self.api_error as exc:
             raise self._error(f"reading logs of {name_or_id}", exc) from exc
+        import requests
+        import urllib3
+
+        # the engine closing a followed stream (container removed, service stopped) ends it
+        stream_closed = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
         buffer = ""
-        for chunk in chunks:
-            text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else str(chunk)
-            buffer += text
-            *lines, buffer = buffer.split("\n")
-            yield from (line.rstrip("\r") for line in lines)
+        try:
+            for chunk in chunks:
+                text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else str(chunk)
+                buffer += text
+                *lines, buffer = buffer.split("\n")
+                yield from (line.rstrip("\r") for line in lines)
+        except stream_closed:
+            pass
         if buffer:
             yield buffer.rstrip("\r")
 
