@@ -134,33 +134,31 @@ class _Wire:
         if self.out:
             self.out.append(data)
             return
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            self.abort()
-            return
-        if sent < len(data):
-            self.out.append(data[sent:])
+        if self._send(data):
             self.loop.add_writer(self.fd, self._on_writable)
 
     def _on_writable(self) -> None:
         data = b"".join(self.out)
         self.out.clear()
+        if self._send(data) or self.closed:
+            return
+        self.loop.remove_writer(self.fd)
+        if self.closing:
+            self.abort()
+
+    def _send(self, data: bytes) -> bool:
+        """Send what the socket takes now; True when a remainder waits in ``out``."""
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
             self.abort()
-            return
+            return False
         if sent < len(data):
             self.out.append(data[sent:])
-            return
-        self.loop.remove_writer(self.fd)
-        if self.closing:
-            self.abort()
+            return True
+        return False
 
     def close(self) -> None:
         """Close once everything written has left."""

@@ -176,20 +176,26 @@ class Collector:
             err = err.get("message", err)
         self.error_detail = str(err)[:300]
 
+    def _event_object(self, payload: bytes) -> dict[str, Any] | None:
+        """A stream event as a JSON object; malformed lines are counted, errors recorded."""
+        try:
+            obj = _loads(payload)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            self.malformed += 1
+            return None
+        if obj.get("error"):
+            self._set_error(obj["error"])
+            return None
+        return obj
+
     def _openai_event(self, payload: bytes, t: float) -> None:
         if payload == b"[DONE]":
             self.done = True
             return
-        try:
-            obj = _loads(payload)
-        except ValueError:
-            self.malformed += 1
-            return
-        if not isinstance(obj, dict):
-            self.malformed += 1
-            return
-        if obj.get("error"):
-            self._set_error(obj["error"])
+        obj = self._event_object(payload)
+        if obj is None:
             return
         choices = obj.get("choices")
         if choices:
@@ -212,16 +218,8 @@ class Collector:
             self.output_tokens = usage.get("completion_tokens")
 
     def _ollama_event(self, payload: bytes, t: float) -> None:
-        try:
-            obj = _loads(payload)
-        except ValueError:
-            self.malformed += 1
-            return
-        if not isinstance(obj, dict):
-            self.malformed += 1
-            return
-        if obj.get("error"):
-            self._set_error(obj["error"])
+        obj = self._event_object(payload)
+        if obj is None:
             return
         message = obj.get("message")
         if message is not None:

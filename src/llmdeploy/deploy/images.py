@@ -16,6 +16,7 @@ from llmdeploy.deploy.reporter import Reporter
 from llmdeploy.engines.base import Engine
 from llmdeploy.engines.spec import BuildRequest
 from llmdeploy.errors import ImageError
+from llmdeploy.fileops import link_or_copy
 from llmdeploy.paths import cache_dir
 from llmdeploy.render.containerfile import CONTAINERFILE, RenderedFile, render_build_context
 
@@ -85,9 +86,7 @@ def _build(engine: Engine, choice: ImageChoice, reporter: Reporter) -> ImageRead
         source = wheelhouse_dir() / choice.recipe.wheelhouse
         if source.is_dir():
             for wheel in source.glob("*.whl"):
-                os.link(wheel, wheels / wheel.name) if _same_fs(wheel, wheels) else shutil.copy2(
-                    wheel, wheels / wheel.name
-                )
+                link_or_copy(wheel, wheels / wheel.name)
         reporter.detail(
             f"wheelhouse: {len(list(wheels.glob('*.whl')))} wheels from {source}"
             if any(wheels.iterdir())
@@ -114,7 +113,3 @@ def write_files(directory: Path, files: list[RenderedFile]) -> None:
         path.write_text(item.content, encoding="utf-8")
         if item.executable:
             path.chmod(0o755)
-
-
-def _same_fs(a: Path, b: Path) -> bool:
-    return a.stat().st_dev == b.stat().st_dev

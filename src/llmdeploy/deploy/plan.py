@@ -58,9 +58,7 @@ class DeploymentPlan:
         return self.endpoint + self.launch.api_base_path
 
     def with_image(self, image: str) -> DeploymentPlan:
-        labels = dict(self.run.labels)
-        run = replace(self.run, image=image, labels=labels)
-        return replace(self, run=run)
+        return replace(self, run=replace(self.run, image=image))
 
 
 def container_name(deployment: str) -> str:

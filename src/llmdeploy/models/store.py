@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from llmdeploy.errors import ModelError
+from llmdeploy.fileops import link_or_copy
 from llmdeploy.models.refs import ModelRef, local_path, parse_ref
 from llmdeploy.models.sources.base import (
     MANIFEST,
@@ -186,7 +187,7 @@ class ModelStore:
             entry.mkdir(parents=True, exist_ok=True)
             os.chmod(entry, 0o755)
             tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=entry)) / source.name
-            _link_or_copy(source, tmp)
+            link_or_copy(source, tmp)
             sha = _sha256(tmp)
             os.replace(tmp, target)
             shutil.rmtree(tmp.parent, ignore_errors=True)
@@ -248,7 +249,7 @@ class ModelStore:
             for name, path in files.items():
                 target = tmp / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _link_or_copy(path, target)
+                link_or_copy(path, target)
                 records[name] = {
                     "size": stats[name].st_size,
                     "mtime_ns": stats[name].st_mtime_ns,
@@ -513,14 +514,6 @@ def _prune(entry: Path, keep: set[str]) -> None:
     for name, path in visible_files(entry).items():
         if name not in keep:
             path.unlink()
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source.resolve(), target)  # zero-copy when on the same filesystem
-    except OSError:
-        shutil.copyfile(source, target)
-        os.chmod(target, 0o644)  # readable by the container's non-root user
 
 
 def _replace_dir(new: Path, entry: Path) -> None:
