@@ -5,6 +5,7 @@ The CLI prints ``message`` and ``hint`` and exits with ``exit_code``; it shows a
 traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
 
     LlmdeployError                      exit 1
+    ├── UsageError                      exit 2   a bad command-line option value or combination
     ├── ProfileError                    exit 3   bad or missing profile (names file and field)
     ├── RenderError                     exit 3   a template or renderer could not produce a file
     ├── ModelError                      exit 4   model reference cannot be resolved / stored
@@ -47,6 +48,12 @@ class LlmdeployError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(LlmdeployError):
+    """A bad option value or combination on the command line (the same code as click's)."""
+
+    exit_code = 2
 
 
 class ProfileError(LlmdeployError):
