@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from llmdeploy.engines.spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.engines.traits import PODMAN
-from llmdeploy.errors import ImageError
+from llmdeploy.errors import ImageError, NameConflictError
 
 
 @dataclass
@@ -44,8 +44,11 @@ class FakeEngine:
 
     def run(self, spec: RunSpec) -> ContainerInfo:
         self.calls.append(f"run {spec.name} {spec.image}")
+        if self._find(spec.name) is not None:
+            # as Podman and Docker do: a taken name is refused (HTTP 409), nothing is removed
+            raise NameConflictError(f"the container name {spec.name!r} is already in use")
         info = ContainerInfo(
-            id=f"id-{spec.name}",
+            id=f"id-{spec.name}-{len(self.calls)}",
             name=spec.name,
             image=spec.image,
             state="running",

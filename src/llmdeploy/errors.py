@@ -12,7 +12,8 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── EngineError                     exit 5   container engine failures
     │   ├── EngineUnavailableError               engine not installed or not running
     │   ├── ImageError                           image missing, pull or build failed
-    │   └── PortInUseError                       host port already taken
+    │   ├── PortInUseError                       host port already taken
+    │   └── NameConflictError                    a container not ours holds the name
     ├── DeploymentError                 exit 6   lifecycle failures
     │   ├── ContainerExitedError                 container died during start (exit code + log tail)
     │   ├── HealthTimeoutError                   never became healthy (log tail + what was polled)
@@ -82,6 +83,10 @@ class ImageError(EngineError):
 
 class PortInUseError(EngineError):
     pass
+
+
+class NameConflictError(EngineError):
+    """The container name is taken by a container llmdeploy does not own for this deployment."""
 
 
 class DeploymentError(LlmdeployError):

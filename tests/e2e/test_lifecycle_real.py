@@ -93,6 +93,37 @@ def test_port_already_in_use(cli: Cli, deployment: Deployment) -> None:
     assert leftovers(deployment.engine, deployment.name) == []
 
 
+def test_a_foreign_container_with_the_name_is_never_touched(cli: Cli, deployment: Deployment
+                                                           ) -> None:
+    """A container the user made by hand under llmdeploy's name: up refuses, down skips it."""
+    from e2e_helpers import BASE_IMAGE
+
+    engine, name = deployment.engine, deployment.name
+    container = f"llmdeploy-{name}"
+    subprocess.run(
+        [engine, "run", "-d", "--name", container, "--label", "owner=someone-else",
+         "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+         "--entrypoint", "sleep", BASE_IMAGE, "300"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    try:
+        result = cli("up", "--profile-file", str(deployment.profile_file))
+        assert result.returncode == 5, result.stderr
+        assert f"'{container}' is already in use" in result.stderr
+        assert f"--deployment {name}-2" in result.stderr
+        assert "Traceback" not in result.stderr
+        down = cli("down", name)
+        assert down.returncode == 0 and "nothing to remove" in down.stdout
+        state = subprocess.run(
+            [engine, "inspect", "--format", '{{.State.Status}} {{index .Config.Labels "owner"}}',
+             container], capture_output=True, text=True, timeout=60,
+        ).stdout.strip()
+        assert state == "running someone-else"
+    finally:
+        subprocess.run([engine, "rm", "-f", "-t", "0", container] if engine == "podman"
+                       else [engine, "rm", "-f", container], capture_output=True, timeout=60)
+
+
 def test_server_that_exits_at_start(cli: Cli, engine: str, tmp_path: Path) -> None:
     name = f"e2e-crash-{engine}"
     bogus = tmp_path / "weights" / "broken.gguf"

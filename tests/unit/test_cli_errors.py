@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.engines.docker_engine import DockerEngine
-from llmdeploy.engines.selection import open_engine
+from llmdeploy.engines.selection import choose_engine, open_engine
 from llmdeploy.errors import EngineUnavailableError
 
 
@@ -72,7 +72,7 @@ def test_docker_not_running_is_engine_unavailable(tmp_path: Path) -> None:
 def test_podman_not_installed_is_engine_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(EngineUnavailableError, match="Podman is not installed"):
-        open_engine("podman")
+        open_engine(choose_engine("podman"))
 
 
 def test_auto_with_no_engine_lists_each_problem(
@@ -81,7 +81,7 @@ def test_auto_with_no_engine_lists_each_problem(
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
     with pytest.raises(EngineUnavailableError) as info:
-        open_engine("auto")
+        open_engine(choose_engine("auto"))
     assert "podman: not installed" in info.value.message
     assert "docker:" in info.value.message
 

@@ -828,6 +828,9 @@ def test_cli_engine_option_reads_llmdeploy_engine(monkeypatch: pytest.MonkeyPatc
 
 
 def test_cli_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmdeploy.errors import UsageError
+
     result = _cli(base_host(), monkeypatch, "--engine", "lxc")
 
-    assert result.exit_code == 2
+    assert isinstance(result.exception, UsageError)  # main() maps it to exit 2
+    assert result.exception.exit_code == 2 and "'lxc'" in result.exception.message

@@ -19,6 +19,7 @@ from llmdeploy.errors import (
     HealthTimeoutError,
     ImageError,
     InterruptedByUser,
+    NameConflictError,
     PortInUseError,
 )
 from llmdeploy.models.store import ModelStore, StoredModel
@@ -259,3 +260,102 @@ def test_port_check_ignores_time_wait_but_not_listeners() -> None:
         client.close()
         assert not port_is_free("127.0.0.1", port)  # still listening
     assert port_is_free("127.0.0.1", port)  # only TIME_WAIT left
+
+
+# --- ownership before destruction ---------------------------------------------------------
+
+def foreign(name: str = "llmdeploy-unit", **labels: str) -> ContainerInfo:
+    return ContainerInfo(id="foreign-id", name=name, image="docker.io/library/busybox",
+                         state="running", exit_code=None,
+                         labels={"owner": "someone-else", **labels}, started_at=None)
+
+
+@pytest.mark.parametrize("labels", [
+    {},  # made by hand: no llmdeploy labels at all
+    {"io.llmdeploy.managed": "true", "io.llmdeploy.deployment": "other"},  # another deployment
+    {"io.llmdeploy.deployment": "unit"},  # our deployment name but not marked as managed
+])
+def test_up_refuses_a_container_it_does_not_own(health_server, tiny_gguf: Path,  # type: ignore[no-untyped-def]
+                                                labels: dict[str, str]) -> None:
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    engine.containers["foreign-id"] = foreign(**labels)
+    plan, stored = make_plan(port, tiny_gguf)
+    with pytest.raises(NameConflictError) as info:
+        up(engine, plan, stored)
+    assert "'llmdeploy-unit'" in info.value.message and "foreign-id" in info.value.message
+    assert info.value.hint and "--deployment unit-2" in info.value.hint
+    assert info.value.exit_code == 5
+    assert engine.containers["foreign-id"].running  # untouched
+    assert not [c for c in engine.calls if c.startswith(("remove", "run"))]
+
+
+def test_a_name_taken_during_start_is_not_cleaned_up(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    """A race: someone creates the name after our check; the engine refuses our create."""
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    real_run = engine.run
+
+    def racing_run(spec):  # type: ignore[no-untyped-def]
+        engine.containers["foreign-id"] = foreign()
+        return real_run(spec)
+
+    engine.run = racing_run  # type: ignore[method-assign]
+    with pytest.raises(NameConflictError):
+        up(engine, plan, stored)
+    assert "foreign-id" in engine.containers
+    assert not [c for c in engine.calls if c.startswith("remove")]
+
+
+def test_cleanup_removes_only_the_created_container_by_id(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, state = health_server
+    state.status = 503
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf, timeout_s=0.2)
+    with pytest.raises(HealthTimeoutError):
+        up(engine, plan, stored)
+    removes = [c for c in engine.calls if c.startswith("remove")]
+    assert len(removes) == 1 and removes[0].startswith("remove id-llmdeploy-unit")
+
+
+def test_replacing_our_own_older_deployment_removes_it_by_id(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    first = up(engine, plan, stored).container
+    changed, _ = make_plan(port, tiny_gguf, ctx=1024)
+    result = up(engine, changed, stored)
+    assert result.replaced and f"remove {first.id}" in engine.calls
+    assert list(engine.containers) == [result.container.id]
+
+
+def test_down_leaves_a_foreign_container_with_the_deployment_name(tiny_gguf: Path) -> None:
+    engine = FakeEngine()
+    engine.containers["foreign-id"] = foreign()
+    engine.containers["other-id"] = foreign(
+        name="x", **{"io.llmdeploy.managed": "true", "io.llmdeploy.deployment": "other"})
+    assert down(engine, "unit") == []
+    assert set(engine.containers) == {"foreign-id", "other-id"}
+
+
+@pytest.mark.parametrize("ours", [True, False])
+def test_ctrl_c_inside_run_removes_only_our_half_created_container(
+    health_server, tiny_gguf: Path, ours: bool  # type: ignore[no-untyped-def]
+) -> None:
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    real_run = engine.run
+
+    def interrupted_run(spec):  # type: ignore[no-untyped-def]
+        if ours:
+            real_run(spec)  # created, but Ctrl-C arrives before run() returns its ID
+        else:
+            engine.containers["foreign-id"] = foreign()
+        raise KeyboardInterrupt
+
+    engine.run = interrupted_run  # type: ignore[method-assign]
+    with pytest.raises(InterruptedByUser):
+        up(engine, plan, stored)
+    assert list(engine.containers) == ([] if ours else ["foreign-id"])

@@ -36,3 +36,10 @@ def print_json(data: Any) -> None:
     """Write machine-readable JSON to stdout (never through Rich, so it is never wrapped)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+def warn(text: str) -> None:
+    """One warning line on stderr (never on stdout, which scripts read)."""
+    from rich.markup import escape
+
+    err().print(f"[yellow]Warning:[/yellow] {escape(text)}", soft_wrap=True)

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
     from llmdeploy.doctor.report import DoctorReport
 
-_ENGINES = ("auto", "podman", "docker")
 _STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "error": "bold red"}
 
 
@@ -26,13 +25,12 @@ def doctor(
         "--deep",
         help="Also start a throwaway container (`true`, no network) from a local image.",
     ),
-    engine: str = typer.Option(
-        "auto",
+    engine: str | None = typer.Option(
+        None,
         "--engine",
         "-e",
-        envvar="LLMDEPLOY_ENGINE",
         help="Engine whose path must work for exit code 0: auto (Podman, then Docker), "
-        "podman or docker.",
+        "podman or docker (default: $LLMDEPLOY_ENGINE, else auto).",
     ),
 ) -> None:
     """Check this host: container engines, OCI runtime, cgroups, GPUs, disk, Python parts.
@@ -41,17 +39,15 @@ def doctor(
     """
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.doctor import SystemProbe, run_doctor
+    from llmdeploy.engines.selection import choose_engine
     from llmdeploy.errors import EngineUnavailableError
     from llmdeploy.paths import model_store_dir
 
-    if engine not in _ENGINES:
-        raise typer.BadParameter(
-            f"{engine!r} is not one of {', '.join(_ENGINES)}", param_hint="--engine"
-        )
+    choice = choose_engine(engine)
     report = run_doctor(
         SystemProbe(),
         model_store=str(model_store_dir()),
-        engine=engine,  # type: ignore[arg-type]  # checked against _ENGINES above
+        engine=choice.requested,
         deep=deep,
     )
     if as_json:

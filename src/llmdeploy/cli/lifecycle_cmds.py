@@ -9,6 +9,7 @@ import typer
 
 if TYPE_CHECKING:
     from llmdeploy.engines.base import Engine
+    from llmdeploy.engines.selection import EngineChoice
 
 from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
 
@@ -38,8 +39,10 @@ def up(
 
     if pull not in ("missing", "always", "never"):
         raise ProfileError(f"--pull {pull!r}: use missing, always or never")
+    from llmdeploy.engines.selection import choose_engine
+
     resolved = resolve_profile(profile, profile_file)
-    chosen = engine or resolved.profile.engine
+    chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
         _dry_run(resolved, chosen, deployment)
         return
@@ -56,7 +59,7 @@ def up(
             f"{stored.path} ({stored.size_bytes / 1e6:.0f} MB, "
             + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
         )
-        reporter.phase("engine", f"Connecting to {chosen}")
+        reporter.phase("engine", f"Connecting to {chosen.describe()}")
         eng = open_engine(chosen)
         try:
             result = do_up(
@@ -124,14 +127,14 @@ def up(
     )
 
 
-def _dry_run(resolved, chosen: str, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
+def _dry_run(resolved, chosen: EngineChoice, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
     from llmdeploy.cli.console import out
     from llmdeploy.deploy.lifecycle import plan_without_fetching
-    from llmdeploy.engines.traits import traits_for
+    from llmdeploy.engines.selection import render_traits
     from llmdeploy.render.bundle import COMMANDS, render_bundle
 
     plan = plan_without_fetching(resolved, deployment)
-    files = render_bundle(plan, traits_for(chosen))
+    files = render_bundle(plan, render_traits(chosen))
     commands = next(f for f in files if f.path == COMMANDS)
     out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
 
@@ -173,38 +176,49 @@ def down(
 def _target(
     name: str | None, profile: str | None, profile_file: Path | None, engine: str | None
 ) -> tuple[str, list[Engine]]:
-    """Deployment name and the engines to look in for down/logs."""
-    from llmdeploy.engines.selection import available_engines, open_engine
+    """Deployment name and the engines to look in for down/logs (warning about the others)."""
+    from llmdeploy.engines.selection import choose_engine
 
-    if name is None and profile is None and profile_file is None:
-        from llmdeploy.deploy.discovery import find_in, pick_one
-
-        engines = [open_engine(engine)] if engine else available_engines()
-        _, container = pick_one(find_in(engines, running_only=False), "")
-        from llmdeploy.constants import LABEL_DEPLOYMENT
-
-        return container.labels.get(LABEL_DEPLOYMENT, container.name), engines
-    if name is None:
+    profile_engine = None
+    if name is None and (profile is not None or profile_file is not None):
         from llmdeploy.cli.options import resolve_profile
 
         resolved = resolve_profile(profile, profile_file)
         name = resolved.profile.name
-        engine = engine or resolved.profile.engine
-    engines = [open_engine(engine)] if engine and engine != "auto" else available_engines()
+        profile_engine = resolved.profile.engine
+    engines = _engines(choose_engine(engine, profile_engine))
+    if name is None:
+        from llmdeploy.constants import LABEL_DEPLOYMENT
+        from llmdeploy.deploy.discovery import find_in, pick_one
+
+        _, container = pick_one(find_in(engines, running_only=False), "")
+        return container.labels.get(LABEL_DEPLOYMENT, container.name), engines
     return name, engines
+
+
+def _engines(choice: EngineChoice) -> list[Engine]:
+    """The engines a cross-engine command looks in; those it cannot reach are warned about."""
+    from llmdeploy.cli.console import warn
+    from llmdeploy.engines.selection import reachable_engines
+
+    found = reachable_engines(choice)
+    for line in found.warnings():
+        warn(line)
+    return found.engines
 
 
 def status(
     name: str | None = typer.Argument(None, help="Only this deployment"),
+    engine: str | None = EngineOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """List deployments: endpoint, health, uptime, image, model."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.constants import LABEL_ENDPOINT, LABEL_MODEL, LABEL_SERVED_MODEL
     from llmdeploy.deploy.lifecycle import status as do_status
-    from llmdeploy.engines.selection import available_engines
+    from llmdeploy.engines.selection import choose_engine
 
-    engines = available_engines()
+    engines = _engines(choose_engine(engine))
     try:
         rows = do_status(engines, name)
     finally:
@@ -275,6 +289,7 @@ def _human(seconds: float | None) -> str:
 def logs(
     name: str | None = typer.Argument(None, help="Deployment name"),
     profile: str | None = ProfileOpt,
+    engine: str | None = EngineOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
     tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
 ) -> None:
@@ -283,7 +298,7 @@ def logs(
 
     from llmdeploy.deploy.discovery import describe_filter, find_in, pick_one
 
-    deployment, engines = _target(name, profile, None, None)
+    deployment, engines = _target(name, profile, None, engine)
     try:
         eng, container = pick_one(
             find_in(engines, name=deployment, running_only=False),

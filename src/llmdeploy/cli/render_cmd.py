@@ -22,12 +22,12 @@ def render(
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.deploy.images import write_files
     from llmdeploy.deploy.lifecycle import plan_without_fetching
-    from llmdeploy.engines.traits import traits_for
+    from llmdeploy.engines.selection import choose_engine, render_traits
     from llmdeploy.render.bundle import render_bundle
 
     resolved = resolve_profile(profile, profile_file)
+    traits = render_traits(choose_engine(engine, resolved.profile.engine))
     plan = plan_without_fetching(resolved, deployment)
-    traits = traits_for(engine or resolved.profile.engine)
     files = render_bundle(plan, traits)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_files(out_dir, files)

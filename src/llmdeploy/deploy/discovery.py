@@ -99,16 +99,25 @@ def describe_filter(name: str | None, profile: str | None, backend: str | None) 
 def find_deployment(
     *, profile: str | None = None, backend: str | None = None, name: str | None = None
 ) -> DeploymentEndpoint:
-    """The one running deployment matching the filters, across every engine that answers."""
-    from llmdeploy.engines.selection import available_engines
+    """The one running deployment matching the filters, across every engine that answers.
 
-    engines = available_engines()
+    When none matches and an installed engine could not be reached, the error says so: the
+    deployment may be running there.
+    """
+    from llmdeploy.engines.selection import reachable_engines
+
+    found = reachable_engines()
+    engines = found.engines
     try:
         engine, container = pick_one(
             find_in(engines, name=name, profile=profile, backend=backend),
             describe_filter(name, profile, backend),
         )
         return endpoint_of(engine, container)
+    except DeploymentNotFoundError as exc:
+        if found.unreachable:
+            exc.message += " (not reachable: " + "; ".join(found.warnings()) + ")"
+        raise
     finally:
         for engine in engines:
             engine.close()

@@ -25,6 +25,7 @@ from llmdeploy.constants import (
 )
 from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
+from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import DeploymentPlan, container_name, plan_deployment
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.deploy.reporter import NullReporter, Reporter
@@ -119,6 +120,8 @@ def up(
     existing = engine.inspect(name)
     replaced = False
     if existing is not None:
+        if not owned_by(existing, plan.deployment):
+            raise name_conflict(existing, plan.deployment, engine.name)
         same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
         health_url = plan.endpoint + plan.launch.health_path
         if same and existing.running and probe(health_url)[0]:
@@ -134,7 +137,7 @@ def up(
                 elapsed_s=time.monotonic() - started,
             )
         report.phase("replace", f"Removing the previous {name} ({existing.state})")
-        engine.remove(name)
+        engine.remove(existing.id)
         replaced = True
     from llmdeploy.planner.preflight import preflight
 
@@ -153,10 +156,9 @@ def up(
         if not mount.read_only:
             Path(mount.source).mkdir(parents=True, exist_ok=True)
     report.phase("start", f"Starting {name} from {image.image}")
-    created = False
+    created: ContainerInfo | None = None
     try:
-        container = engine.run(run_plan.run)
-        created = True
+        created = container = engine.run(run_plan.run)
         health_url = plan.endpoint + plan.launch.health_path
         report.phase("health", f"Waiting for {health_url}")
         health = wait_healthy(
@@ -178,11 +180,11 @@ def up(
         container = engine.inspect(container.id) or container
     except KeyboardInterrupt as exc:
         report.finish(success=False)
-        _cleanup(engine, name, created=True, keep=False)
+        _cleanup(engine, run_plan, created, keep=False)
         raise InterruptedByUser(f"interrupted: {name} was stopped and removed", hint=None) from exc
     except BaseException:
         report.finish(success=False)
-        _cleanup(engine, name, created=created, keep=options.keep_on_failure)
+        _cleanup(engine, run_plan, created, keep=options.keep_on_failure)
         raise
     report.finish(success=True)
     return UpResult(
@@ -197,11 +199,28 @@ def up(
     )
 
 
-def _cleanup(engine: Engine, name: str, *, created: bool, keep: bool) -> None:
-    if keep and created:
+def _cleanup(
+    engine: Engine, plan: DeploymentPlan, created: ContainerInfo | None, *, keep: bool
+) -> None:
+    """Remove what this ``up`` created, by ID; never a container it did not make.
+
+    When ``run`` was interrupted before it returned the new container's ID, the container
+    under the deployment's name is removed only if it carries this plan's labels and spec
+    hash (it can only be the one this ``up`` was creating).
+    """
+    if keep and created is not None:
         return
     with contextlib.suppress(Exception):
-        engine.remove(name)
+        if created is not None:
+            engine.remove(created.id)
+            return
+        found = engine.inspect(plan.run.name)
+        if (
+            found is not None
+            and owned_by(found, plan.deployment)
+            and found.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
+        ):
+            engine.remove(found.id)
 
 
 def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
@@ -223,14 +242,18 @@ def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
 
 
 def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[ContainerInfo]:
-    """Stop and remove every container of a deployment; an absent deployment is fine."""
-    found = engine.list({LABEL_MANAGED: "true", LABEL_DEPLOYMENT: deployment})
+    """Stop and remove every container of a deployment; an absent deployment is fine.
+
+    Only containers labelled as this deployment's are touched (found by label, removed by
+    ID); a foreign container that happens to have the deployment's name is left alone.
+    """
+    found = [
+        c
+        for c in engine.list({LABEL_MANAGED: "true", LABEL_DEPLOYMENT: deployment})
+        if owned_by(c, deployment)
+    ]
     named = engine.inspect(container_name(deployment))
-    if (
-        named is not None
-        and named.labels.get(LABEL_MANAGED) == "true"
-        and all(c.id != named.id for c in found)
-    ):
+    if named is not None and owned_by(named, deployment) and all(c.id != named.id for c in found):
         found.append(named)
     for container in found:
         if container.running:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from llmdeploy.constants import ENV_DOCKER_HOST
 from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
 from llmdeploy.engines.spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import AMD_DEVICES, DOCKER
 from llmdeploy.errors import EngineUnavailableError, ImageError
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 
 
 class DockerEngine(SdkEngine):
@@ -25,7 +28,8 @@ class DockerEngine(SdkEngine):
         self._docker = docker
         self.not_found = (docker.errors.NotFound, docker.errors.ImageNotFound)
         self.api_error = (docker.errors.APIError, docker.errors.DockerException)
-        url = base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        from_env = base_url is None and bool(os.environ.get(ENV_DOCKER_HOST))
+        url = base_url or os.environ.get(ENV_DOCKER_HOST) or DEFAULT_DOCKER_URL
         if client is not None:  # an injected client (tests); no connection is made
             self.client, self._version = client, "injected"
             return
@@ -33,9 +37,15 @@ class DockerEngine(SdkEngine):
             self.client = docker.DockerClient(base_url=url, timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))
         except docker.errors.DockerException as exc:
+            origin = f" (from ${ENV_DOCKER_HOST})" if from_env else ""
             raise EngineUnavailableError(
-                f"Docker Engine is not reachable at {url}: {exc}",
-                hint="start it (`systemctl start docker`, or run scripts/setup-host.sh), "
+                f"Docker Engine is not reachable at {url}{origin}: {exc}",
+                hint=(
+                    f"check ${ENV_DOCKER_HOST}, or unset it to use {DEFAULT_DOCKER_URL}; "
+                    if from_env
+                    else ""
+                )
+                + "start Docker (`systemctl start docker`, or run scripts/setup-host.sh), "
                 "or use `engine: podman`",
             ) from exc
 

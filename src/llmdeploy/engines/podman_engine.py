@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmdeploy.engines.podman_service import TransientService, find_socket
+from llmdeploy.engines.podman_service import (
+    TransientService,
+    configured_socket,
+    find_socket,
+    socket_answers,
+)
 from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
 from llmdeploy.engines.spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import AMD_DEVICES, PODMAN
@@ -29,19 +34,33 @@ class PodmanEngine(SdkEngine):
         if client is not None:  # an injected client (tests); no connection is made
             self.client, self._version, self.socket_path = client, "injected", ""
             return
-        path = socket_path or find_socket()
-        if path is None:
-            self._service = TransientService()
-            path = self._service.path
+        configured = None if socket_path else configured_socket()
+        if configured is not None:
+            base_url, variable = configured
+            path = base_url.removeprefix("unix://")
+            if base_url.startswith("unix://") and not socket_answers(path):
+                raise EngineUnavailableError(
+                    f"the Podman API socket {path} (from ${variable}) does not answer",
+                    hint=f"start it (`podman system service --time=0 {base_url}`), "
+                    f"or unset {variable} to use the local Podman",
+                )
+        else:
+            path = socket_path or find_socket() or ""
+            if not path:
+                self._service = TransientService()
+                path = self._service.path
+            base_url, variable = f"unix://{path}", ""
         self.socket_path = path
         try:
-            self.client = podman.PodmanClient(base_url=f"unix://{path}", timeout=timeout_s)
+            self.client = podman.PodmanClient(base_url=base_url, timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))
         except Exception as exc:
             self.close()
+            origin = f" (from ${variable})" if variable else ""
             raise EngineUnavailableError(
-                f"the Podman API at {path} did not answer: {exc}",
-                hint="run `llmdeploy doctor`",
+                f"the Podman API at {base_url}{origin} did not answer: {exc}",
+                hint="run `llmdeploy doctor`"
+                + (f", or unset {variable} to use the local Podman" if variable else ""),
             ) from exc
 
     @property

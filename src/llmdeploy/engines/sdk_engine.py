@@ -13,7 +13,13 @@ from typing import Any
 
 from llmdeploy.engines.spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.engines.traits import EngineTraits
-from llmdeploy.errors import DeploymentError, EngineError, ImageError, PortInUseError
+from llmdeploy.errors import (
+    DeploymentError,
+    EngineError,
+    ImageError,
+    NameConflictError,
+    PortInUseError,
+)
 
 CPU_PERIOD_US = 100_000
 # large images (vLLM: ~5 min on two cores) build through one long HTTP call
@@ -242,6 +248,13 @@ class SdkEngine:
             return PortInUseError(
                 f"{self.name} could not publish the port while {action}: {text}",
                 hint="choose another server.port in the profile or stop what uses it",
+            )
+        if "name" in lowered and "already in use" in lowered:
+            # another container took the name between our check and the create (a race)
+            return NameConflictError(
+                f"{self.name} refused the name while {action}: {text}",
+                hint="another container holds that name; llmdeploy leaves it alone: "
+                "choose another --deployment NAME",
             )
         return EngineError(f"{self.name} failed {action}: {text}")
 
