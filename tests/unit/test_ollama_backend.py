@@ -24,7 +24,6 @@ from llmdeploy.backends.ollama import (
 )
 from llmdeploy.backends.registry import get_backend
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.deploy.reporter import NullReporter
 from llmdeploy.engines.traits import DOCKER, PODMAN
 from llmdeploy.errors import EndpointError, ProfileError, RenderError
 from llmdeploy.profiles.loader import resolve
@@ -32,6 +31,7 @@ from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.command_line import run_argv
 from llmdeploy.render.modelfile import create_body, read_value, render_modelfile
+from llmdeploy.reporting import NullReporter
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MOUNT = ModelMount("/models", GGUF)

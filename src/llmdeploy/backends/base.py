@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from llmdeploy.profiles.schema import Profile
+from llmdeploy.reporting import Reporter
 
 ApiKind = Literal["openai", "ollama"]
 
@@ -70,12 +71,6 @@ class RunningServer:
     model_ref: str
     profile: Profile
     host_model_path: str | None = None  # the model file in the host's store, if any
-
-
-class Reporter(Protocol):
-    def phase(self, name: str, description: str) -> None: ...
-
-    def detail(self, text: str) -> None: ...
 
 
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"

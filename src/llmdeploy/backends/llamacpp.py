@@ -14,13 +14,13 @@ from llmdeploy import __version__
 from llmdeploy.backends.base import (
     BuildRecipe,
     ModelMount,
-    Reporter,
     RunningServer,
     ServerLaunch,
     cpu_build_base_image,
 )
 from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
+from llmdeploy.reporting import Reporter
 
 CONTAINER_PORT = 8080
 XLLAMACPP_VERSION = "2026.10.11549"

@@ -39,7 +39,6 @@ import httpx
 from llmdeploy.backends.base import (
     BuildRecipe,
     ModelMount,
-    Reporter,
     RunningServer,
     ServerLaunch,
 )
@@ -57,6 +56,7 @@ from llmdeploy.render.modelfile import (
     model_definition,
     render_modelfile,
 )
+from llmdeploy.reporting import Reporter
 
 OLLAMA_VERSION = "0.32.15"
 IMAGE_REPOSITORY = "docker.io/ollama/ollama"
@@ -210,7 +210,7 @@ def _upload(api: OllamaApi, server: RunningServer, reporter: Reporter) -> str:
     reporter.phase("blob", f"Hashing {path.name} and sending it to Ollama")
     digest = sha256_digest(path)
     if api.blob_exists(digest):
-        reporter.detail(f"Ollama already has {digest[:19]}…")
+        reporter.end_phase("skipped", f"Ollama already has {digest[:19]}…; nothing was sent")
         return digest
     api.push_blob(digest, path, _progress_callback(reporter, f"uploading {path.name}"))
     return digest

@@ -12,7 +12,6 @@ from llmdeploy import __version__
 from llmdeploy.backends.base import (
     BuildRecipe,
     ModelMount,
-    Reporter,
     RunningServer,
     ServerLaunch,
     cpu_build_base_image,
@@ -20,6 +19,7 @@ from llmdeploy.backends.base import (
 from llmdeploy.backends.llamacpp import served_model_name
 from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import Profile, VllmBackend
+from llmdeploy.reporting import Reporter
 
 CONTAINER_PORT = 8000
 # Official images (pinned): CUDA from Docker Hub, ROCm from AMD's rocm/vllm repository.

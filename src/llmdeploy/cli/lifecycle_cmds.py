@@ -94,6 +94,7 @@ def up(
         "replaced": result.replaced,
         "elapsed_s": round(result.elapsed_s, 3),
         "health_s": round(result.health.elapsed_s, 3) if result.health else None,
+        "phases": [record.to_dict() for record in reporter.records],
     }
     if as_json:
         print_json(summary)

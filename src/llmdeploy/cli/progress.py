@@ -1,47 +1,72 @@
-"""A Rich implementation of the lifecycle Reporter: one line per phase with elapsed time."""
+"""The terminal front end of the lifecycle Reporter: one line per phase, with its outcome.
+
+Marks: ✓ done, ✗ failed, ↷ skipped, ↪ fell back (something else was done instead),
+! finished with a warning. A phase that did not succeed is followed by one line saying why
+and what happened instead; it never gets a ✓.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from rich.markup import escape
+
 from llmdeploy.cli.console import err
+from llmdeploy.reporting import PhaseLog, PhaseOutcome, PhaseRecord
+
+MARKS: dict[PhaseOutcome, str] = {
+    "done": "[green]✓[/green]",
+    "failed": "[red]✗[/red]",
+    "skipped": "[yellow]↷[/yellow]",
+    "fallback": "[yellow]↪[/yellow]",
+    "warned": "[yellow]![/yellow]",
+}
+LABELS: dict[PhaseOutcome, str] = {
+    "done": "",
+    "failed": "failed",
+    "skipped": "skipped",
+    "fallback": "fell back",
+    "warned": "warning",
+}
 
 
-class RichReporter:
+class RichReporter(PhaseLog):
     def __init__(self, enabled: bool = True) -> None:
+        super().__init__()
         self._enabled = enabled
         self._status: Any = None
-        self._phase: str | None = None
-        self._phase_started = 0.0
-        self._started = time.monotonic()
         self._bars: Any = None  # a Rich Progress while byte progress is shown
         self._bar_tasks: dict[str, Any] = {}
 
-    def phase(self, name: str, description: str) -> None:
+    def on_open(self, name: str, description: str) -> None:
         if not self._enabled:
             return
         self._stop_bars()
-        self._close_phase(success=True)
-        self._phase = description
-        self._phase_started = time.monotonic()
         if self._status is None:
-            self._status = err().status(description, spinner="dots")
+            self._status = err().status(escape(description), spinner="dots")
             self._status.start()
         else:
-            self._status.update(description)
+            self._status.update(escape(description))
 
-    def detail(self, text: str) -> None:
+    def on_detail(self, text: str) -> None:
         if self._enabled:
-            err().print(f"    [dim]{text}[/dim]", markup=True, highlight=False)
+            err().print(f"    [dim]{escape(text)}[/dim]", highlight=False, soft_wrap=True)
 
-    def _close_phase(self, success: bool) -> None:
-        if self._phase is not None:
-            took = time.monotonic() - self._phase_started
-            total = time.monotonic() - self._started
-            mark = "[green]✓[/green]" if success else "[red]✗[/red]"
-            err().print(f"  {mark} {self._phase} [dim]({took:.1f} s, {total:.1f} s total)[/dim]")
-            self._phase = None
+    def on_close(self, record: PhaseRecord) -> None:
+        if not self._enabled:
+            return
+        self._stop_bars()
+        timing = f"[dim]({record.seconds:.1f} s, {self.total_s:.1f} s total)[/dim]"
+        err().print(f"  {MARKS[record.outcome]} {escape(record.description)} {timing}")
+        if record.outcome != "done" and record.note:
+            label = LABELS[record.outcome]
+            err().print(f"      [yellow]{label}:[/yellow] {escape(record.note)}", soft_wrap=True)
+
+    def on_finish(self) -> None:
+        self._stop_bars()
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def progress(self, label: str, completed: int, total: int | None) -> None:
         """Byte progress of the current phase (a download or upload) as a progress bar."""
@@ -80,12 +105,3 @@ class RichReporter:
             self._bars.stop()
             self._bars = None
             self._bar_tasks = {}
-
-    def finish(self, success: bool = True) -> None:
-        """Stop the spinner and close the open phase; safe to call twice."""
-        self._stop_bars()
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-        if self._enabled:
-            self._close_phase(success)

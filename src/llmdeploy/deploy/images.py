@@ -12,13 +12,13 @@ from typing import Literal
 from llmdeploy import __version__
 from llmdeploy.constants import ENV_WHEELHOUSE, LABEL_PREFIX
 from llmdeploy.deploy.plan import ImageChoice
-from llmdeploy.deploy.reporter import Reporter
 from llmdeploy.engines.base import Engine
 from llmdeploy.engines.spec import BuildRequest
 from llmdeploy.errors import ImageError
 from llmdeploy.fileops import link_or_copy
 from llmdeploy.paths import cache_dir
 from llmdeploy.render.containerfile import CONTAINERFILE, RenderedFile, render_build_context
+from llmdeploy.reporting import Reporter
 
 PullPolicy = Literal["missing", "always", "never"]
 ImageSource = Literal["local", "pulled", "built"]
@@ -55,6 +55,7 @@ def ensure_image(
         ):
             return ImageReady(choice.build_tag, "local")
     pull_error: ImageError | None = None
+    can_build = choice.recipe is not None and choice.build_tag is not None
     if pull != "never" and choice.image != choice.build_tag:
         reporter.phase("pull", f"Pulling {choice.image}")
         try:
@@ -62,8 +63,13 @@ def ensure_image(
             return ImageReady(choice.image, "pulled")
         except ImageError as exc:
             pull_error = exc
-            reporter.detail(f"pull failed: {exc.message}")
-    if choice.recipe is not None and choice.build_tag is not None:
+            if can_build:
+                reporter.end_phase(
+                    "fallback", f"{exc.message}; building {choice.build_tag} instead"
+                )
+            else:
+                reporter.end_phase("failed", exc.message)
+    if can_build:
         return _build(engine, choice, reporter)
     if pull_error is not None:
         raise pull_error

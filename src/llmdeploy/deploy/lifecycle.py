@@ -28,7 +28,6 @@ from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import DeploymentPlan, container_name, plan_deployment
 from llmdeploy.deploy.ports import port_is_free
-from llmdeploy.deploy.reporter import NullReporter, Reporter
 from llmdeploy.engines.base import Engine
 from llmdeploy.engines.spec import ContainerInfo
 from llmdeploy.errors import InterruptedByUser, PortInUseError
@@ -36,6 +35,7 @@ from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.paths import model_store_dir
 from llmdeploy.profiles.loader import ResolvedProfile
 from llmdeploy.profiles.schema import Profile
+from llmdeploy.reporting import NullReporter, Reporter
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,18 @@ def up(
 
     report.phase("plan", "Checking that the model fits")
     check = preflight(plan.profile, stored.path)
-    report.detail(check.note)
-    if not options.ignore_fit:
-        check.refuse_if_cannot_start()
+    if check.report is None:
+        report.end_phase("skipped", check.note)
+    elif check.report.starts is False:
+        if not options.ignore_fit:
+            check.refuse_if_cannot_start()
+        report.end_phase("warned", f"{check.note}; starting anyway (--ignore-fit)")
+    elif check.report.fits is None:
+        report.end_phase("skipped", check.note)  # the target's memory is unknown
+    elif not check.report.fits:
+        report.end_phase("warned", check.note)
+    else:
+        report.detail(check.note)
     _check_port(engine, plan)
     report.phase("image", f"Ensuring image {plan.images.image}")
     image = ensure_image(
