@@ -34,6 +34,7 @@ from llmdeploy.engines.spec import ContainerInfo, RunSpec
 from llmdeploy.errors import DeploymentError, ModelError, ProfileError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.profiles.schema import Profile
+from llmdeploy.reporting import PhaseLog
 
 IMAGE = "docker.io/ollama/ollama:0.32.15"
 LAYER = "sha256:" + hashlib.sha256(b"smollm2 weights").hexdigest()
@@ -76,25 +77,23 @@ class OllamaEngine(FakeEngine):
         return self.started[-1]
 
 
-class Recorder:
+class Recorder(PhaseLog):
     """A lifecycle reporter that remembers what it was told, byte progress included."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.phases: list[str] = []
         self.details: list[str] = []
         self.progress_events: list[tuple[str, int, int | None]] = []
 
-    def phase(self, name: str, description: str) -> None:
+    def on_open(self, name: str, description: str) -> None:
         self.phases.append(name)
 
-    def detail(self, text: str) -> None:
+    def on_detail(self, text: str) -> None:
         self.details.append(text)
 
     def progress(self, label: str, completed: int, total: int | None) -> None:
         self.progress_events.append((label, completed, total))
-
-    def finish(self, success: bool = True) -> None:
-        pass
 
 
 def free_port() -> int:
@@ -249,7 +248,7 @@ def test_pulling_an_unknown_model_fails_clearly_and_removes_the_container(
     assert info.value.message == (
         "Ollama could not pull nosuchmodel:7b: pull model manifest: file does not exist")
     assert info.value.hint and "ollama.com/library" in info.value.hint
-    assert not engine.containers and "remove llmdeploy-unit" in engine.calls
+    assert not engine.containers and any(c.startswith("remove id-llmdeploy-unit") for c in engine.calls)
     assert "/api/create" not in engine.server.paths()
     with pytest.raises(httpx.ConnectError):  # the fake "container" is gone with it
         httpx.get(plan.endpoint + "/api/version", timeout=0.5)

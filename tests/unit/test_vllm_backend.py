@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.traits import DOCKER, PODMAN
-from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv
@@ -84,9 +84,9 @@ def test_cpu_options() -> None:
     assert result.run.shm_size == "1g" and result.run.ipc_mode is None and result.run.gpu is None
     assert result.images.build_tag is not None and "vllm-cpu" in result.images.build_tag
     assert result.images.recipe is not None and result.images.recipe.wheelhouse == "vllm"
-    with pytest.raises(ProfileError, match="gpu_memory_utilization"):
-        plan(profile.model_copy(update={"backend": profile.backend.model_copy(
-            update={"gpu_memory_utilization": 0.5})}))
+    with pytest.raises(ValidationError, match="backend.gpu_memory_utilization"):
+        Profile.model_validate({**profile.model_dump(mode="json"), "backend": {
+            "kind": "vllm", "cpu_kvcache_space_gib": 2, "gpu_memory_utilization": 0.5}})
 
 
 def test_format_mismatches_are_caught_at_validation() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from llmdeploy.models.refs import ModelRef
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.reporting import Reporter
 
@@ -68,7 +69,7 @@ class RunningServer:
     base_url: str  # http://host:port
     served_model: str
     model: ModelMount
-    model_ref: str
+    model_ref: ModelRef
     profile: Profile
     host_model_path: str | None = None  # the model file in the host's store, if any
 
@@ -76,17 +77,14 @@ class RunningServer:
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 
 
-def cpu_build_base_image(profile: Profile, *, backend: str, upstream_image: str) -> str:
-    """The base image of a built-in CPU build (GPU targets use the upstream images)."""
-    if profile.accelerator != "cpu":
-        from llmdeploy.errors import ProfileError
-
-        raise ProfileError(
-            f"no built-in {backend} Containerfile for accelerator {profile.accelerator!r}",
-            hint=f"use the upstream image {upstream_image} (set image: and drop build:), "
-            "or set build.containerfile to your own",
-        )
-    return (profile.build.base_image if profile.build else None) or DEFAULT_BASE_IMAGE
+def build_base_image(profile: Profile, *, upstream_image: str) -> str:
+    """The BASE_IMAGE of a build: ``build.base_image``, else the Debian Python image for the
+    built-in CPU Containerfiles, else the upstream server image (a GPU profile's own
+    Containerfile builds on it). The schema refuses a GPU build without its own Containerfile.
+    """
+    if profile.build is not None and profile.build.base_image:
+        return profile.build.base_image
+    return DEFAULT_BASE_IMAGE if profile.accelerator == "cpu" else upstream_image
 
 
 class Backend(Protocol):

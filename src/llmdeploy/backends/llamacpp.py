@@ -8,17 +8,14 @@ prebuilt ``xllamacpp`` wheel).
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from llmdeploy import __version__
 from llmdeploy.backends.base import (
     BuildRecipe,
     ModelMount,
     RunningServer,
     ServerLaunch,
-    cpu_build_base_image,
+    build_base_image,
 )
-from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
 from llmdeploy.reporting import Reporter
 
@@ -32,19 +29,13 @@ UPSTREAM_IMAGES = {
 ALL_LAYERS = 999
 
 
-def served_model_name(profile: Profile) -> str:
-    if profile.model.name:
-        return profile.model.name
-    return PurePosixPath(profile.model.ref.split("://", 1)[1]).stem
-
-
 class LlamaCppServer:
     kind = "llamacpp"
 
     def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch:
         options = profile.backend
         assert isinstance(options, LlamaCppBackend)
-        name = served_model_name(profile)
+        name = profile.model.served_name
         args = [
             "--model", model.container_path,
             "--host", "0.0.0.0",  # inside the container; the host side is profile.server.host
@@ -55,14 +46,9 @@ class LlamaCppServer:
         ]  # fmt: skip
         if options.threads is not None:
             args += ["--threads", str(options.threads)]
-        if profile.accelerator != "cpu":
+        if profile.accelerator != "cpu":  # the schema refuses gpu_layers on the CPU
             layers = ALL_LAYERS if options.gpu_layers is None else options.gpu_layers
             args += ["--n-gpu-layers", str(layers)]
-        elif options.gpu_layers:
-            raise ProfileError(
-                f"backend.gpu_layers is {options.gpu_layers} but accelerator is cpu",
-                hint="set accelerator: cuda or rocm, or drop gpu_layers",
-            )
         if options.metrics:
             args.append("--metrics")
         args += list(options.extra_args)
@@ -80,9 +66,7 @@ class LlamaCppServer:
         return UPSTREAM_IMAGES[profile.accelerator]
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
-        base = cpu_build_base_image(
-            profile, backend="llama.cpp", upstream_image=UPSTREAM_IMAGES[profile.accelerator]
-        )
+        base = build_base_image(profile, upstream_image=UPSTREAM_IMAGES[profile.accelerator])
         return BuildRecipe(
             template="llamacpp-cpu.Containerfile.j2",
             context_files=("llama-server",),

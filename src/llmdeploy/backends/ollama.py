@@ -31,7 +31,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -81,56 +81,25 @@ class ByteProgress(Protocol):
     def progress(self, label: str, completed: int, total: int | None) -> None: ...
 
 
-def is_ollama_ref(ref: str) -> bool:
-    return ref.startswith("ollama://")
-
-
-def ollama_model_name(ref: str) -> str:
-    """``ollama://llama3.2:1b`` -> ``llama3.2:1b``; the tag defaults to ``latest``."""
-    name = ref.split("://", 1)[1].strip("/")
-    if ":" not in name.rsplit("/", 1)[-1]:
-        name = f"{name}:{DEFAULT_TAG}"
-    _check_name(name, field="model.ref")
-    return name
-
-
 def served_model_name(profile: Profile) -> str:
-    """The model Ollama serves: ``model.name``, else the pulled name or the file's stem."""
+    """The model Ollama serves: ``model.name`` (checked by the schema), else the pulled model's
+    ``name:tag``, else the reference's default name in Ollama's spelling (lowercase)."""
     if profile.model.name:
-        _check_name(profile.model.name, field="model.name")
         return profile.model.name
-    if is_ollama_ref(profile.model.ref):
-        return ollama_model_name(profile.model.ref)
-    stem = PurePosixPath(profile.model.ref.split("://", 1)[1].split("#", 1)[0]).stem
-    name = re.sub(r"[^a-z0-9_.-]+", "-", stem.lower()).strip("-.") or "model"
+    ref = profile.model.ref
+    if ref.scheme == "ollama":
+        return ref.ollama_name
+    name = re.sub(r"[^a-z0-9_.-]+", "-", ref.default_served_name.lower()).strip("-.") or "model"
     return name[:80]
-
-
-def _check_name(name: str, *, field: str) -> None:
-    prefix, _, last = name.rpartition("/")
-    model, _, tag = last.partition(":")
-    prefixes = prefix.split("/") if prefix else []
-    valid = (
-        len(prefixes) <= 2
-        and all(_PREFIX_RE.match(part) for part in prefixes)
-        and _MODEL_RE.match(model) is not None
-        and (not tag or _MODEL_RE.match(tag) is not None)
-    )
-    if not valid:
-        raise ProfileError(
-            f"{field}: {name!r} is not an Ollama model name",
-            hint="use [namespace/]name[:tag] with letters, digits, '_', '-' and '.', "
-            "e.g. smollm2-135m or library/llama3.2:1b",
-        )
 
 
 def definition_for(profile: Profile, model: ModelMount) -> ModelDefinition:
     """The served model as a Modelfile defines it (FROM the mounted GGUF or the pulled model)."""
     options = _options(profile)
     name = served_model_name(profile)
-    if is_ollama_ref(profile.model.ref):
+    if profile.model.ref.scheme == "ollama":
         return model_definition(
-            options, name=name, source=ollama_model_name(profile.model.ref), from_file=False
+            options, name=name, source=profile.model.ref.ollama_name, from_file=False
         )
     return model_definition(options, name=name, source=model.container_path, from_file=True)
 
@@ -172,11 +141,8 @@ class OllamaServer:
         return f"{IMAGE_REPOSITORY}:{IMAGE_TAGS[profile.accelerator]}"
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
-        raise ProfileError(
-            "llmdeploy does not build Ollama images: Ollama runs from its official image",
-            hint=f"remove 'build' from the profile and set image: {self.default_image(profile)} "
-            "(or load that image into the engine where no registry is reachable)",
-        )
+        """Never reached: the schema refuses a build: section for Ollama (profiles.rules)."""
+        raise ProfileError("llmdeploy does not build Ollama images")
 
     def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:
         """Pull or create the served model from its Modelfile definition, then load it."""

@@ -14,10 +14,8 @@ from llmdeploy.backends.base import (
     ModelMount,
     RunningServer,
     ServerLaunch,
-    cpu_build_base_image,
+    build_base_image,
 )
-from llmdeploy.backends.llamacpp import served_model_name
-from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.schema import Profile, VllmBackend
 from llmdeploy.reporting import Reporter
 
@@ -38,7 +36,7 @@ class VllmServer:
     def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch:
         options = profile.backend
         assert isinstance(options, VllmBackend)
-        name = served_model_name(profile)
+        name = profile.model.served_name
         args = [
             "--model", model.container_path,
             "--served-model-name", name,
@@ -49,12 +47,7 @@ class VllmServer:
             args += ["--max-model-len", str(options.max_model_len)]
         if options.max_num_seqs is not None:
             args += ["--max-num-seqs", str(options.max_num_seqs)]
-        if options.gpu_memory_utilization is not None:
-            if profile.accelerator == "cpu":
-                raise ProfileError(
-                    "backend.gpu_memory_utilization applies to GPUs; on the CPU set "
-                    "backend.cpu_kvcache_space_gib"
-                )
+        if options.gpu_memory_utilization is not None:  # GPU only: the schema checks it
             args += ["--gpu-memory-utilization", f"{options.gpu_memory_utilization:g}"]
         if options.tensor_parallel_size > 1:
             args += ["--tensor-parallel-size", str(options.tensor_parallel_size)]
@@ -73,11 +66,6 @@ class VllmServer:
                 env["VLLM_CPU_KVCACHE_SPACE"] = str(options.cpu_kvcache_space_gib)
             if profile.resources.cpus is not None:
                 env["OMP_NUM_THREADS"] = str(max(1, int(profile.resources.cpus)))
-        elif options.cpu_kvcache_space_gib is not None:
-            raise ProfileError(
-                "backend.cpu_kvcache_space_gib applies to accelerator: cpu; on GPUs use "
-                "backend.gpu_memory_utilization"
-            )
         secret_env = {"VLLM_API_KEY": options.api_key_env} if options.api_key_env else {}
         return ServerLaunch(
             args=tuple(args),
@@ -100,9 +88,8 @@ class VllmServer:
         return UPSTREAM_IMAGES[profile.accelerator]
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
-        base = cpu_build_base_image(
-            profile, backend="vLLM", upstream_image=UPSTREAM_IMAGES.get(profile.accelerator, "")
-        )
+        upstream = UPSTREAM_IMAGES.get(profile.accelerator, "")
+        base = build_base_image(profile, upstream_image=upstream)
         return BuildRecipe(
             template="vllm-cpu.Containerfile.j2",
             context_files=(),

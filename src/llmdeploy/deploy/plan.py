@@ -91,7 +91,7 @@ def plan_deployment(
         LABEL_MANAGED: "true",
         LABEL_DEPLOYMENT: name,
         LABEL_PROFILE: profile.name,
-        LABEL_MODEL: profile.model.ref,
+        LABEL_MODEL: str(profile.model.ref),
         LABEL_SERVED_MODEL: launch.served_model,
         LABEL_BACKEND: profile.backend.kind,
         LABEL_ACCELERATOR: profile.accelerator,

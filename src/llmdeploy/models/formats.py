@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from llmdeploy.models.info import ModelFormat
+from llmdeploy.models.refs import ModelRef, parse_ref
 
 
-def format_of_ref(ref: str) -> ModelFormat:
-    """Guess the format from the reference alone (no I/O): validation happens before any."""
-    scheme, _, rest = ref.partition("://")
-    if scheme == "ollama":
+def format_of_ref(ref: ModelRef | str) -> ModelFormat:
+    """The format the reference alone names (no I/O): validation happens before any."""
+    ref = parse_ref(ref)
+    if ref.scheme == "ollama":
         return "ollama"
-    path = rest.split("#", 1)[0].split("?", 1)[0]
-    if path.lower().endswith(".gguf"):
+    name = ref.filename.lower()
+    if name.endswith(".gguf"):
         return "gguf"
-    if scheme == "hf":
-        return "safetensors"  # a repository without a .gguf file named
-    if scheme in ("file", "pkg") and "." not in path.rsplit("/", 1)[-1]:
-        return "safetensors"  # a directory holding a Hugging Face model
+    if name.endswith(".safetensors") or ref.names_folder:
+        return "safetensors"  # a repository snapshot, or a folder holding a Hugging Face model
     return "unknown"
 
 

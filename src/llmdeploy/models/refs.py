@@ -25,7 +25,12 @@ import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from llmdeploy.errors import ModelError
 
@@ -44,9 +49,20 @@ _REFS_HINT = (
 # Hub repository names: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters.
 _HF_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-# Ollama: [host/][namespace/]model[:tag]; lowercase is conventional, the server accepts both.
-_OLLAMA_PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_OLLAMA_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# Ollama model names: [host[:port]/][namespace/]model[:tag] (ollama types/model/name.go);
+# lowercase is conventional, the server accepts both.
+_OLLAMA_MODEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+_OLLAMA_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+_OLLAMA_HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,349}(:[0-9]{1,5})?$")
+_OLLAMA_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+OLLAMA_NAME_HINT = (
+    "use [host/][namespace/]name[:tag] with letters, digits, '_', '-' and '.' "
+    "(e.g. llama3.2:1b, library/qwen2.5:0.5b, registry.example:5000/team/model:q4)"
+)
+# Weight files whose extension is not part of the model's name.
+_MODEL_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth")
+# llama.cpp's gguf-split naming: NAME-00001-of-00003.gguf
+_SPLIT_RE = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,12 @@ class ModelRef:
 
     @property
     def filename(self) -> str:
-        """The model file the reference names, or "" when it names a directory/repository."""
+        """The model file the reference names, or "" when it names a repository snapshot.
+
+        hf://: the path inside the repository (the store keeps the same sub-folders, so the
+        server finds it at ``/models/<filename>``); https://: the URL's last path segment;
+        file:// and pkg://: the last name (a folder's, for a Hugging Face folder).
+        """
         if self.scheme == "hf":
             return self.path or ""
         if self.scheme == "https":
@@ -85,9 +106,96 @@ class ModelRef:
             return PurePosixPath(self.location).name
         return ""
 
+    @property
+    def names_folder(self) -> bool:
+        """True for a Hub snapshot, or a local name without a weight-file extension (a folder
+        holding a Hugging Face model)."""
+        if self.scheme == "hf":
+            return not self.path
+        return self.scheme in ("file", "pkg") and not _has_model_suffix(self.filename)
 
-def parse_ref(raw: str) -> ModelRef:
-    """Parse and validate ``raw``; raise ModelError naming what is wrong and how to write it."""
+    @property
+    def leaf(self) -> str:
+        """The last name in the reference: the file, the directory, or the repository."""
+        if self.scheme == "hf":
+            return PurePosixPath(self.path).name if self.path else (self.repo or "")
+        if self.scheme == "ollama":
+            return self.location
+        return self.filename
+
+    @property
+    def default_served_name(self) -> str:
+        """The name a server announces when the profile sets no ``model.name``.
+
+        A file's name without its weight extension and split suffix
+        (``Qwen2.5-7B-Instruct-Q4_K_M-00001-of-00002.gguf`` -> ``Qwen2.5-7B-Instruct-Q4_K_M``);
+        a directory's whole name (``Qwen2.5-0.5B-Instruct``, dots kept); a Hub snapshot's
+        repository id (``Qwen/Qwen2.5-0.5B-Instruct``, as ``vllm serve`` names it); an Ollama
+        model's ``name:tag``.
+        """
+        if self.scheme == "ollama":
+            return self.location
+        if self.scheme == "hf" and not self.path:
+            return self.repo or self.location
+        return model_stem(self.leaf)
+
+    @property
+    def ollama_name(self) -> str:
+        """``ollama://llama3.2:1b`` -> ``llama3.2:1b``; raises ValueError for other schemes."""
+        if self.scheme != "ollama":
+            raise ValueError(f"{self.raw} is not an ollama:// reference")
+        return self.location
+
+    # -- pydantic: a profile field of this type is parsed once, at load ---------------------
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            _validate_field,
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "model-reference"}
+
+
+def _validate_field(value: object) -> ModelRef:
+    if isinstance(value, ModelRef):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a model reference is a string, not {type(value).__name__}")
+    try:
+        return parse_ref(value)
+    except ModelError as exc:
+        raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from exc
+
+
+def _has_model_suffix(name: str) -> bool:
+    return name.lower().endswith(_MODEL_SUFFIXES)
+
+
+def model_stem(name: str) -> str:
+    """A weight file's name without its extension and gguf-split suffix; other names as-is."""
+    lowered = name.lower()
+    for suffix in _MODEL_SUFFIXES:
+        if lowered.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    split = _SPLIT_RE.match(name)
+    return split.group("stem") if split else name
+
+
+def parse_ref(raw: str | ModelRef) -> ModelRef:
+    """Parse and validate ``raw``; raise ModelError naming what is wrong and how to write it.
+
+    A ModelRef is returned as it is: parsing happens once, at the edge.
+    """
+    if isinstance(raw, ModelRef):
+        return raw
     raw = raw.strip()
     if "://" not in raw:
         raise ModelError(f"model reference {raw!r} has no scheme", hint=_REFS_HINT)
@@ -173,18 +281,44 @@ def _parse_https(raw: str) -> ModelRef:
 
 
 def _parse_ollama(raw: str, rest: str) -> ModelRef:
-    name, colon, tag = rest.partition(":")
-    parts = name.split("/")
-    if not name or len(parts) > 3 or not all(_OLLAMA_PART_RE.match(p) for p in parts):
-        raise ModelError(
-            f"{raw}: not a valid Ollama model name",
-            hint="expected ollama://name[:tag], e.g. ollama://llama3.2:1b or "
-            "ollama://namespace/model:tag",
-        )
+    name = rest.strip("/")
+    try:
+        check_ollama_name(name)
+    except ValueError as exc:
+        raise ModelError(f"{raw}: {exc}", hint=OLLAMA_NAME_HINT) from None
+    repo, tag = split_ollama_name(name)
+    return ModelRef("ollama", f"{repo}:{tag}", raw, repo=repo, revision=tag)
+
+
+def split_ollama_name(name: str) -> tuple[str, str]:
+    """``host:5000/ns/model:q4`` -> (``host:5000/ns/model``, ``q4``); the tag defaults to latest.
+
+    The tag is what follows the last ``:`` of the last path component (a host may carry a
+    port).
+    """
+    prefix, slash, last = name.rpartition("/")
+    model, colon, tag = last.partition(":")
+    return f"{prefix}{slash}{model}", (tag if colon else DEFAULT_OLLAMA_TAG)
+
+
+def check_ollama_name(name: str) -> None:
+    """Raise ValueError (saying which part) unless ``name`` is an Ollama model name."""
+    prefix, _, last = name.rpartition("/")
+    model, colon, tag = last.partition(":")
+    parts = prefix.split("/") if prefix else []
+    problem = ""
+    if not name or len(parts) > 2:
+        problem = "expected [host/][namespace/]name[:tag]"
+    elif len(parts) == 2 and not _OLLAMA_HOST_RE.match(parts[0]):
+        problem = f"{parts[0]!r} is not a registry host[:port]"
+    elif parts and not _OLLAMA_NAMESPACE_RE.match(parts[-1]):
+        problem = f"{parts[-1]!r} is not a valid namespace"
+    elif not _OLLAMA_MODEL_RE.match(model):
+        problem = f"{model!r} is not a valid model name"
+    if problem:
+        raise ValueError(f"{name!r} is not a valid Ollama model name: {problem}")
     if colon and not _OLLAMA_TAG_RE.match(tag):
-        raise ModelError(f"{raw}: invalid Ollama tag {tag!r}", hint="e.g. ollama://qwen2.5:0.5b")
-    tag = tag if colon else DEFAULT_OLLAMA_TAG
-    return ModelRef("ollama", f"{name}:{tag}", raw, repo=name, revision=tag)
+        raise ValueError(f"invalid Ollama tag {tag!r} in {name!r}")
 
 
 def local_path(ref: ModelRef) -> Path:

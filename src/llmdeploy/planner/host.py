@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmdeploy.models.info import ModelInfo
+from llmdeploy.models.refs import ModelRef
 
 NVIDIA_SMI_TIMEOUT_S = 5.0
 
 
-def model_info_for_ref(ref: str) -> tuple[ModelInfo, str]:
+def model_info_for_ref(ref: ModelRef | str) -> tuple[ModelInfo, str]:
     """The model's ModelInfo: inspected when it is on disk, else what the reference tells."""
     from llmdeploy.errors import ModelError
     from llmdeploy.models.refs import local_path, parse_ref
@@ -23,7 +24,7 @@ def model_info_for_ref(ref: str) -> tuple[ModelInfo, str]:
     path: Path | None = None
     why = "not in the model store"
     try:
-        directory, filename = ModelStore(model_store_dir()).locate(ref)
+        directory, filename = ModelStore(model_store_dir()).locate(str(ref))
         stored = directory / filename if filename else directory
         if stored.exists():
             path = stored

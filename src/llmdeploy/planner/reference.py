@@ -6,22 +6,26 @@ from dataclasses import replace
 
 from llmdeploy.models.formats import format_of_ref
 from llmdeploy.models.info import ModelInfo
+from llmdeploy.models.refs import ModelRef, parse_ref
 from llmdeploy.planner import quant
 from llmdeploy.planner.presets import parameters_in_name, preset_for_name
 
 
-def info_from_reference(ref: str, file_sizes: dict[str, int] | None = None) -> ModelInfo:
+def info_from_reference(
+    ref: ModelRef | str, file_sizes: dict[str, int] | None = None
+) -> ModelInfo:
     """A ``ModelInfo`` guessed from a reference's name: a known architecture's published
     shape when the name matches a preset, the quantization and parameter count the file or
     repository name announces (``llama-2-7b.Q4_K_M.gguf``), and ``file_sizes`` when known."""
+    ref = parse_ref(ref)
     fmt = format_of_ref(ref)
-    path = ref.partition("://")[2].split("#", 1)[0].split("?", 1)[0]
+    path = f"{ref.repo}/{ref.leaf}" if ref.scheme == "hf" else ref.location
     found = preset_for_name(path)
     base = found[1] if found else ModelInfo(format=fmt)
     return replace(
         base,
         format=fmt,
-        quantization=quant.quant_in_name(path.rsplit("/", 1)[-1]) or base.quantization,
+        quantization=quant.quant_in_name(ref.leaf) or base.quantization,
         parameters=base.parameters or parameters_in_name(path),
         file_sizes=dict(file_sizes or {}),
     )

@@ -6,6 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from llmdeploy.profiles.modelfile_syntax import (
+    STRING_FORMS,
+    TEXT_FORMS,
+    UnquotableError,
+    quote_value,
+)
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -173,6 +180,15 @@ class OllamaBackend(StrictModel):
     def _stop_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not item for item in value):
             raise ValueError("an empty stop sequence would stop every reply at once")
+        for item in value:
+            _writable(item, "PARAMETER stop", STRING_FORMS)
+        return value
+
+    @field_validator("template", "system")
+    @classmethod
+    def _writable_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            _writable(value, "TEMPLATE/SYSTEM", TEXT_FORMS)
         return value
 
     @field_validator("parameters")
@@ -192,7 +208,17 @@ class OllamaBackend(StrictModel):
                 raise ValueError(f"unknown Ollama parameter {name!r}; known: {known}")
             if not _parameter_fits(kind, item):
                 raise ValueError(f"parameter {name} must be {kind.__name__}, not {item!r}")
+            if isinstance(item, str):
+                _writable(item, f"PARAMETER {name}", STRING_FORMS)
         return value
+
+
+def _writable(value: str, field: str, forms: tuple[str, ...]) -> None:
+    """Refuse Ollama text that no Modelfile form carries (see profiles.modelfile_syntax)."""
+    try:
+        quote_value(value, field=field, forms=forms)
+    except UnquotableError as exc:
+        raise ValueError(f"{exc.reason}; {exc.hint}") from None
 
 
 def _parameter_fits(kind: type, value: str | int | float) -> bool:

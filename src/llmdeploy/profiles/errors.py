@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from llmdeploy.errors import ProfileError
+from llmdeploy.profiles.rules import ProfileRuleError
 
 
 def validation_error(exc: ValidationError, *, source: str, root: type[BaseModel]) -> ProfileError:
@@ -29,6 +30,9 @@ def validation_error(exc: ValidationError, *, source: str, root: type[BaseModel]
             elif valid:
                 message += f" (valid keys here: {', '.join(valid)})"
             lines.append(f"{source}: {field_path}: {message}")
+        elif isinstance((error.get("ctx") or {}).get("error"), ProfileRuleError):
+            rule_error: ProfileRuleError = error["ctx"]["error"]
+            lines.extend(f"{source}: {v.field}: {v.message}" for v in rule_error.violations)
         else:
             msg = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{source}: {field_path or '<root>'}: {msg}")

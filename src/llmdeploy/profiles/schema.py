@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llmdeploy.constants import DEFAULT_HOST
 from llmdeploy.models.formats import compatibility_problem, format_of_ref
+from llmdeploy.models.refs import ModelRef
+from llmdeploy.profiles import rules
 from llmdeploy.profiles.backend_options import (
     BackendSpec,
     LlamaCppBackend,
@@ -33,19 +35,18 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-MODEL_SCHEMES = ("file", "pkg", "hf", "https", "ollama")
-
-
 class ModelSource(StrictModel):
     """Where the weights come from and the name the server announces."""
 
-    ref: str = Field(
+    ref: ModelRef = Field(
         description="Model reference: file:///abs/path.gguf, pkg://python_package/file.gguf, "
         "hf://org/repo[@revision][/file.gguf], https://host/file.gguf#sha256=HEX, "
-        "ollama://name:tag"
+        "ollama://name:tag; parsed and validated when the profile is loaded"
     )
     name: str | None = Field(
-        default=None, description="Served model name (alias); defaults to the file's stem"
+        default=None,
+        description="Served model name (alias); default: the file's name without .gguf, a "
+        "folder's name, a Hub repository's id (org/repo), or an Ollama model's name:tag",
     )
     convert: Literal["hf"] | None = Field(
         default=None,
@@ -53,21 +54,17 @@ class ModelSource(StrictModel):
         "Hugging Face folder (bfloat16) for vLLM (needs torch and transformers on the host)",
     )
 
-    @field_validator("ref")
+    @field_validator("name")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if "://" not in value:
-            raise ValueError(
-                "a model reference needs a scheme: file:///abs/path.gguf or "
-                "pkg://python_package/relative/file.gguf"
-            )
-        scheme = value.split("://", 1)[0]
-        if scheme not in MODEL_SCHEMES:
-            raise ValueError(
-                f"unsupported model scheme {scheme!r}; supported: "
-                + ", ".join(f"{s}://" for s in MODEL_SCHEMES)
-            )
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError("a served model name cannot be empty or contain whitespace")
         return value
+
+    @property
+    def served_name(self) -> str:
+        """``name``, else the name the reference implies (see ModelRef.default_served_name)."""
+        return self.name or self.ref.default_served_name
 
 
 __all__ = ["BackendSpec", "LlamaCppBackend", "OllamaBackend", "Profile", "VllmBackend"]
@@ -192,4 +189,9 @@ class Profile(StrictModel):
             raise ValueError(
                 f"{sorted(overlap)} appear in both env and secret_env; keep secrets in secret_env"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _backend_rules(self) -> Profile:
+        rules.check(self)  # each backend's rules for the accelerator, build and model
         return self

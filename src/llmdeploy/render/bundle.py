@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict
-from pathlib import PurePosixPath
 
 from llmdeploy.backends.base import ModelMount
-from llmdeploy.backends.ollama import definition_for, is_ollama_ref, ollama_model_name
+from llmdeploy.backends.ollama import definition_for
 from llmdeploy.constants import MODEL_MOUNT_DIR
 from llmdeploy.deploy.plan import DeploymentPlan
 from llmdeploy.engines.spec import BuildRequest
@@ -66,8 +65,7 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
 def _ollama_modelfile(plan: DeploymentPlan) -> str:
     # the store keeps a model file under its own name, so the reference's file name is the one
     # mounted at /models
-    location = plan.profile.model.ref.split("://", 1)[1].split("#", 1)[0].split("?", 1)[0]
-    mount = ModelMount(MODEL_MOUNT_DIR, PurePosixPath(location).name)
+    mount = ModelMount(MODEL_MOUNT_DIR, plan.profile.model.ref.filename)
     return render_modelfile(definition_for(plan.profile, mount), profile_name=plan.profile.name)
 
 
@@ -80,8 +78,8 @@ def _ollama_lines(plan: DeploymentPlan, traits: EngineTraits) -> list[str]:
         "# container (`llmdeploy up` sends the same definition to /api/blobs and /api/create).",
         f"until curl -fsS {shlex.quote(health)} >/dev/null 2>&1; do sleep 1; done",
     ]
-    if is_ollama_ref(plan.profile.model.ref):
-        pulled = ollama_model_name(plan.profile.model.ref)
+    if plan.profile.model.ref.scheme == "ollama":
+        pulled = plan.profile.model.ref.ollama_name
         lines.append(shell_line([traits.cli, "exec", name, "ollama", "pull", pulled]))
     create = [traits.cli, "exec", "-i", name, "ollama", "create", plan.launch.served_model]
     lines.append(shell_line([*create, "-f", "/dev/stdin"]) + f" < {MODELFILE}")

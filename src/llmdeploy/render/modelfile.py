@@ -23,7 +23,14 @@ from typing import Any
 import jinja2
 
 from llmdeploy.errors import RenderError
+from llmdeploy.profiles import modelfile_syntax
 from llmdeploy.profiles.backend_options import OLLAMA_PARAMETER_TYPES, OllamaBackend
+from llmdeploy.profiles.modelfile_syntax import (
+    PATH_FORMS,
+    STRING_FORMS,
+    TEXT_FORMS,
+    UnquotableError,
+)
 
 MODELFILE = "Modelfile"
 TEMPLATE_NAME = "Modelfile.j2"
@@ -91,7 +98,7 @@ def render_modelfile(definition: ModelDefinition, *, profile_name: str) -> str:
     variables: dict[str, object] = {
         "model_name": definition.name,
         "profile_name": profile_name,
-        "source": quote_value(definition.source, field="FROM", forms=_PATH_FORMS),
+        "source": quote_value(definition.source, field="FROM", forms=PATH_FORMS),
         "parameters": [
             (key, quote_value(_parameter_text(value), field=f"PARAMETER {key}", forms=_forms(key)))
             for key, value in definition.parameters
@@ -132,20 +139,15 @@ def create_body(definition: ModelDefinition, files: dict[str, str] | None) -> di
     return body
 
 
-# -- quoting -----------------------------------------------------------------------------------
-
-_TRIPLE = '"""'
-_TEXT_FORMS = ("triple", "double", "bare")
-_STRING_FORMS = ("double", "triple", "bare")
-_PATH_FORMS = ("bare", "double", "triple")
+# -- quoting (the rules live in profiles.modelfile_syntax, shared with the schema) -------------
 
 
 def _forms(key: str) -> Sequence[str]:
-    return _STRING_FORMS if OLLAMA_PARAMETER_TYPES.get(key, str) in (list, str) else _PATH_FORMS
+    return STRING_FORMS if OLLAMA_PARAMETER_TYPES.get(key, str) in (list, str) else PATH_FORMS
 
 
 def _optional(value: str | None, field: str) -> str | None:
-    return None if value is None else quote_value(value, field=field, forms=_TEXT_FORMS)
+    return None if value is None else quote_value(value, field=field, forms=TEXT_FORMS)
 
 
 def _parameter_text(value: ParameterValue) -> str:
@@ -156,53 +158,10 @@ def _parameter_text(value: ParameterValue) -> str:
     return str(value)
 
 
-def quote_value(value: str, *, field: str, forms: Sequence[str] = _TEXT_FORMS) -> str:
-    """``value`` written so that Ollama's parser reads exactly ``value`` back."""
-    bad = [ch for ch in value if not (ch.isprintable() or ch in "\t\n")]
-    if bad:
-        raise RenderError(
-            f"{field}: the character {bad[0]!r} cannot be written in a Modelfile "
-            "(Ollama's parser drops it)",
-            hint="remove control characters (and \\r line endings) from the text",
-        )
-    for form in forms:
-        candidate = {"bare": value, "double": f'"{value}"', "triple": f"{_TRIPLE}{value}{_TRIPLE}"}[
-            form
-        ]
-        if read_value(candidate + "\n") == (value, len(candidate)):
-            return candidate
-    raise RenderError(
-        f"{field}: this text cannot be written in a Modelfile: a line of it ends in {_TRIPLE}, "
-        "which ends the value early in Ollama's parser",
-        hint="add a space or other character after those quotes at the end of the line",
-    )
-
-
-def read_value(text: str) -> tuple[str, int] | None:
-    """How Ollama's parser reads a value at the start of ``text``: (value, characters used).
-
-    A port of the value state of ``parser.ParseFile``: characters accumulate until a newline at
-    which the text so far, trimmed, unquotes; spaces never end a value. None: it never ends.
-    """
-    buffer: list[str] = []
-    for index, char in enumerate(text):
-        if char in "\r\n \t":
-            value, complete = _unquote("".join(buffer).strip())
-            if complete and char not in " \t":
-                return value, index
-            buffer.append(char)
-        elif char.isprintable():
-            buffer.append(char)
-    return None
-
-
-def _unquote(text: str) -> tuple[str, bool]:
-    if text.startswith(_TRIPLE):
-        if len(text) >= 6 and text.endswith(_TRIPLE):
-            return text[3:-3], True
-        return "", False
-    if text.startswith('"'):
-        if len(text) >= 2 and text.endswith('"'):
-            return text[1:-1], True
-        return "", False
-    return text, True
+def quote_value(value: str, *, field: str, forms: Sequence[str] = TEXT_FORMS) -> str:
+    """``value`` as Modelfile text; RenderError when no form carries it (the schema refuses
+    such profiles first, so this only guards definitions built in code)."""
+    try:
+        return modelfile_syntax.quote_value(value, field=field, forms=forms)
+    except UnquotableError as exc:
+        raise RenderError(str(exc), hint=exc.hint) from exc
