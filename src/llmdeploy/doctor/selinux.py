@@ -75,8 +75,8 @@ def selinux_check(selinux: SelinuxInfo, engines: Sequence[EngineReport], model_s
     return Check(
         component,
         Status.OK,
-        f"{selinux.mode} ({selinux.detail}){facts}: nothing confines containers by label here "
-        "(the --security-opt label=disable profiles pass by default changes nothing here)",
+        f"{selinux.mode} ({selinux.detail}){facts}: nothing confines containers by label, so "
+        "the --security-opt label=disable that profiles pass by default changes nothing",
     )
 
 
