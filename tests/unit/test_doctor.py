@@ -145,6 +145,7 @@ def podman_info(
     driver: str = "overlay",
     cgroup_version: str = "v1",
     uidmap: list[dict[str, int]] | None = None,
+    selinux: bool = False,
 ) -> str:
     return json.dumps(
         {
@@ -157,7 +158,15 @@ def podman_info(
                     "path": f"/usr/bin/{runtime}",
                     "version": f"{runtime} version 1.1.5",
                 },
-                "security": {"rootless": rootless},
+                # the shape of `podman info --format json` (4.3.1) host.security
+                "security": {
+                    "apparmorEnabled": False,
+                    "capabilities": "CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL",
+                    "rootless": rootless,
+                    "seccompEnabled": True,
+                    "seccompProfilePath": "/usr/share/containers/seccomp.json",
+                    "selinuxEnabled": selinux,
+                },
             },
             "store": {"graphDriverName": driver, "graphRoot": "/var/lib/containers/storage"},
             "version": {"Version": "4.3.1"},
@@ -736,6 +745,102 @@ def test_python_parts_are_found_without_importing_and_rated_by_need() -> None:
     packages = {pkg.module: pkg for pkg in report.packages}
     assert packages["docker"].version == "7.1.0"
     assert not packages["vllm"].found
+
+
+# --- SELinux -------------------------------------------------------------------------------
+
+SELINUX_CONFIG = "SELINUX={mode}\nSELINUXTYPE=targeted\n"
+DOCKER_SELINUX_INFO = {
+    "ServerVersion": "20.10.24",
+    "Driver": "overlay2",
+    "DockerRootDir": "/var/lib/docker",
+    "DefaultRuntime": "runc",
+    "Runtimes": {"runc": {"path": "runc"}},
+    "CgroupVersion": "2",
+    "CgroupDriver": "systemd",
+    # what dockerd --selinux-enabled reports on Fedora (GET /info)
+    "SecurityOptions": ["name=seccomp,profile=default", "name=selinux", "name=cgroupns"],
+}
+
+
+def selinux_host(enforce: str | None, config: str | None) -> FakeProbe:
+    probe = with_docker(
+        with_podman(base_host(mountinfo=V2_MOUNTINFO), info=podman_info(selinux=True)),
+        info=DOCKER_SELINUX_INFO,
+    )
+    if enforce is not None:
+        probe.files["/sys/fs/selinux/enforce"] = enforce
+    if config is not None:
+        probe.files["/etc/selinux/config"] = SELINUX_CONFIG.format(mode=config)
+    return probe
+
+
+def test_selinux_enforcing_row_says_label_disable_is_used_and_how_confined_profiles_work() -> None:
+    report = doctor(selinux_host("1", "enforcing"))
+
+    selinux = row(report, "host: selinux")
+    assert report.selinux.mode == "enforcing"
+    assert selinux.status is Status.INFO
+    assert selinux.detail.startswith("enforcing")
+    assert "--security-opt label=disable" in selinux.detail
+    assert "podman reports SELinux on (selinuxEnabled)" in selinux.detail
+    assert "docker labels containers" in selinux.detail
+    assert selinux.fix is not None and "security.selinux: confined" in selinux.fix
+    assert f"semanage fcontext -a -t container_file_t '{STORE}(/.*)?'" in selinux.fix
+    assert f"restorecon -R {STORE}" in selinux.fix
+    assert "security.selinux: disable" in selinux.fix
+    assert report.engine("podman").selinux_enabled is True
+    assert report.engine("docker").selinux_enabled is True
+    assert report.exit_code == 0  # label=disable makes the default profiles work
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["selinux"]["mode"] == "enforcing"
+    assert data["engines"]["podman"]["selinux_enabled"] is True
+
+
+def test_selinux_permissive_row_is_informational_without_a_fix() -> None:
+    report = doctor(selinux_host("0", "permissive"))
+
+    selinux = row(report, "host: selinux")
+    assert report.selinux.mode == "permissive"
+    assert selinux.status is Status.INFO
+    assert selinux.detail.startswith("permissive")
+    assert "denials are logged" in selinux.detail
+    assert selinux.fix is None
+
+
+def test_selinux_disabled_in_its_config_is_ok() -> None:
+    probe = with_docker(with_podman(base_host()))
+    probe.files["/etc/selinux/config"] = SELINUX_CONFIG.format(mode="disabled")
+
+    report = doctor(probe)
+
+    selinux = row(report, "host: selinux")
+    assert report.selinux.mode == "disabled"
+    assert selinux.status is Status.OK and selinux.fix is None
+    assert "SELINUX=disabled" in selinux.detail
+    assert "podman reports SELinux off" in selinux.detail
+    assert "docker does not label containers" in selinux.detail
+    assert report.engine("docker").selinux_enabled is False
+
+
+def test_no_selinux_at_all_is_ok() -> None:
+    report = doctor(with_podman(base_host()))
+
+    assert report.selinux.mode == "absent"
+    selinux = row(report, "host: selinux")
+    assert selinux.status is Status.OK and selinux.fix is None
+    assert selinux.detail.startswith("absent")
+
+
+def test_an_engine_reporting_selinux_where_the_host_has_none_gets_the_enforcing_advice() -> None:
+    # e.g. a Podman machine VM (Fedora CoreOS, enforcing) driven from a host without SELinux
+    report = doctor(with_podman(base_host(), info=podman_info(selinux=True)))
+
+    selinux = row(report, "host: selinux")
+    assert report.selinux.mode == "absent"
+    assert selinux.status is Status.INFO
+    assert "podman reports SELinux on" in selinux.detail
+    assert selinux.fix is not None and "security.selinux" in selinux.fix
 
 
 # --- report -------------------------------------------------------------------------------

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.docker_engine import DockerEngine
 from llmdeploy.engines.podman_engine import PodmanEngine
 from llmdeploy.engines.sdk_engine import SdkEngine
 from llmdeploy.engines.spec import BindMount, GpuRequest, PortMapping, RunSpec
+from llmdeploy.engines.traits import DOCKER, PODMAN, EngineTraits
 from llmdeploy.errors import DeploymentError, EngineError, PortInUseError
+from llmdeploy.profiles.schema import Profile
+from llmdeploy.render.command_line import run_argv
 
 SPEC = RunSpec(
     name="llmdeploy-x",
@@ -50,8 +57,78 @@ def test_podman_kwargs() -> None:
         {"type": "bind", "source": "/store/m", "target": "/models", "read_only": True}
     ]
     assert kwargs["no_new_privileges"] is True
-    assert "security_opt" not in kwargs  # podman-py maps security_opt to SELinux options
+    # podman-py maps security_opt to SELinux options: nothing unless the spec disables labels
+    assert "security_opt" not in kwargs
     assert {"Name": "nofile", "Soft": 4096, "Hard": 8192} in kwargs["ulimits"]
+
+
+# --- SELinux: the model mount must be readable without relabelling the user's files ---------
+
+
+def _selinux_plan(**security: str) -> RunSpec:
+    profile = Profile.model_validate(
+        {
+            "name": "t",
+            "backend": {"kind": "llamacpp"},
+            "model": {"ref": "file:///m/tiny.gguf"},
+            "image": "localhost/img:1",
+            "security": security,
+        }
+    )
+    return plan_deployment(profile, model_dir=Path("/store/m"), model_filename="tiny.gguf").run
+
+
+def test_profiles_disable_selinux_labels_by_default_and_may_opt_back_into_confinement() -> None:
+    assert _selinux_plan().label_disable is True
+    confined = _selinux_plan(selinux="confined")
+    assert confined.label_disable is False
+    # whatever the choice, the model mount itself is never relabelled (:z would relabel the
+    # user's own file through the store's hard link)
+    assert [(m.source, m.read_only) for m in confined.mounts] == [("/store/m", True)]
+    with pytest.raises(ValidationError, match="selinux"):
+        _selinux_plan(selinux="relabel")
+
+
+@pytest.mark.parametrize("traits", [PODMAN, DOCKER])
+def test_rendered_run_line_disables_selinux_labels_and_never_relabels_the_mount(
+    traits: EngineTraits,
+) -> None:
+    argv = run_argv(_selinux_plan(), traits)
+    options = list(itertools.pairwise(argv))
+    assert options.count(("--security-opt", "label=disable")) == 1
+    assert ("--volume", "/store/m:/models:ro") in options  # no :z / :Z
+    confined = run_argv(_selinux_plan(selinux="confined"), traits)
+    assert not any("label=" in word for word in confined)
+    assert "--volume" in confined and "/store/m:/models:ro" in confined
+
+
+def test_sdk_security_opt_for_label_disable_per_engine() -> None:
+    spec = _selinux_plan()
+    docker = DockerEngine(client=object()).create_kwargs(spec)
+    assert docker["security_opt"] == ["no-new-privileges", "label=disable"]
+    podman = PodmanEngine(client=object()).create_kwargs(spec)
+    # podman-py sends security_opt as libpod's selinux_opts, which take the bare option
+    assert podman["security_opt"] == ["disable"]
+    assert podman["no_new_privileges"] is True
+    confined = _selinux_plan(selinux="confined")
+    assert DockerEngine(client=object()).create_kwargs(confined)["security_opt"] == [
+        "no-new-privileges"
+    ]
+    assert "security_opt" not in PodmanEngine(client=object()).create_kwargs(confined)
+
+
+def test_sdk_requests_carry_label_disable_as_each_api_expects() -> None:
+    """What each engine's API receives: libpod ``selinux_opts``, Docker ``HostConfig.SecurityOpt``."""
+    from docker.models.containers import _create_container_args
+    from podman.domain.containers_create import CreateMixin
+
+    spec = _selinux_plan()
+    podman_body = CreateMixin._render_payload(PodmanEngine(client=object()).create_kwargs(spec))
+    assert podman_body["selinux_opts"] == ["disable"]
+    assert podman_body["mounts"][0]["options"] == ["ro"]
+    docker_kwargs = {**DockerEngine(client=object()).create_kwargs(spec), "version": "1.41"}
+    host_config = _create_container_args(docker_kwargs)["host_config"]
+    assert host_config["SecurityOpt"] == ["no-new-privileges", "label=disable"]
 
 
 def test_gpu_requests_per_engine() -> None:

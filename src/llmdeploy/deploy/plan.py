@@ -131,6 +131,9 @@ def plan_deployment(
         cap_drop=("ALL",),
         cap_add=tuple(dict.fromkeys([*launch.cap_add, *profile.security.cap_add])),
         no_new_privileges=profile.security.no_new_privileges,
+        # always decided by the profile, never by this host: a rendered file runs elsewhere, and
+        # `up` must start the very RunSpec `render` writes (same spec hash)
+        label_disable=profile.security.selinux == "disable",
         read_only_rootfs=profile.security.read_only_rootfs,
         user=profile.security.user,
         gpu=gpu,

@@ -104,6 +104,8 @@ def check_docker(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
     version = as_str(info.get("ServerVersion")) or client_version or "unknown"
     security = [str(option) for option in info.get("SecurityOptions") or []]
     rootless = any("name=rootless" in option for option in security)
+    # dockerd labels containers only when started with --selinux-enabled on an SELinux host
+    labels = any(option.split(",")[0] == "name=selinux" for option in security)
     runtime = as_str(info.get("DefaultRuntime"))
     runtime_path = as_str(as_dict(as_dict(info.get("Runtimes")).get(runtime or "")).get("path"))
     if runtime_path and not runtime_path.startswith("/"):
@@ -157,6 +159,10 @@ def check_docker(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
         oci_runtime_works=runtime_works,
         cgroup_version=cgroup_version,
         storage_driver=as_str(info.get("Driver")),
+        selinux_enabled=labels,
+        selinux_detail="docker labels containers (name=selinux in SecurityOptions)"
+        if labels
+        else "docker does not label containers (no name=selinux in SecurityOptions)",
         usable=usable,
         checks=tuple(checks),
     )

@@ -103,6 +103,8 @@ def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
     version = str(as_dict(info.get("version")).get("Version") or version or "unknown")
     cgroup_version = str(host.get("cgroupVersion") or "") or None
     mode = "rootless" if rootless else "rootful"
+    selinux = security.get("selinuxEnabled")
+    selinux_enabled = selinux if isinstance(selinux, bool) else None
 
     checks: list[Check] = [
         Check("podman", Status.OK, f"{version} at {binary} ({mode})"),
@@ -146,6 +148,10 @@ def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
         oci_runtime_works=runtime_works,
         cgroup_version=cgroup_version,
         storage_driver=as_str(store.get("graphDriverName")),
+        selinux_enabled=selinux_enabled,
+        selinux_detail=None
+        if selinux_enabled is None
+        else f"podman reports SELinux {'on' if selinux_enabled else 'off'} (selinuxEnabled)",
         usable=usable,
         checks=tuple(checks),
     )

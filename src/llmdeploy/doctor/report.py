@@ -12,6 +12,7 @@ from typing import Any, Literal
 EngineName = Literal["podman", "docker"]
 EngineChoice = Literal["auto", "podman", "docker"]
 CgroupMode = Literal["v1", "v2", "hybrid", "unknown"]
+SelinuxMode = Literal["enforcing", "permissive", "disabled", "absent"]
 
 #: ``auto`` tries the engines in this order (the same order ``engine: auto`` uses).
 AUTO_ORDER: tuple[EngineName, ...] = ("podman", "docker")
@@ -54,6 +55,12 @@ class CgroupInfo:
 
 
 @dataclass(frozen=True)
+class SelinuxInfo:
+    mode: SelinuxMode
+    detail: str
+
+
+@dataclass(frozen=True)
 class EngineReport:
     """What doctor found out about one container engine."""
 
@@ -68,6 +75,10 @@ class EngineReport:
     oci_runtime_works: bool | None = None
     cgroup_version: str | None = None
     storage_driver: str | None = None
+    # whether the engine reports SELinux (Podman: host.security.selinuxEnabled; Docker: labels
+    # containers, name=selinux in SecurityOptions), and that fact as words for the selinux row
+    selinux_enabled: bool | None = None
+    selinux_detail: str | None = None
     usable: bool = False
     checks: tuple[Check, ...] = ()
 
@@ -149,6 +160,8 @@ class DoctorReport:
     engine_choice: EngineChoice
     selected_engine: EngineName | None
     cgroups: CgroupInfo
+    selinux: SelinuxInfo
+    selinux_check: Check
     engines: tuple[EngineReport, ...]
     gpu: GpuReport
     disk: DiskReport
@@ -171,7 +184,10 @@ class DoctorReport:
     @property
     def checks(self) -> tuple[Check, ...]:
         """Every row in display order: engines, GPUs, disk, packages, then the summary."""
-        rows = [Check("host: cgroups", Status.OK, f"{self.cgroups.mode}: {self.cgroups.detail}")]
+        rows = [
+            Check("host: cgroups", Status.OK, f"{self.cgroups.mode}: {self.cgroups.detail}"),
+            self.selinux_check,
+        ]
         for report in self.engines:
             rows.extend(report.checks)
         rows.extend(self.gpu.checks)
@@ -204,6 +220,7 @@ class DoctorReport:
             "deep": self.deep,
             "engines": {report.name: report.to_dict() for report in self.engines},
             "cgroups": asdict(self.cgroups),
+            "selinux": asdict(self.selinux),
             "gpu": self.gpu.to_dict(),
             "model_store": self.disk.to_dict(),
             "python_packages": {pkg.module: asdict(pkg) for pkg in self.packages},

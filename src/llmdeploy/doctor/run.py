@@ -19,6 +19,7 @@ from llmdeploy.doctor.report import (
     EngineReport,
     Status,
 )
+from llmdeploy.doctor.selinux import detect_selinux, selinux_check
 from llmdeploy.errors import EngineUnavailableError
 
 #: ``llmdeploy doctor`` exits with this when the selected engine path does not work
@@ -38,6 +39,7 @@ def run_doctor(
     The engine groups run in threads so one hung daemon costs only its own timeout.
     """
     cgroups = detect_cgroups(probe)
+    selinux = detect_selinux(probe)
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="doctor") as pool:
         podman = pool.submit(check_podman, probe, cgroups, deep=deep)
         docker = pool.submit(check_docker, probe, cgroups, deep=deep)
@@ -50,6 +52,8 @@ def run_doctor(
             engine_choice=engine,
             selected_engine=selected,
             cgroups=cgroups,
+            selinux=selinux,
+            selinux_check=selinux_check(selinux, engines, model_store),
             engines=engines,
             gpu=gpu.result(),
             disk=disk.result(),

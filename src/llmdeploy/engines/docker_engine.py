@@ -59,8 +59,11 @@ class DockerEngine(SdkEngine):
             types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
             for m in spec.mounts
         ]
-        if spec.no_new_privileges:
-            kwargs["security_opt"] = ["no-new-privileges"]
+        security_opt = ["no-new-privileges"] if spec.no_new_privileges else []
+        if spec.label_disable:
+            security_opt.append(self.traits.sdk_label_disable)
+        if security_opt:
+            kwargs["security_opt"] = security_opt
         if spec.ulimits:
             kwargs["ulimits"] = [
                 types.Ulimit(name=name, soft=int(soft), hard=int(hard))

@@ -77,6 +77,8 @@ class PodmanEngine(SdkEngine):
             for m in spec.mounts
         ]
         kwargs["no_new_privileges"] = spec.no_new_privileges
+        if spec.label_disable:  # podman-py: security_opt -> libpod selinux_opts
+            kwargs["security_opt"] = [self.traits.sdk_label_disable]
         if spec.ulimits:
             limits = []
             for name, limit in spec.ulimits.items():

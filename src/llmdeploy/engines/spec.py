@@ -46,6 +46,9 @@ class RunSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     cap_add: tuple[str, ...] = ()
     no_new_privileges: bool = True
+    # --security-opt label=disable: SELinux does not confine the container, so bind mounts are
+    # readable without relabelling their files (a no-op on hosts without SELinux)
+    label_disable: bool = False
     read_only_rootfs: bool = False
     user: str | None = None
     gpu: GpuRequest | None = None

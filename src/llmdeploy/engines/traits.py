@@ -1,4 +1,4 @@
-"""How engines differ, as data: CLI name and how each expresses GPU requests."""
+"""How engines differ, as data: CLI name, GPU requests and how the SDK spells security options."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ class EngineTraits:
     name: str  # podman | docker
     cli: str  # the command line tool
     nvidia_style: str  # "cdi" (Podman: --device nvidia.com/gpu=all) | "gpus" (Docker: --gpus)
+    # ``--security-opt label=disable`` in the SDK's ``security_opt``: Docker's API takes the CLI
+    # form; podman-py sends ``security_opt`` as libpod's ``selinux_opts``, which take the bare
+    # option (``podman run`` strips the ``label=`` itself)
+    sdk_label_disable: str
     build_env: tuple[tuple[str, str], ...] = ()  # env for the equivalent CLI build
 
     def gpu_cli_flags(self, gpu: GpuRequest) -> list[str]:
@@ -32,9 +36,13 @@ class EngineTraits:
         return [f"nvidia.com/gpu={i}" for i in range(gpu.count)]
 
 
-PODMAN = EngineTraits(name="podman", cli="podman", nvidia_style="cdi")
+PODMAN = EngineTraits(name="podman", cli="podman", nvidia_style="cdi", sdk_label_disable="disable")
 DOCKER = EngineTraits(
-    name="docker", cli="docker", nvidia_style="gpus", build_env=(("DOCKER_BUILDKIT", "0"),)
+    name="docker",
+    cli="docker",
+    nvidia_style="gpus",
+    sdk_label_disable="label=disable",
+    build_env=(("DOCKER_BUILDKIT", "0"),),
 )
 
 

@@ -124,6 +124,13 @@ class Security(StrictModel):
     no_new_privileges: bool = True
     read_only_rootfs: bool = False
     user: str | None = None
+    selinux: Literal["disable", "confined"] = Field(
+        default="disable",
+        description="disable: --security-opt label=disable, so the container reads the "
+        "read-only model mount on SELinux hosts without relabelling any file (no effect where "
+        "SELinux is off); confined: keep the engine's SELinux confinement and relabel nothing "
+        "(the model store must already carry a container label)",
+    )
 
 
 class Profile(StrictModel):

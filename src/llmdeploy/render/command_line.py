@@ -32,6 +32,8 @@ def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
         argv += ["--cap-add", cap]
     if spec.no_new_privileges:
         argv += ["--security-opt", "no-new-privileges"]
+    if spec.label_disable:
+        argv += ["--security-opt", "label=disable"]
     if spec.read_only_rootfs:
         argv.append("--read-only")
     if spec.user:
