@@ -13,7 +13,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmdeploy.constants import DEFAULT_HOST
-from llmdeploy.models.formats import compatibility_problem, format_of_ref
+from llmdeploy.models.formats import (
+    compatibility_problem,
+    format_of_ref,
+    split_backend_problem,
+)
 from llmdeploy.profiles.backend_options import (
     BackendSpec,
     LlamaCppBackend,
@@ -184,7 +188,7 @@ class Profile(StrictModel):
             self.backend.kind,
             self.accelerator,
             "safetensors" if self.model.convert == "hf" else format_of_ref(self.model.ref),
-        )
+        ) or split_backend_problem(self.backend.kind, self.model.ref, convert=self.model.convert)
         if problem:
             raise ValueError(problem)
         overlap = set(self.env) & set(self.secret_env)
