@@ -16,13 +16,14 @@ import pytest
 TENSOR_ELEMENTS = 8 * 64
 
 
-def write_split(path: Path, parts: int = 3, *, name: str = "tiny split", context: int = 2048) -> list[Path]:
-    """The parts, first to last; ``path`` itself is not written."""
+def write_split(path: Path, parts: int = 3, *, tensors: int | None = None) -> list[Path]:
+    """The parts, first to last (``tensors``, default ``2 * parts - 1``, two per part);
+    ``path`` itself is not written."""
     gguf = pytest.importorskip("gguf")
     np = pytest.importorskip("numpy")
     writer = gguf.GGUFWriter(str(path), "llama", split_max_tensors=2)
-    _model(writer, name, context)
-    for i in range(2 * parts - 1):  # 2 per part, the last part holding one
+    _model(writer, "tiny split", 2048)
+    for i in range(2 * parts - 1 if tensors is None else tensors):
         writer.add_tensor(f"blk.{i}.ffn.weight", np.full((8, 64), i, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
