@@ -477,3 +477,15 @@ def test_cli_pull_shows_every_part_and_rm_keeps_the_sources(
     foreign.mkdir()
     refused = models("rm", "not-ours")
     assert refused.returncode == 4 and "left alone" in refused.stderr and foreign.is_dir()
+
+
+def test_the_planner_counts_every_part_even_when_metadata_cannot_be_read(
+    parts: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(path: Path) -> object:
+        raise ModelError("reading GGUF metadata needs the gguf package")
+
+    monkeypatch.setattr("llmdeploy.models.inspect.inspect_cached", unreadable)
+    info, why = model_info_for_ref(_ref(parts[0]))
+    assert "metadata unreadable" in why
+    assert weight_file_bytes(info.file_sizes) == sum(p.stat().st_size for p in parts)
