@@ -38,6 +38,7 @@ import pytest
 from llmdeploy.errors import ModelError
 from llmdeploy.models.inspect import inspect_path
 from llmdeploy.models.store import MANIFEST, ModelStore
+from split_gguf import TENSOR_ELEMENTS, write_split
 
 gguf = pytest.importorskip("gguf")
 np = pytest.importorskip("numpy")
@@ -468,18 +469,56 @@ def test_refresh_follows_a_moved_branch_and_plain_ensure_does_not(
     assert refreshed.path.read_bytes() == content["v1"]
 
 
+@pytest.fixture(scope="module")
+def split_parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A real 3-part split GGUF (gguf-split naming and split.* keys) under ``big/``."""
+    made = write_split(tmp_path_factory.mktemp("split") / "model.gguf", 3)
+    return {f"big/{p.name}": p.read_bytes() for p in made}
+
+
+SPLIT_FIRST = "big/model-00001-of-00003.gguf"
+
+
 def test_a_split_gguf_brings_all_its_parts(
-    mirror: Mirror, store: ModelStore, content: dict[str, bytes]
+    mirror: Mirror, store: ModelStore, split_parts: dict[str, bytes]
 ) -> None:
-    parts = {f"big/model-0000{i}-of-00002.gguf": bytes([i]) * 1000 for i in (1, 2)}
-    mirror.repos[GGUF_REPO].commits[COMMIT_V2].update(parts)
-    stored = store.ensure(f"hf://{GGUF_REPO}/big/model-00001-of-00002.gguf")
-    assert stored.filename == "big/model-00001-of-00002.gguf"
-    assert sorted(p.name for p in (stored.directory / "big").iterdir()) == [
-        "model-00001-of-00002.gguf",
-        "model-00002-of-00002.gguf",
-    ]
-    assert stored.size_bytes == 2000
+    mirror.repos[GGUF_REPO].commits[COMMIT_V2].update(split_parts)
+    stored = store.ensure(f"hf://{GGUF_REPO}/{SPLIT_FIRST}")
+    assert stored.filename == SPLIT_FIRST and stored.files == tuple(sorted(split_parts))
+    for name, data in split_parts.items():
+        assert (stored.directory / name).read_bytes() == data
+    assert stored.size_bytes == sum(len(d) for d in split_parts.values())
+    manifest = json.loads((stored.directory / MANIFEST).read_text())
+    assert manifest["files"] == {  # every part, each with the Hub's (LFS) sha256
+        name: {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        for name, data in split_parts.items()
+    }
+    assert manifest["commit"] == COMMIT_V2  # all parts from the same commit
+    resolved = [p for p in mirror.paths() if "/resolve/" in p and p.startswith("GET")]
+    assert resolved and all(f"/resolve/{COMMIT_V2}/big/" in p for p in resolved)
+    info = inspect_path(stored.path)
+    assert info.parameters == 5 * TENSOR_ELEMENTS and len(info.file_sizes) == 3
+
+    mirror.stop()  # reuse checks every part, without the network
+    assert store.ensure(f"hf://{GGUF_REPO}/{SPLIT_FIRST}").reused
+    (stored.directory / "big/model-00003-of-00003.gguf").unlink()
+    assert store.stored(f"hf://{GGUF_REPO}/{SPLIT_FIRST}") is None  # incomplete: not reused
+
+
+def test_a_split_gguf_with_a_missing_part_is_refused_before_downloading(
+    mirror: Mirror, store: ModelStore, split_parts: dict[str, bytes]
+) -> None:
+    partial = {k: v for k, v in split_parts.items() if "00002-of" not in k}
+    mirror.repos[GGUF_REPO].commits[COMMIT_V2].update(partial)
+    with pytest.raises(ModelError, match="big/model-00002-of-00003.gguf") as info:
+        store.ensure(f"hf://{GGUF_REPO}/{SPLIT_FIRST}")
+    assert "lacks 1 of them" in info.value.message
+    assert not any("/resolve/" in p for p in mirror.paths())  # nothing was downloaded
+    count = len(mirror.requests)
+    with pytest.raises(ModelError, match="part 2 of 3") as second:
+        store.ensure(f"hf://{GGUF_REPO}/big/model-00002-of-00003.gguf")
+    assert SPLIT_FIRST.removeprefix("big/") in (second.value.hint or "")
+    assert len(mirror.requests) == count  # refused before asking the Hub anything
 
 
 def test_a_corrupted_download_fails_the_lfs_checksum(mirror: Mirror, store: ModelStore) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import struct
 import threading
 from collections.abc import Iterator
@@ -267,6 +268,41 @@ def test_a_server_that_ignores_the_range_restarts_from_zero(
     file_server.ranges = False  # now answers 200 with the whole file to a Range request
     https.download(file_server.url, dest, sha256=_sha(file_server.data))
     assert dest.read_bytes() == file_server.data
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_a_resumed_download_never_writes_through_a_link(
+    file_server: FileServer, tmp_path: Path, link: str
+) -> None:
+    """A partial file that is someone's file (a second hard link, or a symbolic link to it)
+    is set aside and the download starts over: the other file keeps its bytes."""
+    theirs = tmp_path / "their-original.gguf"
+    theirs.write_bytes(file_server.data[:4096])  # looks exactly like a resumable start
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    dest = entry / "m.gguf"
+    if link == "hard":
+        os.link(theirs, https.part_path(dest))
+    else:
+        https.part_path(dest).symlink_to(theirs)
+    meta = {"url": file_server.url, "ranges": True, "etag": '"v1"', "last_modified": None}
+    (entry / "m.gguf.part.json").write_text(json.dumps(meta))
+    https.download(file_server.url, dest, sha256=_sha(file_server.data))
+    assert file_server.range_headers == [None]  # not resumed from their file
+    assert dest.read_bytes() == file_server.data
+    assert theirs.read_bytes() == file_server.data[:4096] and theirs.stat().st_nlink == 1
+
+
+def test_a_download_replaces_a_hard_linked_destination_without_touching_it(
+    file_server: FileServer, tmp_path: Path
+) -> None:
+    theirs = tmp_path / "theirs.gguf"
+    theirs.write_bytes(b"GGUF their model")
+    dest = tmp_path / "entry" / "m.gguf"
+    dest.parent.mkdir()
+    os.link(theirs, dest)
+    https.download(file_server.url, dest)
+    assert dest.read_bytes() == file_server.data and theirs.read_bytes() == b"GGUF their model"
 
 
 def test_http_errors_are_model_errors(file_server: FileServer, tmp_path: Path) -> None:

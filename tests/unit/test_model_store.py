@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -241,3 +242,124 @@ def test_cli_errors_exit_4_with_a_hint(tmp_path: Path) -> None:
     assert gone.returncode == 4 and "models list" in gone.stderr
     ollama = _models("pull", "ollama://llama3.2:1b", store=store)
     assert ollama.returncode == 0 and "Ollama server" in ollama.stdout
+
+
+# --- ownership: the store writes into and removes only what it made -------------------------
+
+
+def test_rm_refuses_a_directory_without_a_manifest_and_a_symbolic_link(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    store.root.mkdir()
+    foreign = store.root / "someones-folder"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ModelError, match="without llmdeploy's manifest") as info:
+        store.remove("someones-folder")
+    assert "left alone" in info.value.message
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+    # a link in the store to a folder that even carries a manifest: not an entry we made
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".llmdeploy-model.json").write_text('{"ref": "file:///x.gguf"}')
+    (outside / "x.gguf").write_bytes(b"GGUF")
+    (store.root / "linked-entry").symlink_to(outside)
+    with pytest.raises(ModelError, match="symbolic link"):
+        store.remove("linked-entry")
+    assert (outside / "x.gguf").read_bytes() == b"GGUF"
+    assert store.list() == []  # and it is not listed as a model
+
+
+def test_rm_by_ref_refuses_an_entry_that_holds_another_ref(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    manifest = json.loads((stored.directory / ".llmdeploy-model.json").read_text())
+    manifest["ref"] = "file:///elsewhere/other.gguf"
+    (stored.directory / ".llmdeploy-model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="not file://"):
+        store.remove(f"file://{tiny_gguf}")
+    assert stored.path.is_file()
+
+
+def test_rm_refuses_an_entry_another_process_is_writing(tmp_path: Path, tiny_gguf: Path) -> None:
+    import fcntl
+
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    with (store.root / ".locks" / f"{stored.directory.name}.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(ModelError, match="being written by another"):
+            store.remove(f"file://{tiny_gguf}")
+    assert stored.path.is_file()
+    assert store.remove(f"file://{tiny_gguf}") == [stored.directory]
+
+
+def test_rm_of_an_ollama_placeholder_removes_only_an_empty_one(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    placeholder = store.ensure("ollama://qwen2.5:0.5b").directory
+    (placeholder / "put-here-by-hand.txt").write_text("x")
+    with pytest.raises(ModelError, match="not empty"):
+        store.remove("ollama://qwen2.5:0.5b")
+    assert (placeholder / "put-here-by-hand.txt").exists()
+    (placeholder / "put-here-by-hand.txt").unlink()
+    assert store.remove("ollama://qwen2.5:0.5b") == [placeholder] and not placeholder.exists()
+
+
+def test_the_store_never_writes_into_a_directory_it_did_not_make(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    entry, _ = store.locate(f"file://{tiny_gguf}")
+    entry.mkdir(parents=True)
+    (entry / "keep.txt").write_text("someone's")
+    with pytest.raises(ModelError, match="left alone"):
+        store.ensure(f"file://{tiny_gguf}")
+    assert sorted(p.name for p in entry.iterdir()) == ["keep.txt"]
+
+    shutil.rmtree(entry)
+    target = tmp_path / "their-dir"
+    target.mkdir()
+    entry.symlink_to(target)  # an entry name that points elsewhere
+    with pytest.raises(ModelError, match="symbolic link"):
+        store.ensure(f"file://{tiny_gguf}")
+    assert list(target.iterdir()) == []
+
+
+def test_a_reimport_replaces_the_link_and_never_writes_through_it(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """The store's file is a hard link to the user's: a changed source is placed by rename,
+    so neither the user's old nor new file is ever written by llmdeploy."""
+    store = ModelStore(tmp_path / "store")
+    first = store.ensure(f"file://{tiny_gguf}")
+    original = tiny_gguf.read_bytes()
+    moved = tiny_gguf.with_name("previous.gguf")
+    os.replace(tiny_gguf, moved)  # the user keeps the old file elsewhere, writes a new one
+    tiny_gguf.write_bytes(b"GGUF-v2" * 100)
+    again = store.ensure(f"file://{tiny_gguf}")
+    assert not again.reused and again.path.read_bytes() == b"GGUF-v2" * 100
+    assert moved.read_bytes() == original and again.path.stat().st_ino == tiny_gguf.stat().st_ino
+    assert first.path == again.path
+    store.remove(f"file://{tiny_gguf}")
+    assert tiny_gguf.read_bytes() == b"GGUF-v2" * 100 and moved.read_bytes() == original
+
+
+def test_removal_renames_the_entry_aside_first(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+
+    def failing_rmtree(path: Path, *args: object, **kwargs: object) -> None:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr("llmdeploy.models.store.shutil.rmtree", failing_rmtree)
+    with pytest.raises(ModelError, match="deleting its files failed") as info:
+        store.remove(f"file://{tiny_gguf}")
+    assert ".removing-" in (info.value.hint or "")
+    assert not stored.directory.exists()  # never a half-removed entry that looks complete
+    assert store.list() == []

@@ -113,7 +113,8 @@ def pull(
         print_json(stored.to_dict())
         return
     state = "already in the store" if stored.reused else "stored"
-    extra = f", commit {stored.revision[:12]}" if stored.revision else ""
+    extra = f", {len(stored.files)} parts" if len(stored.files) > 1 else ""
+    extra += f", commit {stored.revision[:12]}" if stored.revision else ""
     out().print(
         f"[green]{state}[/green] {stored.ref} ({human_bytes(stored.size_bytes)}{extra})",
         soft_wrap=True,
@@ -243,7 +244,11 @@ def remove(
     ref_or_dir: str = typer.Argument(..., help="A model reference, or an entry directory/name."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Remove a model from the store (a file:// source itself is never touched)."""
+    """Remove a model from the store (a file:// source itself is never touched).
+
+    Only entries llmdeploy made (they carry its manifest) are removed; anything else in the
+    store directory is refused and left alone.
+    """
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir

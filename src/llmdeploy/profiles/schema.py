@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmdeploy.constants import DEFAULT_HOST
-from llmdeploy.models.formats import compatibility_problem, format_of_ref
 from llmdeploy.models.refs import ModelRef
 from llmdeploy.profiles import rules
 from llmdeploy.profiles.backend_options import (
@@ -184,13 +183,6 @@ class Profile(StrictModel):
     def _image_or_build(self) -> Profile:
         if self.image is None and self.build is None:
             raise ValueError("set 'image' (a prebuilt reference), 'build', or both")
-        problem = compatibility_problem(
-            self.backend.kind,
-            self.accelerator,
-            "safetensors" if self.model.convert == "hf" else format_of_ref(self.model.ref),
-        )
-        if problem:
-            raise ValueError(problem)
         overlap = set(self.env) & set(self.secret_env)
         if overlap:
             raise ValueError(

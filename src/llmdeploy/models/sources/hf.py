@@ -31,7 +31,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.errors import ModelError
+from llmdeploy.models.gguf_split import part_names, require_first_part
 from llmdeploy.models.refs import ModelRef
 from llmdeploy.models.sources.base import (
     FileRecord,
@@ -72,7 +72,6 @@ SNAPSHOT_PATTERNS = (
     "preprocessor_config.json",
 )
 _TRUE = ("1", "true", "yes", "on")
-_SPLIT_GGUF_RE = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
 _POLL_S = 0.2
 
 
@@ -195,6 +194,7 @@ def require_online(ref: ModelRef, settings: HubSettings) -> None:
 def _select(ref: ModelRef, repo_files: dict[str, _RepoFile], where: str) -> list[_RepoFile]:
     if ref.path:
         if ref.path in repo_files:
+            require_first_part(ref.path, str(ref))
             return [repo_files[p] for p in _split_gguf_parts(ref.path, repo_files)]
         ggufs = sorted(p for p in repo_files if p.lower().endswith(".gguf"))
         raise ModelError(
@@ -219,17 +219,18 @@ def _select(ref: ModelRef, repo_files: dict[str, _RepoFile], where: str) -> list
 
 
 def _split_gguf_parts(path: str, repo_files: Mapping[str, object]) -> list[str]:
-    """``path``, and the other parts when it is one part of a split GGUF
-    (``name-00001-of-00003.gguf``): llama.cpp loads the first and needs the rest beside it."""
-    match = _SPLIT_GGUF_RE.match(path)
-    if match is None:
-        return [path]
-    count = int(match.group("count"))
-    parts = [f"{match.group('prefix')}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+    """``path``, and the other parts when it is the first part of a split GGUF
+    (``name-00001-of-00003.gguf``): llama.cpp loads the first and needs the rest beside it.
+    Every part must be in the repository (at the resolved commit) before anything is fetched."""
+    parts = part_names(path)
     missing = [p for p in parts if p not in repo_files]
     if missing:
-        raise ModelError(f"{path} is one of {count} parts, and the repository lacks {missing}")
-    return [path, *(p for p in parts if p != path)]
+        raise ModelError(
+            f"{path} is the first of {len(parts)} parts of a split GGUF, and the repository "
+            f"lacks {len(missing)} of them: {', '.join(missing)}",
+            hint="check the repository's file list; every part is needed to load the model",
+        )
+    return parts
 
 
 def _verify(ref: ModelRef, dest: Path, wanted: list[_RepoFile]) -> dict[str, FileRecord]:

@@ -10,6 +10,15 @@ Once complete, the sha256 (computed while streaming) is compared with the expect
 mismatch removes the file and raises ModelError. Only then is ``.part`` renamed to the
 destination, so a file under the final name is always complete.
 
+The download never writes through a link: a ``.part`` file that is a symbolic link or has
+another hard link (it could be someone's file) is removed and the transfer starts again, and
+files are opened with ``O_NOFOLLOW`` (``O_EXCL`` for a new one). The destination is only ever
+replaced by rename, so a hard-linked file under that name keeps its content.
+
+``sibling_url`` and ``probe`` serve split models (``NAME-00001-of-0000N.gguf``): the other
+parts' URLs are derived from the first one's, and each is checked (a one-byte ranged GET)
+before anything is downloaded, so that a missing part is named at once.
+
 httpx exceptions are translated here into ModelError (raised ``from`` the original).
 """
 
@@ -19,11 +28,14 @@ import hashlib
 import json
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -137,7 +149,7 @@ def _transfer(
     """One attempt: returns (sha256, size) of the complete ``.part`` file, or raises."""
     part, meta_path = part_path(dest), _meta_path(dest)
     meta = _read_meta(meta_path)
-    offset = part.stat().st_size if part.is_file() else 0
+    offset = _own_file_size(part)
     if offset and (meta is None or meta.get("url") != url or not meta.get("ranges")):
         part.unlink()
         offset = 0
@@ -183,7 +195,7 @@ def _transfer(
             if offset:
                 _hash_into(part, digest)
                 progress.advance(offset)
-            with part.open("ab" if offset else "wb") as handle:
+            with _open_part(part, append=bool(offset)) as handle:
                 for chunk in response.iter_bytes():  # as received: a cut keeps every byte
                     handle.write(chunk)
                     digest.update(chunk)
@@ -209,6 +221,63 @@ def _transfer(
             part.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
         raise
+
+
+def _own_file_size(path: Path) -> int:
+    """The size of ``path`` when it is a plain file only this download holds; anything else
+    under that name (a symbolic link, a file with a second hard link) is removed, never
+    written through, and 0 returned."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+        return st.st_size
+    path.unlink()
+    return 0
+
+
+def _open_part(path: Path, *, append: bool) -> BinaryIO:
+    """Open the ``.part`` file for writing without following a link: appended to when it is
+    this download's own file, else created anew (``O_EXCL``: never an existing file)."""
+    if append:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        if os.fstat(fd).st_nlink != 1:  # linked since we looked: leave it alone
+            os.close(fd)
+            raise _Interrupted(0, False, RuntimeError(f"{path.name} gained a second link"))
+    else:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "ab" if append else "wb")
+
+
+def sibling_url(url: str, filename: str) -> str:
+    """``url`` with its last path segment replaced by ``filename``, a name as it appears in
+    URLs (percent-escapes kept as they are). The query string is kept (some hosts need
+    ``?download=true``; a pre-signed query signs one file only, so its siblings are refused
+    by the server)."""
+    parts = urlsplit(url)
+    folder = parts.path.rsplit("/", 1)[0]
+    name = quote(filename, safe="%!$&'()*+,;=:@-._~")
+    return urlunsplit(parts._replace(path=f"{folder}/{name}", fragment=""))
+
+
+def probe(url: str, *, client: httpx.Client | None = None) -> bool:
+    """True when ``url`` answers a one-byte ranged GET with 200 or 206, False on 404;
+    ModelError for any other answer (named by ``_raise_for_status``) or no connection."""
+    try:
+        with _client_or_default(client) as http, http.stream(
+            "GET", url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"}
+        ) as response:
+            if response.status_code == 404:
+                return False
+            _raise_for_status(response, url)
+            return True
+    except httpx.TransportError as exc:
+        raise ModelError(
+            f"cannot reach {display_url(url)}: {exc}",
+            hint="check the URL and your network or proxy settings (HTTPS_PROXY)",
+        ) from exc
 
 
 def display_url(url: str) -> str:
@@ -264,7 +333,14 @@ def _write_meta(path: Path, url: str, response: httpx.Response, ranges: bool) ->
         "etag": response.headers.get("ETag"),
         "last_modified": response.headers.get("Last-Modified"),
     }
-    path.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(meta) + "\n")
+        os.replace(tmp, path)  # atomic, and never through a link at ``path``
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _hash_into(path: Path, digest: Any) -> None:
