@@ -14,8 +14,8 @@ def chat(
     url: str | None = typer.Option(None, "--url", help="OpenAI-compatible base URL (…/v1)."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name at --url."),
     system: str | None = typer.Option(None, "--system", help="System prompt."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Upper bound on the reply."),
-    temperature: float | None = typer.Option(None, "--temperature"),
+    max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Upper bound on the reply."),
+    temperature: float | None = typer.Option(None, "--temperature", min=0.0),
     api_key_env: str | None = typer.Option(
         None, "--api-key-env", help="Read a bearer token from this environment variable."
     ),
@@ -39,6 +39,13 @@ def chat(
         base_url = url
         model = model or "default"
     api_key = os.environ.get(api_key_env) if api_key_env else None
+    if api_key_env and not api_key:
+        from llmdeploy.errors import UsageError
+
+        raise UsageError(
+            f"--api-key-env {api_key_env}: that variable is not set",
+            hint=f"export {api_key_env}=... (the key itself is never printed)",
+        )
     usage = ChatUsage()
     started = time.monotonic()
     first: float | None = None
@@ -60,6 +67,15 @@ def chat(
             sys.stdout.write(piece)
             sys.stdout.flush()
     total = time.monotonic() - started
+    if not pieces:
+        from llmdeploy.errors import EndpointError
+
+        raise EndpointError(
+            f"{base_url} answered without any text (model {model!r}, "
+            f"{usage.completion_tokens or 0} completion tokens reported)",
+            hint="check `llmdeploy logs` for the server's side; a chat template that renders "
+            "nothing or a server out of memory answer like this",
+        )
     if as_json:
         print_json(
             {

@@ -35,10 +35,10 @@ def up(
     """Start a deployment: model in the store, image ready, container healthy."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
-    from llmdeploy.errors import ProfileError
+    from llmdeploy.errors import UsageError
 
     if pull not in ("missing", "always", "never"):
-        raise ProfileError(f"--pull {pull!r}: use missing, always or never")
+        raise UsageError(f"--pull {pull!r}: use missing, always or never")
     from llmdeploy.engines.selection import choose_engine
 
     resolved = resolve_profile(profile, profile_file)
@@ -145,7 +145,9 @@ def down(
     profile: str | None = ProfileOpt,
     profile_file: Path | None = ProfileFileOpt,
     engine: str | None = EngineOpt,
-    timeout_s: int = typer.Option(10, "--timeout", help="Seconds to wait for a clean stop."),
+    timeout_s: int = typer.Option(
+        10, "--timeout", min=0, help="Seconds to wait for a clean stop."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Stop and remove a deployment (doing nothing when it is absent)."""
@@ -292,7 +294,7 @@ def logs(
     profile: str | None = ProfileOpt,
     engine: str | None = EngineOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
-    tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+    tail: int | None = typer.Option(None, "--tail", "-n", min=0, help="Only the last N lines."),
 ) -> None:
     """Print a deployment's server log."""
     import sys

@@ -92,7 +92,7 @@ def plan(
 ) -> None:
     """Say whether a deployment fits its GPU or container memory, and what would make it fit."""
     from llmdeploy.cli.console import out, print_json
-    from llmdeploy.errors import LlmdeployError, ModelError, PlanError
+    from llmdeploy.errors import ModelError, PlanError, UsageError
     from llmdeploy.planner import PRESETS
     from llmdeploy.planner import plan as make_plan
 
@@ -106,7 +106,7 @@ def plan(
     if arch is not None:
         preset = PRESETS.get(arch.lower())
         if preset is None:
-            raise LlmdeployError(
+            raise UsageError(
                 f"no architecture preset named {arch!r}",
                 hint="known: " + ", ".join(PRESETS),
             )
@@ -119,7 +119,7 @@ def plan(
     }
     if profile is not None or profile_file is not None:
         if backend is not None:
-            raise LlmdeployError(
+            raise UsageError(
                 "--backend is for hypothetical plans; a profile names its own backend.kind"
             )
         info, origin, spec, target, title = _from_profile(
@@ -131,7 +131,7 @@ def plan(
         )
     for flag, value in (("--tensor-parallel", tensor_parallel), ("--cpu-kv-space", cpu_kv_space)):
         if value is not None and spec.backend != "vllm":
-            raise LlmdeployError(f"{flag} applies to vLLM; this plan is for {spec.backend}")
+            raise UsageError(f"{flag} applies to vLLM; this plan is for {spec.backend}")
     try:
         report = make_plan(info, spec, target)
     except ModelError as exc:
@@ -163,16 +163,16 @@ def _size(flag: str, value: str | None) -> int | None:
     if value is None:
         return None
     from llmdeploy.engines.sizes import to_bytes
-    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.errors import UsageError
 
     try:
         size = to_bytes(value)
     except ValueError as exc:
-        raise LlmdeployError(
+        raise UsageError(
             f"{flag}: not a size: {value!r}", hint="use e.g. 24GiB, 80G or 16384M"
         ) from exc
     if size <= 0:
-        raise LlmdeployError(f"{flag} must be positive")
+        raise UsageError(f"{flag} must be positive")
     return size
 
 
@@ -183,7 +183,7 @@ def _explicit_info(
     head_dim: int | None,
     hidden: int | None,
 ) -> dict[str, Any]:
-    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.errors import UsageError
     from llmdeploy.planner import parse_parameter_count
 
     values: dict[str, Any] = {
@@ -195,7 +195,7 @@ def _explicit_info(
     if params is not None:
         count = parse_parameter_count(params)
         if count is None or count <= 0:
-            raise LlmdeployError(f"--params: not a parameter count: {params!r}", hint="e.g. 7B")
+            raise UsageError(f"--params: not a parameter count: {params!r}", hint="e.g. 7B")
         values["parameters"] = count
     return {key: value for key, value in values.items() if value is not None}
 
@@ -227,7 +227,7 @@ def _from_profile(
     from dataclasses import replace
 
     from llmdeploy.cli.options import resolve_profile
-    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.errors import UsageError
     from llmdeploy.planner import Target, spec_from_profile, target_for_profile, with_overrides
     from llmdeploy.planner.host import detect_gpu_memory, host_memory_bytes, model_info_for_ref
 
@@ -247,13 +247,13 @@ def _from_profile(
     title = f"profile {prof.name}"
     if spec.device == "gpu":
         if mem_bytes is not None:
-            raise LlmdeployError(
+            raise UsageError(
                 f"--memory is for CPU profiles; {prof.name} runs on {prof.accelerator}",
                 hint="give the memory of one GPU with --gpu-memory",
             )
         per_gpu, how = (gpu_bytes, "--gpu-memory") if gpu_bytes else detect_gpu_memory()
         if per_gpu is None:
-            raise LlmdeployError(
+            raise UsageError(
                 f"{prof.name} runs on {prof.accelerator} and the GPU memory is unknown ({how})",
                 hint="pass the memory of one GPU, e.g. --gpu-memory 24GiB",
             )
@@ -263,7 +263,7 @@ def _from_profile(
         target = replace(target, devices=devices, description=f"{devices} x {_human(per_gpu)} GPU")
         return info, origin, spec, target, title
     if gpu_bytes is not None:
-        raise LlmdeployError(
+        raise UsageError(
             f"--gpu-memory is for GPU profiles; {prof.name} runs on the CPU",
             hint="use --memory for the memory a CPU container may use",
         )
@@ -287,14 +287,14 @@ def _hypothetical(
     gpu_bytes: int | None,
     mem_bytes: int | None,
 ) -> tuple[ModelInfo, str, ServingSpec, Target, str]:
-    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.errors import UsageError
     from llmdeploy.models.info import ModelInfo
     from llmdeploy.planner import Target, hypothetical_spec
     from llmdeploy.planner import quant as quants
     from llmdeploy.planner.host import host_memory_bytes
 
     if preset is None and not explicit:
-        raise LlmdeployError(
+        raise UsageError(
             "nothing to plan: give --profile, or describe a model",
             hint="e.g. llmdeploy plan --arch llama-2-7b --quant Q4_K_M --context 4096 --seqs 4 "
             "--gpu-memory 24GiB, or --params 7B --layers 32 --kv-heads 8 --head-dim 128",
@@ -302,17 +302,17 @@ def _hypothetical(
     info = _overlay(ModelInfo(format="unknown"), preset, explicit)
     if quant is not None:
         if quants.bits_per_weight(quant) is None:
-            raise LlmdeployError(
+            raise UsageError(
                 f"--quant: unknown format {quant!r}", hint="known: " + ", ".join(quants.WEIGHT_BITS)
             )
         info = _overlay(info, None, {"quantization": quants.canonical(quant)})
     if backend is None:
         backend = "llamacpp" if quants.is_gguf_quant(info.quantization) else "vllm"
     if backend not in ("llamacpp", "vllm", "ollama"):
-        raise LlmdeployError(f"--backend: {backend!r}", hint="use llamacpp, vllm or ollama")
+        raise UsageError(f"--backend: {backend!r}", hint="use llamacpp, vllm or ollama")
     context = what["context"] or info.context_length
     if context is None:
-        raise LlmdeployError(
+        raise UsageError(
             "--context is needed (tokens per sequence)", hint="e.g. --context 4096"
         )
     device: Device = "gpu" if gpu_bytes is not None else "cpu"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from llmdeploy.engines.sizes import to_bytes
-from llmdeploy.errors import ModelError, ProfileError
+from llmdeploy.errors import ModelError, ProfileError, UsageError
 from llmdeploy.models.info import ModelInfo
 from llmdeploy.planner import constants as c
 from llmdeploy.planner import quant
@@ -319,7 +319,7 @@ def hypothetical_spec(
     """A spec for a model that has no profile: ``context`` tokens per sequence x ``sequences``,
     on the backend's defaults (llama.cpp: ``ctx_size = context x sequences``)."""
     if context <= 0 or sequences <= 0:
-        raise ProfileError("--context and --seqs must be positive")
+        raise UsageError("--context and --seqs must be positive")
     if backend == "llamacpp":
         spec = ServingSpec(
             "llamacpp",
@@ -367,7 +367,7 @@ def with_overrides(
     per_seq = context if context is not None else spec.context_per_sequence
     seqs = sequences if sequences is not None else spec.sequences
     if per_seq <= 0 or seqs <= 0:
-        raise ProfileError("--context and --seqs must be positive")
+        raise UsageError("--context and --seqs must be positive")
     changes: dict[str, object] = {}
     if context is not None or sequences is not None:
         changes["sequences"] = seqs
@@ -375,15 +375,15 @@ def with_overrides(
     if weights_format is not None:
         known = quant.canonical(weights_format)
         if quant.bits_per_weight(known) is None:
-            raise ProfileError(
-                f"unknown quantization {weights_format!r}; known: " + ", ".join(quant.WEIGHT_BITS)
+            raise UsageError(
+                f"--quant: unknown quantization {weights_format!r}; known: " + ", ".join(quant.WEIGHT_BITS)
             )
         changes["weights_format"] = known
     if kv_cache_dtype is not None:
         kv = quant.canonical(kv_cache_dtype)
         if kv is None or quant.kv_element_bytes(kv) is None:
-            raise ProfileError(
-                f"unknown KV cache type {kv_cache_dtype!r}; known: "
+            raise UsageError(
+                f"--kv-cache-dtype: unknown KV cache type {kv_cache_dtype!r}; known: "
                 + ", ".join(k.lower() for k in quant.KV_ELEMENT_BYTES)
             )
         changes["kv_k_format"] = kv
