@@ -560,4 +560,4 @@ def test_cli_gpu_memory_on_a_cpu_profile_is_refused(tmp_path: Path) -> None:
         "model: {ref: 'file:///nonexistent/SmolLM2-135M-Instruct.Q4_1.gguf'}\n"
     )
     result = run_cli("-f", str(tmp_path / "p.yaml"), "--gpu-memory", "24GiB", cwd=tmp_path)
-    assert result.returncode == 1 and "--memory" in result.stderr
+    assert result.returncode == 2 and "--memory" in result.stderr

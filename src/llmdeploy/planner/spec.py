@@ -376,7 +376,8 @@ def with_overrides(
         known = quant.canonical(weights_format)
         if quant.bits_per_weight(known) is None:
             raise UsageError(
-                f"--quant: unknown quantization {weights_format!r}; known: " + ", ".join(quant.WEIGHT_BITS)
+                f"--quant: unknown quantization {weights_format!r}; known: "
+                + ", ".join(quant.WEIGHT_BITS)
             )
         changes["weights_format"] = known
     if kv_cache_dtype is not None:
