@@ -108,6 +108,8 @@ def _broken(location: str, origin: Origin, error: ProfileError, name: str | None
 def _name_line(path: Path) -> str | None:
     """The ``name:`` of a file that failed to load, when a plain line gives it away."""
     try:
+        if not path.is_file():  # never open a FIFO or device (it could block)
+            return None
         with path.open("rb") as handle:
             text = handle.read(MAX_BYTES).decode("utf-8", errors="replace")
     except OSError:
