@@ -133,6 +133,9 @@ def test_a_huge_file_is_refused_without_parsing_it(tmp_path: Path) -> None:
         ("name: a\nx: !!python/object/apply:os.system [id]\n", ":2:4: not valid YAML: could not"),
         ("name: a\nport: " + "9" * 5000 + "\n", ":2:7: not valid YAML: cannot read `99999"),
         ("name: a\nwhen: 2024-13-45\n", ":2:7: not valid YAML: cannot read `2024-13-45`: month"),
+        ("name: a\nport: 0x" + "f" * 5000 + "\n", ":2:7: not valid YAML: `0xfffff"),
+        ('name: a\ndescription: "\\ud800"\n', ":2:14: not valid YAML: a \\u escape of half a "
+         "UTF-16 surrogate pair is not a character"),
         ("name: a\n? [x, y]\n: 1\n", ":2: <top level>: a key must be text"),
         ("name: a\nx: &a [1, *a]\n", ":2: an alias refers to a value that contains it"),
         ("name: a\nx: " + "[" * 200 + "]" * 200 + "\n", ":2: too complex for a profile: nested "

@@ -13,7 +13,9 @@ asking for another profile works, and ``profiles list`` shows the broken file as
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -138,15 +140,31 @@ def _source_from_document(
 
 
 def builtin_sources() -> Iterator[ProfileSource]:
+    for location, document in _builtin_documents():
+        try:
+            if isinstance(document, ProfileError):
+                raise document
+            copied = YamlDocument(copy.deepcopy(document.data), document.positions)
+            yield _source_from_document(copied, origin="builtin", location=location)
+        except ProfileError as exc:
+            yield _broken(location, "builtin", exc, None)
+
+
+@functools.cache
+def _builtin_documents() -> tuple[tuple[str, YamlDocument | ProfileError], ...]:
+    """The built-in profiles, parsed once per process (they are package data)."""
     folder = resources.files("llmdeploy.profiles").joinpath("builtin")
+    found: list[tuple[str, YamlDocument | ProfileError]] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
             location = f"builtin:{entry.name}"
             try:
-                document = parse_yaml(decode_text(entry.read_bytes(), location), location)
-                yield _source_from_document(document, origin="builtin", location=location)
+                found.append(
+                    (location, parse_yaml(decode_text(entry.read_bytes(), location), location))
+                )
             except ProfileError as exc:
-                yield _broken(location, "builtin", exc, None)
+                found.append((location, exc))
+    return tuple(found)
 
 
 def discover(cwd: Path | None = None, profile_file: Path | None = None) -> list[ProfileSource]:

@@ -44,6 +44,8 @@ MAX_NODES = 10_000
 Key = tuple[str | int, ...]
 """A value's path in the document: mapping keys and list indexes, e.g. ("env", "MODE")."""
 
+_MAX_INT_BITS = 128  # larger numbers mean nothing in a profile and cannot all be printed
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _MERGE_TAG = _TAG_PREFIX + "merge"
 IMPLICIT_KINDS = frozenset({"bool", "int", "float", "null", "timestamp"})
@@ -254,13 +256,26 @@ class _ProfileLoader(yaml.SafeLoader):
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep=deep)
+            value = super().construct_object(node, deep=deep)
         except (ValueError, OverflowError, TypeError) as exc:  # e.g. 5000 digits, 2024-13-45
             text = str(node.value)
             reason = f"{len(text)} digits is too long" if "digits" in str(exc) else str(exc)
             raise yaml.constructor.ConstructorError(
                 None, None, f"cannot read `{_short(text)}`: {reason}", node.start_mark
             ) from exc
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "a \\u escape of half a UTF-16 surrogate pair is not a character; "
+                "write the character itself or a \\U escape",
+                node.start_mark,
+            )
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"`{_short(str(node.value))}` is too large a number", node.start_mark
+            )
+        return value
 
 
 class _Budget:
@@ -344,6 +359,11 @@ def _entries(
                 "a key must be text, not a list or mapping"
             )
         name = key_node.value
+        if _SURROGATE.search(name):
+            raise ProfileError(
+                f"{location}:{key_node.start_mark.line + 1}: a key holds a \\u escape of half "
+                "a UTF-16 surrogate pair, which is not a character"
+            )
         if name in explicit:
             _duplicate(location, key, name, explicit[name][0], key_node)
         explicit[name] = (key_node, value_node)
@@ -412,7 +432,7 @@ def _short(text: str, limit: int = 40) -> str:
 
 def yaml_reading(position: Position, value: Any) -> str:
     """E.g. "YAML read `no` as the boolean false", for an implicitly typed scalar."""
-    text = position.text or ""
+    text = _short(position.text or "")
     if position.kind == "null":
         return "YAML read an empty value as null" if not text else f"YAML read `{text}` as null"
     if position.kind == "bool":
@@ -438,6 +458,6 @@ def number_base(text: str) -> str | None:
 
 def quoted(key: Key, text: str) -> str:
     """How to write ``text`` at ``key`` as a quoted string, e.g. ``engine: 'no'``."""
-    literal = "'" + text.replace("'", "''") + "'"
+    literal = "'" + _short(text).replace("'", "''") + "'"
     last = key[-1] if key else ""
     return f"- {literal}" if isinstance(last, int) else f"{last}: {literal}"
