@@ -77,6 +77,9 @@ def test_missing_path_directory_and_special_file(tmp_path: Path) -> None:
     folder = tmp_path / "dir.yaml"
     folder.mkdir()
     assert f"{folder}: is a directory, not a profile file" in error_of(folder, tmp_path).message
+    dangling = tmp_path / "link.yaml"
+    dangling.symlink_to(tmp_path / "gone.yaml")
+    assert f"{dangling}: a symbolic link to a missing file" in error_of(dangling, tmp_path).message
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)  # must be refused before it is opened (opening a FIFO would block)
     assert f"{fifo}: not a regular file" in error_of(fifo, tmp_path).message
@@ -230,6 +233,10 @@ def test_asking_for_the_broken_profile_raises_its_error(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as info:
         resolve("mine", cwd=tmp_path, env={})
     assert f"{path}:3:1: not valid YAML" in info.value.message
+    crlf = write(tmp_path, "profiles/crlf.yaml", b"name: windows\r\nengine: a\r\nengine: b\r\n")
+    with pytest.raises(ProfileError) as info:
+        resolve("windows", cwd=tmp_path, env={})
+    assert f"{crlf}:3: engine: duplicate key" in info.value.message
     # found by its file stem when nothing else is readable
     stem = write(tmp_path, "profiles/other.yaml", b"\x00\x01")
     with pytest.raises(ProfileError) as info:

@@ -132,6 +132,20 @@ def test_numbers_yaml_11_reads_unlike_they_look_are_refused(
     assert f"{tmp_path / 'p.yaml'}{expected}" in message
 
 
+def test_a_field_taking_text_or_numbers_gets_the_text_for_misread_forms(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: o\nextends: local-ollama\nbackend:\n  kind: ollama\n  keep_alive: -1\n"
+        "  parameters:\n    use_mmap: true\n    num_keep: 0755\n    top_k: 40\n"
+    )
+    backend = resolve(profile_file=path, cwd=tmp_path, env={}).profile.backend
+    assert backend.kind == "ollama"
+    assert backend.parameters == {"use_mmap": "true", "num_keep": "0755", "top_k": 40}
+    assert backend.keep_alive == "-1"
+
+
 def test_a_name_yaml_typed_is_read_as_text(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("name: 2024\nextends: edge-podman\n")

@@ -44,7 +44,7 @@ Origin = Literal["file", "project", "user", "builtin"]
 _ORDER: tuple[Origin, ...] = ("file", "project", "user", "builtin")
 _MAX_DEPTH = 16
 _NAME_LINE = re.compile(
-    r"""^name:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9_.-]*)["']?[ \t]*(?:#.*)?$""", re.MULTILINE
+    r"""^name:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9_.-]*)["']?[ \t]*(?:#.*)?\r?$""", re.MULTILINE
 )
 
 

@@ -16,6 +16,7 @@ The data of a profile is the merge of its ``extends`` chain; each value came fro
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,8 +63,7 @@ def validate_profile(data: dict[str, Any], layers: Sequence[Layer]) -> Profile:
                 _assign(data, key, text)
                 converted.add(key)
             continue
-        _refuse_misread_numbers(profile, data, layers, converted)
-        return profile
+        return _check_misread_numbers(profile, data, layers, converted)
 
 
 def _text_fixes(
@@ -90,38 +90,60 @@ def _text_fixes(
     return fixes
 
 
-def _refuse_misread_numbers(
+def _check_misread_numbers(
     profile: Profile, data: dict[str, Any], layers: Sequence[Layer], converted: set[Key]
-) -> None:
-    """Numbers YAML 1.1 read from a form people read differently, and booleans taken as numbers."""
-    dumped = profile.model_dump()
+) -> Profile:
+    """Numbers YAML 1.1 read from a form people read otherwise, and booleans taken as numbers.
+
+    Where the field also takes text (``dict[str, str | int]``), the source text is used
+    instead; elsewhere these are refused.
+    """
     problems: list[tuple[str, int, str]] = []
-    for key, value in _leaves(data):
+    for key, value in list(_leaves(data)):
         if key in converted:
             continue
         layer, position = _position(key, layers)
         if position is None or not position.implicitly_typed or position.text is None:
             continue
-        final = _get(dumped, key)
+        final = _get(profile.model_dump(), key)
         if not isinstance(final, int | float) or isinstance(final, bool):
             continue
+        base = number_base(position.text)
+        if position.kind != "bool" and base not in ("octal", "base-60"):
+            continue
+        as_text = _with_text(data, key, position.text)
+        if as_text is not None:
+            _assign(data, key, position.text)
+            converted.add(key)
+            profile = as_text
+            continue
         reading = yaml_reading(position, value)
-        place = Place(label(key), layer.location, position.line)
         if position.kind == "bool":
             message = f"{reading}, and this field takes a number"
-        elif number_base(position.text) == "octal":
+        elif base == "octal":
             decimal = int(position.text.replace("_", ""), 10)
             message = f"{reading}; write {final}, or {decimal} if you meant decimal"
-        elif number_base(position.text) == "base-60":
-            message = f"{reading}; write {final} if that is what you mean"
         else:
-            continue
+            message = f"{reading}; write {final} if that is what you mean"
+        place = Place(label(key), layer.location, position.line)
         problems.append((layer.location, position.line, place.format(message)))
     if problems:
         raise problems_error(
             [line for *_, line in sorted(problems)],
             hint="YAML 1.1 reads these forms differently from what they look like",
         )
+    return profile
+
+
+def _with_text(data: dict[str, Any], key: Key, text: str) -> Profile | None:
+    """The profile with ``text`` at ``key`` when that validates and the field keeps it as text."""
+    trial = copy.deepcopy(data)
+    _assign(trial, key, text)
+    try:
+        profile = Profile.model_validate(trial)
+    except ValidationError:
+        return None
+    return profile if isinstance(_get(profile.model_dump(), key), str) else None
 
 
 def _place(

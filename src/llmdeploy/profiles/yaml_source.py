@@ -96,6 +96,8 @@ def read_bytes(path: Path, location: str) -> bytes:
         if path.is_dir():
             raise ProfileError(f"{location}: is a directory, not a profile file")
         if not path.exists():
+            if path.is_symlink():
+                raise ProfileError(f"{location}: a symbolic link to a missing file")
             raise ProfileError(f"profile file not found: {location}")
         if not path.is_file():
             raise ProfileError(f"{location}: not a regular file (a profile is a YAML file)")
