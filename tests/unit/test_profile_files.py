@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.errors import ProfileError
-from llmdeploy.profiles import yaml_source
+from llmdeploy.profiles import file_text
 from llmdeploy.profiles.loader import discover, resolve
 
 GOOD = """\
@@ -109,7 +109,7 @@ def test_an_unreadable_file_on_disk(tmp_path: Path) -> None:
 
 
 def test_a_huge_file_is_refused_without_parsing_it(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.yaml", GOOD + "#" * (yaml_source.MAX_BYTES + 10) + "\n")
+    path = write(tmp_path, "p.yaml", GOOD + "#" * (file_text.MAX_BYTES + 10) + "\n")
     assert f"{path}: too large for a profile (more than 1024 KiB)" in error_of(
         path, tmp_path
     ).message

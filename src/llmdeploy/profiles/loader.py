@@ -26,16 +26,15 @@ from typing import Any, Literal
 
 from llmdeploy.errors import ProfileError
 from llmdeploy.paths import user_profiles_dir
+from llmdeploy.profiles.file_text import MAX_BYTES, decode_text
 from llmdeploy.profiles.interpolate import interpolate
 from llmdeploy.profiles.merge import deep_merge
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.profiles.validate import Layer, validate_profile
 from llmdeploy.profiles.yaml_source import (
-    MAX_BYTES,
     Key,
     Position,
     YamlDocument,
-    decode_text,
     parse_yaml,
     read_yaml_file,
 )

@@ -3,9 +3,8 @@
 ``read_yaml_file(path)`` takes a path through four steps, each of which raises a
 :class:`~llmdeploy.errors.ProfileError` naming the file (and the line where one is known):
 
-1. bytes: the file exists, is a regular file, is readable and at most ``MAX_BYTES``;
-2. text: UTF-8 (a UTF-8 byte-order mark is dropped; UTF-16/32, NUL bytes and control
-   characters are refused, saying which); CRLF line endings are fine;
+1. bytes and 2. text: see :mod:`llmdeploy.profiles.file_text` (a regular, readable file of
+   at most 1 MiB of UTF-8; CRLF line endings are fine);
 3. YAML: one document, nesting at most ``MAX_DEPTH`` deep and at most ``MAX_NODES`` values
    with every alias expanded (a "billion laughs" file is refused, not expanded), no alias
    that contains itself, no duplicate key at any depth (both lines named), keys are text;
@@ -22,7 +21,6 @@ keys, limits and positions are a walk over that tree.
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,9 +31,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from llmdeploy.errors import ProfileError
+from llmdeploy.profiles.file_text import decode_text, read_bytes
 
-MAX_BYTES = 1024 * 1024
-"""Largest profile file read, in bytes (a real profile is a few hundred bytes)."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists, aliases expanded."""
 MAX_NODES = 10_000
@@ -49,9 +46,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG_PREFIX = "tag:yaml.org,2002:"
 _MERGE_TAG = _TAG_PREFIX + "merge"
 IMPLICIT_KINDS = frozenset({"bool", "int", "float", "null", "timestamp"})
-_NON_PRINTABLE = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
 
 
 @dataclass(frozen=True)
@@ -90,70 +84,6 @@ def read_yaml_file(path: Path, location: str | None = None) -> YamlDocument:
     return parse_yaml(decode_text(read_bytes(path, where), where), where)
 
 
-def read_bytes(path: Path, location: str) -> bytes:
-    """The file's bytes; refuses a missing path, a directory, a special file, a huge file."""
-    try:
-        if path.is_dir():
-            raise ProfileError(f"{location}: is a directory, not a profile file")
-        if not path.exists():
-            if path.is_symlink():
-                raise ProfileError(f"{location}: a symbolic link to a missing file")
-            raise ProfileError(f"profile file not found: {location}")
-        if not path.is_file():
-            raise ProfileError(f"{location}: not a regular file (a profile is a YAML file)")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except PermissionError as exc:
-        raise ProfileError(
-            f"{location}: cannot read the profile: permission denied",
-            hint="check the file's permissions (it must be readable by this user)",
-        ) from exc
-    except OSError as exc:
-        raise ProfileError(f"{location}: cannot read the profile: {exc.strerror or exc}") from exc
-    if len(data) > MAX_BYTES:
-        raise ProfileError(
-            f"{location}: too large for a profile (more than {MAX_BYTES // 1024} KiB)",
-            hint="is this the right file? A profile is a short YAML document",
-        )
-    return data
-
-
-def decode_text(data: bytes, location: str) -> str:
-    """UTF-8 text of ``data``; refuses other encodings, binary data and control characters."""
-    encoding = _wide_encoding(data)
-    if encoding:
-        raise ProfileError(
-            f"{location}: the file is {encoding}; a profile must be UTF-8",
-            hint=f"convert it, e.g. `iconv -f {encoding} -t UTF-8 FILE`, or save it as UTF-8",
-        )
-    if b"\x00" in data:
-        line, column = _line_column(data, data.index(b"\x00"))
-        raise ProfileError(
-            f"{location}:{line}:{column}: contains NUL bytes: this is a binary file, "
-            "not a YAML profile"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line, column = _line_column(data, exc.start)
-        raise ProfileError(
-            f"{location}:{line}:{column}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-            "a profile must be UTF-8",
-            hint="save the file as UTF-8",
-        ) from exc
-    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Windows editors write one)
-    bad = _NON_PRINTABLE.search(text)
-    if bad:
-        line = text.count("\n", 0, bad.start()) + 1
-        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        raise ProfileError(
-            f"{location}:{line}:{column}: control character U+{ord(bad.group()):04X} "
-            "is not allowed in YAML",
-            hint="remove it, or write it as an escape inside a double-quoted string",
-        )
-    return text
-
-
 def parse_yaml(text: str, location: str) -> YamlDocument:
     """Parse ``text`` as one YAML mapping with positions (see the module docstring)."""
     loader = _ProfileLoader(text, location)
@@ -181,42 +111,6 @@ def parse_yaml(text: str, location: str) -> YamlDocument:
             f"(`key: value` lines); this file holds {found}"
         )
     return YamlDocument(data=data, positions=positions)
-
-
-# ---------------------------------------------------------------------------------------------
-# encoding
-
-
-def _wide_encoding(data: bytes) -> str | None:
-    """'UTF-16' / 'UTF-32' when ``data`` is text in one of them (by its BOM or first bytes)."""
-    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        return "UTF-32"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "UTF-16"
-    # without a BOM, YAML tells the encoding from the NULs around its first (ASCII) character;
-    # it is only called UTF-16/32 when the start decodes as printable text in it
-    head = data[:4]
-    if len(head) == 4 and head[:3] == b"\x00\x00\x00":
-        name, codec = "UTF-32", "utf-32-be"
-    elif len(head) == 4 and head[1:] == b"\x00\x00\x00":
-        name, codec = "UTF-32", "utf-32-le"
-    elif len(head) >= 2 and head[0] == 0 and head[1] != 0:
-        name, codec = "UTF-16", "utf-16-be"
-    elif len(head) >= 2 and head[0] != 0 and head[1] == 0:
-        name, codec = "UTF-16", "utf-16-le"
-    else:
-        return None
-    try:  # an incremental decoder keeps a character cut at the end of the sample for later
-        text = codecs.getincrementaldecoder(codec)().decode(data[:1024], final=False)
-    except UnicodeDecodeError:
-        return None
-    return name if text and not _NON_PRINTABLE.search(text) else None
-
-
-def _line_column(data: bytes, offset: int) -> tuple[int, int]:
-    line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-    return line, column
 
 
 # ---------------------------------------------------------------------------------------------
