@@ -44,7 +44,7 @@ BROKEN = {
         "backend: {kind: ollama}\nimage: ollama/ollama:x\n", "model.name"),
     "ollama template": (
         BASE + "backend: {kind: ollama, template: \"x\\\"\\\"\\\"\\ny\"}\nimage: o/o:x\n",
-        "backend.ollama.template"),
+        "backend.template"),
     "ollama cache type": (
         BASE + "backend: {kind: ollama}\nimage: o/o:x\nenv: {OLLAMA_KV_CACHE_TYPE: q5_1}\n",
         "env.OLLAMA_KV_CACHE_TYPE"),

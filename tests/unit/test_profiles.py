@@ -19,6 +19,20 @@ env: {A: "1", B: "2"}
 """
 
 
+def with_line(text: str) -> tuple[str, int]:
+    """BASE with ``text`` replacing the line of the same top-level key (or appended), and
+    the 1-based line number it is on."""
+    key = text.split(":", 1)[0] + ":"
+    lines = BASE.split("\n")
+    index = next((i for i, line in enumerate(lines) if line.startswith(key)), None)
+    if index is None:
+        lines.insert(len(lines) - 1, text)
+        index = len(lines) - 2
+    else:
+        lines[index] = text
+    return "\n".join(lines), index + 1
+
+
 def write(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,19 +136,23 @@ def test_unknown_backend_kind_is_clear(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fragment", "expected"),
     [
-        ("server: {port: 70000}", "server.port"),
-        ("resources: {memory: lots}", "resources.memory"),
-        ("engine: kubernetes", "engine"),
-        ("accelerator: tpu", "accelerator"),
-        ("model: {ref: 'models/a.gguf'}", "model.ref"),
-        ("env: {'1BAD': x}", "env"),
+        ("server: {port: 70000}", "server.port: Input should be less than or equal to 65535"),
+        ("resources: {memory: lots}", "resources.memory: not a size"),
+        ("engine: kubernetes", "engine: Input should be 'podman', 'docker' or 'auto'"),
+        ("accelerator: tpu", "accelerator: Input should be"),
+        ("model: {ref: 'models/a.gguf'}", "model.ref: model reference 'models/a.gguf' has no scheme"),
+        ("secret_env: ['1BAD']", "secret_env: not an environment variable name: '1BAD'"),
     ],
 )
-def test_bad_values_name_the_field(tmp_path: Path, fragment: str, expected: str) -> None:
-    path = write(tmp_path, "bad.yaml", BASE + fragment + "\n")
+def test_bad_values_name_the_file_line_and_field(
+    tmp_path: Path, fragment: str, expected: str
+) -> None:
+    text, line = with_line(fragment)
+    path = write(tmp_path, "bad.yaml", text)
     with pytest.raises(ProfileError) as info:
         resolve(profile_file=path, cwd=tmp_path, env={})
-    assert f"{path}: {expected}" in info.value.message
+    assert f"{path}:{line}: {expected}" in info.value.message
+    assert "YAML read" not in info.value.message  # nothing here is a YAML misreading
 
 
 def test_extra_args_may_not_override_managed_flags(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,12 +15,42 @@ from llmdeploy.errors import ProfileError
 from llmdeploy.profiles.rules import ProfileRuleError
 
 
-def validation_error(exc: ValidationError, *, source: str, root: type[BaseModel]) -> ProfileError:
+@dataclass(frozen=True)
+class Place:
+    """Where a failing value is written: file, 1-based line (when known), and a note."""
+
+    field: str
+    location: str
+    line: int | None = None
+    note: str | None = None
+
+    def format(self, message: str) -> str:
+        where = f"{self.location}:{self.line}" if self.line else self.location
+        note = f"; {self.note}" if self.note else ""
+        return f"{where}: {self.field or '<root>'}: {message}{note}"
+
+
+Locate = Callable[[tuple[Any, ...], str], Place]
+"""Maps a pydantic error location and error type to the place the user wrote the value."""
+
+
+def validation_error(
+    exc: ValidationError,
+    *,
+    source: str,
+    root: type[BaseModel],
+    locate: Locate | None = None,
+) -> ProfileError:
+    """One ProfileError listing every problem as ``FILE:LINE: field.path: message``.
+
+    ``locate`` (from the loader) gives the file and line each value came from and a note such
+    as what YAML made of an unquoted scalar; without it every line names ``source``.
+    """
     lines: list[str] = []
     hints: list[str] = []
     for error in exc.errors():
         loc = [part for part in error["loc"]]
-        field_path = _format_loc(loc)
+        place = locate(tuple(loc), error["type"]) if locate else Place(_format_loc(loc), source)
         if error["type"] == "extra_forbidden":
             key = str(loc[-1])
             valid = sorted(_fields_at(root, loc[:-1]))
@@ -26,22 +58,33 @@ def validation_error(exc: ValidationError, *, source: str, root: type[BaseModel]
             message = f"unknown key {key!r}"
             if close:
                 message += f"; did you mean {close[0]!r}?"
-                hints.append(f"rename {field_path} to {_format_loc([*loc[:-1], close[0]])}")
+                parent = place.field.rpartition(".")[0] if "." in place.field else ""
+                renamed = f"{parent}.{close[0]}" if parent else close[0]
+                hints.append(f"rename {place.field} to {renamed}")
             elif valid:
                 message += f" (valid keys here: {', '.join(valid)})"
-            lines.append(f"{source}: {field_path}: {message}")
+            line = place.format(message)
         elif isinstance((error.get("ctx") or {}).get("error"), ProfileRuleError):
+            # cross-field rules (profiles.rules): one line per field, where it was written
             rule_error: ProfileRuleError = error["ctx"]["error"]
-            lines.extend(f"{source}: {v.field}: {v.message}" for v in rule_error.violations)
+            for violation in rule_error.violations:
+                path = tuple(violation.field.split("."))
+                where = locate(path, "value_error") if locate else Place(violation.field, source)
+                if (text := where.format(violation.message)) not in lines:
+                    lines.append(text)
+            continue
         else:
-            msg = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{source}: {field_path or '<root>'}: {msg}")
+            line = place.format(str(error["msg"]).removeprefix("Value error, "))
+        if line not in lines:  # a union reports one value once per member type
+            lines.append(line)
+    return problems_error(lines, hint="; ".join(hints) if hints else None)
+
+
+def problems_error(lines: list[str], *, hint: str | None = None) -> ProfileError:
+    """``invalid profile (N problems):`` followed by one indented line per problem."""
     count = len(lines)
     header = f"invalid profile ({count} problem{'s' if count != 1 else ''}):"
-    return ProfileError(
-        header + "\n  " + "\n  ".join(lines),
-        hint="; ".join(hints) if hints else None,
-    )
+    return ProfileError(header + "\n  " + "\n  ".join(lines), hint=hint)
 
 
 def _format_loc(loc: list[Any]) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from llmdeploy.constants import DEFAULT_HOST
 from llmdeploy.models.refs import ModelRef
 from llmdeploy.profiles import rules
+from llmdeploy.profiles.addresses import host_address
 from llmdeploy.profiles.backend_options import (
     BackendSpec,
     LlamaCppBackend,
@@ -83,8 +84,17 @@ class BuildSpec(StrictModel):
 
 
 class ServerSettings(StrictModel):
-    host: str = Field(default=DEFAULT_HOST, description="Host address the port is published on")
+    host: str = Field(
+        default=DEFAULT_HOST,
+        description="Host address the port is published on: IPv4, IPv6 ([::1] or ::1) or "
+        "localhost (stored as 127.0.0.1); 0.0.0.0 / :: publish on every interface",
+    )
     port: int = Field(default=8080, ge=1, le=65535, description="Host port")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return host_address(value)
 
 
 class ResourceLimits(StrictModel):
