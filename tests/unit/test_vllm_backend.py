@@ -20,7 +20,6 @@ def vllm_profile(accelerator: str = "cuda", **backend: object) -> Profile:
         "accelerator": accelerator,
         "backend": {"kind": "vllm", **backend},
         "model": {"ref": "hf://Qwen/Qwen2.5-0.5B-Instruct", "name": "qwen"},
-        "image": "docker.io/vllm/vllm-openai:v0.12.0",
     })
 
 
@@ -123,3 +122,25 @@ def test_rendered_secret_reference_is_expanded_by_the_shell() -> None:
     shown = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True,
                            env={**os.environ, "MY_VLLM_KEY": "s3cret"}).stdout
     assert shown == "VLLM_API_KEY=s3cret"
+
+
+def test_one_vllm_version_for_every_accelerator() -> None:
+    """The CUDA and ROCm images and the CPU build run the same pinned vLLM release."""
+    import re
+
+    from llmdeploy.backends.vllm import VLLM_VERSION
+    from llmdeploy.profiles.loader import resolve
+
+    assert plan(vllm_profile()).run.image == f"docker.io/vllm/vllm-openai:v{VLLM_VERSION}"
+    assert plan(vllm_profile("rocm")).run.image == (
+        f"docker.io/vllm/vllm-openai-rocm:v{VLLM_VERSION}")
+    cpu = Profile.model_validate({
+        "name": "c", "backend": {"kind": "vllm"}, "model": {"ref": "file:///m/hf-folder"},
+        "build": {}})
+    recipe = plan(cpu).images.recipe
+    assert recipe is not None and recipe.variables["vllm_version"] == VLLM_VERSION
+    prod = resolve("prod-vllm", env={}).profile
+    assert prod.image is None and plan(prod).run.image == plan(vllm_profile()).run.image
+    script = (Path(__file__).parents[2] / "scripts" / "make-vllm-wheelhouse.sh").read_text()
+    found = re.search(r'VLLM_VERSION="\$\{VLLM_VERSION:-([0-9.]+)\}"', script)
+    assert found and found.group(1) == VLLM_VERSION  # the wheelhouse the CPU image installs

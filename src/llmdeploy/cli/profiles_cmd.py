@@ -40,12 +40,14 @@ def list_profiles(as_json: bool = JsonOpt) -> None:
                 valid=True,
             )
         except ProfileError as exc:
+            problems = [line.strip() for line in exc.message.splitlines()[1:]] or [exc.message]
             row.update(
                 engine="?",
                 backend="?",
                 accelerator="?",
                 valid=False,
-                description=f"invalid: {exc.message.splitlines()[-1].strip()}",
+                problems=problems,
+                description="invalid: " + "; ".join(problems),
             )
         rows.append(row)
     if as_json:

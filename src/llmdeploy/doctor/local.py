@@ -90,14 +90,25 @@ PACKAGES: tuple[PackageSpec, ...] = (
         "pip install xllamacpp",
     ),
     PackageSpec(
+        "gguf",
+        "gguf",
+        "GGUF inspection and the memory plan `up` runs first",
+        Status.ERROR,
+        "pip install 'gguf>=0.10' (a dependency of llmdeploy)",
+    ),
+    PackageSpec(
         "huggingface_hub",
         "huggingface_hub",
         "hf:// model references",
-        Status.INFO,
-        "pip install 'llmdeploy[hf]'",
+        Status.ERROR,
+        "pip install 'huggingface_hub>=1.0' (a dependency of llmdeploy)",
     ),
     PackageSpec(
-        "ollama", "ollama", "the Ollama client", Status.INFO, "pip install 'llmdeploy[ollama]'"
+        "ollama",
+        "ollama",
+        "the Ollama backend's API client",
+        Status.ERROR,
+        "pip install 'ollama>=0.4.6' (a dependency of llmdeploy)",
     ),
     PackageSpec("vllm", "vllm", "vLLM on the host", Status.INFO, "pip install 'llmdeploy[vllm]'"),
 )

@@ -37,7 +37,7 @@ from llmdeploy.models.sources.base import visible_files
 _GGUF_MAGIC = b"GGUF"
 _SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
 _FIRST = SplitName("", 1, 1)  # what a plain (unsplit) GGUF name counts as
-_GGUF_HINT = "pip install gguf (part of llmdeploy's optional 'hf' extra)"
+_GGUF_HINT = "gguf is a dependency of llmdeploy: reinstall llmdeploy"
 
 _DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "half": "F16"}
 # config.json keys, first found wins (GPT-2 style configs use the short names).

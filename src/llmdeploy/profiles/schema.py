@@ -151,7 +151,11 @@ class Profile(StrictModel):
     accelerator: Accelerator = "cpu"
     backend: BackendSpec
     model: ModelSource
-    image: str | None = Field(default=None, description="Prebuilt image reference")
+    image: str | None = Field(
+        default=None,
+        description="Prebuilt image reference; default: the backend's pinned upstream image for "
+        "the accelerator (or the local build when a build: section is given)",
+    )
     build: BuildSpec | None = None
     server: ServerSettings = Field(default_factory=ServerSettings)
     env: dict[str, str] = Field(default_factory=dict)
@@ -190,9 +194,7 @@ class Profile(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _image_or_build(self) -> Profile:
-        if self.image is None and self.build is None:
-            raise ValueError("set 'image' (a prebuilt reference), 'build', or both")
+    def _secrets_apart(self) -> Profile:
         overlap = set(self.env) & set(self.secret_env)
         if overlap:
             raise ValueError(

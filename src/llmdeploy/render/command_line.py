@@ -22,7 +22,8 @@ def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
         argv += ["--label", f"{key}={value}"]
     for port in spec.ports:
         suffix = "" if port.protocol == "tcp" else f"/{port.protocol}"
-        argv += ["--publish", f"{port.host_ip}:{port.host_port}:{port.container_port}{suffix}"]
+        host = f"[{port.host_ip}]" if ":" in port.host_ip else port.host_ip  # IPv6
+        argv += ["--publish", f"{host}:{port.host_port}:{port.container_port}{suffix}"]
     for mount in spec.mounts:
         options = "ro" if mount.read_only else "rw"
         argv += ["--volume", f"{mount.source}:{mount.target}:{options}"]

@@ -50,7 +50,7 @@ from llmdeploy.models.sources.base import (
 )
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-INSTALL_HINT = "pip install huggingface_hub gguf (llmdeploy's optional 'hf' extra)"
+INSTALL_HINT = "huggingface_hub is a dependency of llmdeploy: reinstall llmdeploy"
 
 #: Top-level files of a repository snapshot: weights, config, tokenizer and chat template.
 SNAPSHOT_PATTERNS = (
