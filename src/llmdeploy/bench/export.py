@@ -14,7 +14,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from llmdeploy.bench.report import BenchReport, StageResult
+from llmdeploy.bench.report import BenchReport, StageResult, write_text
 from llmdeploy.bench.svgplot import PALETTE, Series, chart
 from llmdeploy.bench.tables import CSV_COLUMNS, request_rows, stage_csv_row, token_source_label
 
@@ -34,7 +34,7 @@ def render_csv(report: BenchReport) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    Path(path).write_text(render_csv(report), encoding="utf-8")
+    write_text(path, render_csv(report), "CSV file")
 
 
 def write_requests_csv(report: BenchReport, path: str | Path) -> None:
@@ -44,11 +44,11 @@ def write_requests_csv(report: BenchReport, path: str | Path) -> None:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    Path(path).write_text(buf.getvalue(), encoding="utf-8")
+    write_text(path, buf.getvalue(), "CSV file")
 
 
 def write_html(report: BenchReport, path: str | Path) -> None:
-    Path(path).write_text(render_html(report), encoding="utf-8")
+    write_text(path, render_html(report), "HTML page")
 
 
 # plots --------------------------------------------------------------------------------
