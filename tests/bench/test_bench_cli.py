@@ -159,3 +159,65 @@ def test_report_rejects_other_schema_versions(tmp_path: Path) -> None:
     f.write_text(json.dumps({"schema_version": 99}))
     _, _, exc = run("report", str(f))
     assert isinstance(exc, BenchError) and "schema_version" in exc.message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes(range(256)), "not UTF-8 text"),
+        ("{\"schema_version\": 2, \"café\": 1}".encode("latin-1"), "not UTF-8 text"),
+        (b'{"schema_version": 2, "stages": [', "truncated"),
+        (b"", "not JSON"),
+        (b"hello", "not JSON"),
+        (b"[1, 2]", "no schema_version"),
+        (b"[" * 100_000, "not a bench report"),
+        (b'{"schema_version": 2, "stages": "x"}', "not a valid llmdeploy bench report"),
+        (b'{"schema_version": true}', "schema_version True"),
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_bad_report_files_are_clear_errors_naming_the_file(
+    tmp_path: Path, url: str, content: bytes, expected: str, command: str,
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    args = [command, str(bad)]
+    if command == "compare":
+        good = tmp_path / "good.json"
+        run("--url", url, "-n", "2", "--output-tokens", "2", "--output", str(good))
+        args = [command, str(good), str(bad)]
+    _, _, exc = run(*args)
+    assert isinstance(exc, BenchError) and exc.exit_code == 8, exc
+    assert str(bad) in exc.message and expected in exc.message
+
+
+def test_missing_and_folder_reports(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing.json", tmp_path):
+        _, _, exc = run("report", str(path))
+        assert isinstance(exc, BenchError) and str(path) in exc.message
+
+
+def test_schema_1_reports_still_render(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    run("--url", url, "-n", "2", "--output-tokens", "2", "--output", str(out))
+    data = json.loads(out.read_text())
+    data["schema_version"] = 1  # version 1 had none of these fields
+    data.pop("downgrades")
+    data["config"]["target"].pop("api_source")
+    data["config"]["target"].pop("stream_usage")
+    for key in ("unique_prompts", "shared_prefix_tokens"):
+        data["config"]["workload"].pop(key)
+    for stage in data["stages"]:
+        stage["summary"].pop("error_messages")
+        stage["summary"].pop("cached_prompt_tokens")
+        for record in stage["records"]:
+            record.pop("cached_tokens")
+    out.write_text(json.dumps(data))
+    code, output, exc = run("report", str(out))
+    assert exc is None and code == 0 and "TTFT p50 ms" in output
+
+
+def test_unwritable_output_is_a_clear_error(url: str, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "run.json"
+    _, _, exc = run("--url", url, "-n", "1", "--output-tokens", "2", "--output", str(target))
+    assert isinstance(exc, BenchError) and str(target) in exc.message

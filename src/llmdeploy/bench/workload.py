@@ -174,8 +174,8 @@ class Workload:
     made in (each request draws from its own generator, seeded by the run seed and ``n``).
     The runner numbers requests across the whole run when ``unique_prompts`` is on, so no
     two requests of a run share a prompt; then every prompt also begins with a few words
-    that encode ``n`` (distinct for the first ~20 million requests), so no request shares a
-    cacheable prefix with another beyond ``shared_prefix_tokens``. Off, the runner numbers
+    that encode ``n`` (distinct for the first ~20 million requests), so two requests share at
+    most a word or two of prefix beyond ``shared_prefix_tokens``. Off, the runner numbers
     requests per stage and stages replay the same prompts.
     """
 
@@ -195,10 +195,11 @@ class Workload:
 
     def tag(self, n: int) -> list[str]:
         """The words that make request ``n``'s prompt unique: a bijection of ``n`` (mod
-        ``len(_WORDS) ** 3``) written in base ``len(_WORDS)``."""
+        ``len(_WORDS) ** 3``) written in base ``len(_WORDS)``, fastest-changing digit first,
+        so requests close in number differ from their first word on."""
         m = (n * _TAG_STEP + self._tag_offset) % _TAG_SPACE
         w = len(_WORDS)
-        return [_WORDS[m // (w * w)], _WORDS[(m // w) % w], _WORDS[m % w]]
+        return [_WORDS[m % w], _WORDS[(m // w) % w], _WORDS[m // (w * w)]]
 
     def get(self, n: int) -> Prompt:
         spec = self.spec
@@ -209,7 +210,7 @@ class Workload:
             n_in = sample_length(spec.input_tokens, rng)
             max_tokens = sample_length(out, rng) if out is not None else None
             if unique:
-                tag = self.tag(n)[-min(n_in, _TAG_WORDS):]
+                tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
                 words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
             else:
                 words = rng.choices(_WORDS, k=n_in)
