@@ -115,7 +115,7 @@ def test_role_only_stream_is_an_empty_response() -> None:
     col = Collector("openai", stream=True)
     _feed(col, b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\ndata: [DONE]\n\n')
     assert not col.ok and col.error == "empty_response"
-    assert "2 event(s) with no generated text" in (col.error_detail or "")
+    assert "2 event(s), none with generated text" in (col.error_detail or "")
 
 
 def test_usage_with_zero_completion_tokens_and_no_text_is_empty() -> None:

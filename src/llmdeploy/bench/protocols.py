@@ -198,6 +198,7 @@ class Collector:
         "_decoder",
         "_event",
         "_head",
+        "_head_open",
         "api",
         "cached_tokens",
         "done",
@@ -227,12 +228,13 @@ class Collector:
         self.error_detail: str | None = None
         self.error_body = b""  # an HTTP error's body (start), for callers that inspect it
         self.malformed = 0
-        self.events = 0  # stream events recognised (JSON objects, [DONE])
+        self.events = 0  # stream events without generated text (role, usage, [DONE], ...)
         self.done = False
         self.done_with_text = False  # a whole (non-streamed) answer carried text
         self.end_t = 0.0
         self._body: list[bytes] = []
-        self._head = b""
+        self._head = b""  # the body's start, kept until an event is recognised
+        self._head_open = stream
         self._event = self._openai_event if api == "openai" else self._ollama_event
         self._decoder: SseDecoder | NdjsonDecoder | None = None
         if stream:
@@ -266,11 +268,17 @@ class Collector:
     def on_body(self, data: bytes, t: float) -> None:
         decoder = self._decoder
         if decoder is not None:
-            if len(self._head) < _HEAD_BYTES:
-                self._head += data[: _HEAD_BYTES - len(self._head)]
+            if self._head_open:
+                self._keep_head(data)
             decoder.feed(data, t)
         else:
             self._body.append(data)
+
+    def _keep_head(self, data: bytes) -> None:
+        if self.events or self.token_times or len(self._head) >= _HEAD_BYTES:
+            self._head_open = False  # the stream is parseable: no need to explain it
+            return
+        self._head += data[: _HEAD_BYTES - len(self._head)]
 
     def on_end(self, t: float) -> None:
         self.end_t = t
@@ -293,7 +301,7 @@ class Collector:
     def _judge_stream(self) -> None:
         if self.error is not None:
             return
-        if self.events == 0:
+        if self.events == 0 and not self.token_times:
             head = self._head
             if not head.strip():
                 self.error, self.error_detail = EMPTY, "HTTP 200 with an empty body"
@@ -311,8 +319,8 @@ class Collector:
         if not self.token_times and not (self.output_tokens or 0) > 0:
             self.error = EMPTY
             self.error_detail = (
-                f"HTTP 200 stream of {self.events} event(s) with no generated text "
-                "and no output-token count"
+                f"HTTP 200 stream of {self.events} event(s), none with generated text "
+                "or an output-token count"
             )
 
     def _judge_whole(self, body: bytes) -> None:
@@ -355,8 +363,8 @@ class Collector:
         if not isinstance(obj, dict):
             self.malformed += 1
             return None
-        self.events += 1
         if obj.get("error"):
+            self.events += 1
             self._set_error(obj["error"])
             return None
         return obj
@@ -385,26 +393,37 @@ class Collector:
         obj = self._event_object(payload)
         if obj is None:
             return
-        choices = obj.get("choices")
-        if choices and isinstance(choices, list):
-            for choice in choices:
-                if not isinstance(choice, dict):
-                    continue
-                delta = choice.get("delta")
-                if isinstance(delta, dict):
-                    content = (
-                        delta.get("content")
-                        or delta.get("reasoning_content")
-                        or delta.get("reasoning")
-                    )
+        try:
+            choices = obj.get("choices")
+            if choices:
+                for choice in choices:
+                    delta = choice.get("delta")
+                    if delta is not None:
+                        content = (
+                            delta.get("content")
+                            or delta.get("reasoning_content")
+                            or delta.get("reasoning")
+                        )
+                    else:
+                        content = choice.get("text")
+                    if content:
+                        self.token_times.append(t)
+                        break
                 else:
-                    content = choice.get("text")
-                if content:
-                    self.token_times.append(t)
-                    break
+                    self._quiet_event(obj)
+            else:
+                self._quiet_event(obj)
+        except (AttributeError, TypeError):  # choices / delta of an unexpected shape
+            self.malformed += 1
+            return
         usage = obj.get("usage")
         if usage:
             self._usage(usage)
+
+    def _quiet_event(self, obj: dict[str, Any]) -> None:
+        """An event without generated text (role, usage, finish): counted; may carry
+        llama.cpp's timings."""
+        self.events += 1
         timings = obj.get("timings")
         if timings:
             self._timings(timings)
@@ -420,6 +439,8 @@ class Collector:
             content = obj.get("response") or obj.get("thinking")
         if content:
             self.token_times.append(t)
+        else:
+            self.events += 1
         if obj.get("done"):
             self.done = True
             self.output_tokens = _int_or_none(obj.get("eval_count"))

@@ -25,31 +25,40 @@ class SseDecoder:
     its closing blank line is dispatched by :meth:`close`.
     """
 
-    __slots__ = ("_buf", "_cr", "_data", "_emit", "_started")
+    __slots__ = ("_buf", "_cr", "_data", "_emit", "_pending", "_slow", "_started")
 
     def __init__(self, emit: EventCallback) -> None:
         self._emit = emit
         self._buf = b""
         self._data: list[bytes] = []
         self._cr = False  # the last fragment ended in CR: an LF starting the next one pairs it
-        self._started = False
+        self._started = False  # the byte-order-mark check is done
+        self._pending = b""  # the start of a possible byte-order mark
+        self._slow = True  # the next fragment needs _normalise (start of body, or after CR)
 
-    def feed(self, chunk: bytes, t: float) -> None:
+    def _normalise(self, chunk: bytes) -> bytes:
+        """Rare cases, off the fast path: a BOM at the start, CR or CRLF line endings (a CR
+        ending one fragment already ended a line, so an LF starting the next is its pair)."""
         if not self._started:
-            head = self._buf + chunk
+            head = self._pending + chunk
             if len(head) < 3 and _BOM.startswith(head):
-                self._buf = head  # maybe a byte-order mark split over fragments
-                return
-            self._started = True
-            self._buf = b""
+                self._pending = head  # maybe a byte-order mark split over fragments
+                return b""
+            self._started, self._pending = True, b""
             chunk = head[3:] if head.startswith(_BOM) else head
-        if b"\r" in chunk or self._cr:
-            # Rare: CR or CRLF line endings. Normalise this fragment to LF; a CR at its end
-            # already ended a line, so an LF at the start of the next fragment is its pair.
-            if self._cr and chunk[:1] == b"\n":
-                chunk = chunk[1:]
+        if self._cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        if b"\r" in chunk:
             self._cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        else:
+            self._cr = False
+        self._slow = self._cr
+        return chunk
+
+    def feed(self, chunk: bytes, t: float) -> None:
+        if self._slow or b"\r" in chunk:
+            chunk = self._normalise(chunk)
         buf = self._buf + chunk if self._buf else chunk
         if b"\n" not in buf:
             self._buf = buf
@@ -75,7 +84,7 @@ class SseDecoder:
 
     def close(self, t: float) -> None:
         """End of body: flush a final event that had no blank line after it."""
-        if self._buf:
+        if self._buf or self._pending:
             self.feed(b"\n", t)
         if self._data:
             payload = b"\n".join(self._data)
