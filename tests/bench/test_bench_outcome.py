@@ -3,6 +3,7 @@ against the project's mock server with the behaviour each case recreates."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -340,3 +341,21 @@ def test_cached_tokens_are_printed(mock_server: Callable[..., MockServer]) -> No
     text = " ".join(output.split())
     assert "cached prompt tokens 30 of 30" in text  # the second stage replays the first
     assert "repeated prompts" in text
+
+
+def test_html_and_csv_show_downgrades_messages_and_cached_tokens(
+    mock_server: Callable[..., MockServer], tmp_path: Path,
+) -> None:
+    server = mock_server(ttft_ms=0, itl_ms=0, refuse_fields=("ignore_eos",), fail_after=4,
+                         prefix_cache=True)
+    out, html, req_csv = tmp_path / "run.json", tmp_path / "run.html", tmp_path / "req.csv"
+    run("--url", url_of(server), "-n", "5", "--output-tokens", "2", "--output", str(out))
+    code, output, exc = run("report", str(out), "--html", str(html), "--requests-csv",
+                            str(req_csv))
+    assert exc is None and code == 0, output
+    page = html.read_text()
+    assert "Request fields the server refused" in page and "ignore_eos" in page
+    assert "engine is dead" in page and "unique prompts" in page
+    rows = list(csv.DictReader(req_csv.open()))
+    assert [r["error_detail"] for r in rows].count("engine is dead") == 2  # 3 of 5 answered
+    assert all(r["cached_tokens"] != "" for r in rows if not r["error"])
