@@ -93,6 +93,8 @@ def test_passing_gate_and_slo(url: str) -> None:
         ["--prompt", "hi", "--dataset", "x.jsonl"],
         ["--api", "ollama"],  # contradicts the /v1 in the URL
         ["--backend", "sglang"],
+        ["--metrics-path", "metrics"],
+        ["--api-key", "line\nbreak"],
     ],
 )
 def test_bad_options_are_usage_errors_exit_2(url: str, args: list[str]) -> None:

@@ -95,9 +95,13 @@ def resolve_target(
     (``--profile`` / ``--backend`` / ``--name``); with only ``--backend`` and no running
     deployment, use that backend's default local port.
 
-    Raises UsageError for a bad URL, an unknown backend, nothing to benchmark, or an ``--api``
-    that contradicts the URL path; DeploymentNotFoundError for a profile or name that runs
+    Raises UsageError for a bad URL, API key or metrics path, an unknown backend, nothing to
+    benchmark, or an ``--api`` that contradicts the URL path; DeploymentNotFoundError for a profile or name that runs
     nothing."""
+    if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
+        raise UsageError("the API key must be printable ASCII (it is sent as an HTTP header)")
+    if metrics_path is not None and not metrics_path.startswith("/"):
+        raise UsageError(f"--metrics-path must start with '/' (got {metrics_path!r})")
     found_metrics: str | None = "/metrics"
     found_backend = backend
     source: ApiSource | None = "flag" if api is not None else None
