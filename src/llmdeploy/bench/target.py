@@ -96,8 +96,8 @@ def resolve_target(
     deployment, use that backend's default local port.
 
     Raises UsageError for a bad URL, API key or metrics path, an unknown backend, nothing to
-    benchmark, or an ``--api`` that contradicts the URL path; DeploymentNotFoundError for a profile or name that runs
-    nothing."""
+    benchmark, or an ``--api`` that contradicts the URL path; DeploymentNotFoundError for a
+    profile or name that runs nothing."""
     if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
         raise UsageError("the API key must be printable ASCII (it is sent as an HTTP header)")
     if metrics_path is not None and not metrics_path.startswith("/"):
