@@ -324,13 +324,29 @@ def test_shared_prefix_is_explicit_and_cached(mock_server: Callable[..., MockSer
     assert 6 * 16 <= (s.cached_prompt_tokens or 0) <= 6 * (16 + 2)
 
 
-def test_prompts_are_reproducible_from_the_seed(mock_server: Callable[..., MockServer]) -> None:
+def test_runs_do_not_share_prefixes_but_reproduce_from_seed_and_nonce(
+    mock_server: Callable[..., MockServer],
+) -> None:
     runs = []
-    for _ in range(2):
+    for nonce in (None, None, 7, 7):
         server = mock_server(ttft_ms=0, itl_ms=0, record_requests=True)
-        _cache_run(server)
-        runs.append(sorted(b["messages"][0]["content"] for _, b in posts(server)))
-    assert runs[0] == runs[1]
+        report = _cache_run(server, prompt_nonce=nonce)
+        assert report.config.workload.prompt_nonce is not None  # recorded in the report
+        # the first stage (concurrency 1, after the pre-flight) arrives in request order
+        runs.append([b["messages"][0]["content"].split() for _, b in posts(server)[1:7]])
+    first, second, same_a, same_b = runs
+    # two runs with the same seed: the same words, but each request starts differently
+    assert all(a[3:] == b[3:] and a[:3] != b[:3] for a, b in zip(first, second, strict=True))
+    assert same_a == same_b  # the recorded nonce reproduces the exact prompts
+
+
+def test_a_second_run_is_not_served_from_the_first_runs_cache(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    server = mock_server(ttft_ms=0, itl_ms=0, prefix_cache=True)
+    _cache_run(server)
+    again = _cache_run(server)
+    assert all((st.summary.cached_prompt_tokens or 0) <= 2 * 6 for st in again.stages)
 
 
 def test_cached_tokens_are_printed(mock_server: Callable[..., MockServer]) -> None:

@@ -112,11 +112,13 @@ class TargetSpec(_Model):
 class WorkloadSpec(_Model):
     """What each request asks for.
 
-    ``unique_prompts`` (default): every request of a run starts with its own seeded words, so
-    no request can be served from another's cached prefix (stages do not replay each other's
-    prompts); off, request *i* of every stage (and every run with the same seed) sends the
-    same prompt. ``shared_prefix_tokens``: every prompt starts with the same seeded text of
-    about that many tokens (like a shared system prompt), which a prefix cache may serve."""
+    ``seed`` fixes lengths, prompt words, dataset order and arrival times. ``unique_prompts``
+    (default): every request starts with words of its own, derived from its number in the run
+    and ``prompt_nonce`` (random per run unless set; the report records it), so no request is
+    served from the cached prefix of another request of this run or of an earlier run; off,
+    request *i* of every stage (and every run with the same seed) sends the same prompt.
+    ``shared_prefix_tokens``: every prompt starts with the same seeded text of about that many
+    tokens (like a shared system prompt), which a prefix cache may serve."""
 
     kind: Literal["synthetic", "dataset", "prompt"] = "synthetic"
     input_tokens: LengthDist = Field(default_factory=lambda: LengthDist.parse(128))
@@ -126,6 +128,7 @@ class WorkloadSpec(_Model):
     prompt: str | None = None
     ignore_eos: bool = True
     unique_prompts: bool = True
+    prompt_nonce: int | None = Field(default=None, ge=0)
     shared_prefix_tokens: int = Field(default=0, ge=0)
     seed: int = 0
     extra_body: dict[str, Any] = Field(default_factory=dict)

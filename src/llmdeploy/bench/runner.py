@@ -20,6 +20,7 @@ import asyncio
 import gc
 import os
 import platform
+import random
 import socket
 import sys
 import time
@@ -88,12 +89,20 @@ class BenchRunner:
         on_progress: ProgressCallback | None = None,
         progress_interval_s: float = 0.5,
     ) -> None:
+        # a copy: the runner settles the API kind and the prompt nonce, and the report
+        # records what was run, without changing the caller's config
+        config = config.model_copy(deep=True)
         self.config = config
         self._on_progress = on_progress
         self._progress_interval_s = progress_interval_s
         t = config.target
         self._client: HttpClient | None = None
-        self._workload = Workload(config.workload)
+        wl = config.workload
+        if wl.unique_prompts and wl.prompt_nonce is None:
+            # a fresh nonce per run (recorded in the report): no run starts its prompts the
+            # way an earlier run did, so none is served from that run's prefix cache
+            wl.prompt_nonce = random.SystemRandom().randrange(2**32)
+        self._workload = Workload(wl)
         self._path = endpoint_path(t.api, t.endpoint, t.api_prefix)
         self._model = t.model or ""
         self._origin = 0.0

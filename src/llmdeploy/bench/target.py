@@ -131,7 +131,7 @@ def resolve_target(
                 api, source = default_api, "backend"
     _, path, port = _parts(url)
     path_api = api_of_path(path)
-    if api is not None and path_api is not None and path_api != api:
+    if source == "flag" and path_api is not None and path_api != api:
         what = "OpenAI-compatible" if path_api == "openai" else "Ollama's native"
         raise UsageError(
             f"--api {api} contradicts the URL path {path!r}, which is the {what} API",

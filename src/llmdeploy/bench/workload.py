@@ -170,13 +170,14 @@ def load_dataset(path: str | Path) -> list[Prompt]:
 class Workload:
     """Seeded prompts: :meth:`get` ``(n)`` is the prompt of request number ``n``.
 
-    The same seed and ``n`` give the same prompt in every run, whatever order requests are
-    made in (each request draws from its own generator, seeded by the run seed and ``n``).
-    The runner numbers requests across the whole run when ``unique_prompts`` is on, so no
-    two requests of a run share a prompt; then every prompt also begins with a few words
-    that encode ``n`` (distinct for the first ~20 million requests), so two requests share at
-    most a word or two of prefix beyond ``shared_prefix_tokens``. Off, the runner numbers
-    requests per stage and stages replay the same prompts.
+    The same seed and ``n`` give the same lengths and words in every run, whatever order
+    requests are made in (each request draws from its own generator, seeded by the run seed
+    and ``n``). The runner numbers requests across the whole run when ``unique_prompts`` is on,
+    so no two requests of a run share a prompt; then every prompt also begins with three words
+    that encode ``n`` and the run's ``prompt_nonce`` (distinct for the first ~20 million
+    requests of a run), so two requests share at most a word or two of prefix beyond
+    ``shared_prefix_tokens``, within a run and across runs. Off, the runner numbers requests
+    per stage and stages (and runs with the same seed) replay the same prompts.
     """
 
     def __init__(self, spec: WorkloadSpec) -> None:
@@ -191,7 +192,8 @@ class Workload:
         if spec.shared_prefix_tokens:
             prefix_rng = random.Random(f"{spec.seed}/shared-prefix")
             self._prefix = " ".join(prefix_rng.choices(_WORDS, k=spec.shared_prefix_tokens))
-        self._tag_offset = random.Random(f"{spec.seed}/tags").randrange(_TAG_SPACE)
+        nonce = spec.prompt_nonce if spec.prompt_nonce is not None else spec.seed
+        self._tag_offset = random.Random(f"{nonce}/tags").randrange(_TAG_SPACE)
 
     def tag(self, n: int) -> list[str]:
         """The words that make request ``n``'s prompt unique: a bijection of ``n`` (mod

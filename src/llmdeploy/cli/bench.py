@@ -83,6 +83,9 @@ def bench(
                                         "every request of the run its own prompt (default), "
                                         "or replay request i's prompt in every stage (a "
                                         "prefix cache then serves later stages)."),
+    prompt_nonce: int | None = typer.Option(None, "--prompt-nonce", min=0, help="The number "
+                                               "unique prompts start from (default: random "
+                                               "per run; the report records it)."),
     shared_prefix_tokens: int = typer.Option(0, "--shared-prefix-tokens", min=0, help="Start "
                                              "every prompt with the same ~N-token text (like "
                                              "a shared system prompt)."),
@@ -173,6 +176,7 @@ def bench(
             prompt=prompt,
             ignore_eos=ignore_eos,
             unique_prompts=unique_prompts,
+            prompt_nonce=prompt_nonce,
             shared_prefix_tokens=shared_prefix_tokens,
             seed=seed,
             extra_body=extra,
