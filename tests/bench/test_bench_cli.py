@@ -207,7 +207,7 @@ def test_schema_1_reports_still_render(url: str, tmp_path: Path) -> None:
     data.pop("downgrades")
     data["config"]["target"].pop("api_source")
     data["config"]["target"].pop("stream_usage")
-    for key in ("unique_prompts", "shared_prefix_tokens"):
+    for key in ("unique_prompts", "prompt_nonce", "shared_prefix_tokens"):
         data["config"]["workload"].pop(key)
     for stage in data["stages"]:
         stage["summary"].pop("error_messages")
