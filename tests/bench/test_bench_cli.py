@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 from llmdeploy.bench.mock_server import MockServer
 from llmdeploy.bench.report import load_report
 from llmdeploy.cli import bench
-from llmdeploy.errors import BenchError, GateFailedError
+from llmdeploy.errors import BenchError, EndpointError, GateFailedError, UsageError
 
 runner = CliRunner()
 
@@ -38,7 +40,7 @@ def test_run_prints_table_and_writes_versioned_report(url: str, tmp_path: Path) 
     assert "concurrency=1" in output and "TTFT p50 ms" in output
     assert "tokens from usage" in output
     report = load_report(out)
-    assert report.schema_version == 1
+    assert report.schema_version == 2
     assert [s.summary.ok for s in report.stages] == [6, 6]
     assert all(len(r.token_times_s) == 5 for s in report.stages for r in s.records)
 
@@ -79,16 +81,46 @@ def test_passing_gate_and_slo(url: str) -> None:
         ["--input-tokens", "uniform:3"],
         ["--duration", "soon"],
         ["--sweep", "-c", "2"],
+        ["--concurrency", "1.5"],
+        ["--rate", "nan"],
+        ["--rate", "2", "--max-concurrency", "0"],
+        ["--sweep", "--sweep-max-concurrency", "0"],
+        ["--input-tokens", "normal:inf:1"],
+        ["--output-tokens", "99999999999"],
+        ["--slo", "ttft_ms=-5"],
+        ["--extra-body", "[1, 2]"],
+        ["--extra-body", "{oops"],
+        ["--prompt", "hi", "--dataset", "x.jsonl"],
+        ["--api", "ollama"],  # contradicts the /v1 in the URL
+        ["--backend", "sglang"],
+        ["--metrics-path", "metrics"],
+        ["--api-key", "line\nbreak"],
     ],
 )
-def test_bad_options_are_bench_errors(url: str, args: list[str]) -> None:
-    _, _, exc = run("--url", url, "-n", "1", *args)
-    assert isinstance(exc, BenchError) and exc.exit_code == 8
+def test_bad_options_are_usage_errors_exit_2(url: str, args: list[str]) -> None:
+    _, output, exc = run("--url", url, "-n", "1", *args)
+    assert isinstance(exc, UsageError) and exc.exit_code == 2, (output, exc)
+
+
+def _llmdeploy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmdeploy", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_exit_codes_through_the_real_entry_point(url: str, tmp_path: Path) -> None:
+    """A bad option value is exit 2, a bad report file exit 8: message, no traceback."""
+    bad_option = _llmdeploy("bench", "--url", url, "--concurrency", "0")
+    assert bad_option.returncode == 2, bad_option.stderr
+    assert "--concurrency" in bad_option.stderr and "Traceback" not in bad_option.stderr
+    binary = tmp_path / "run.json"
+    binary.write_bytes(bytes(range(256)))
+    bad_file = _llmdeploy("bench", "report", str(binary))
+    assert bad_file.returncode == 8, bad_file.stderr
+    assert str(binary) in " ".join(bad_file.stderr.split()) and "Traceback" not in bad_file.stderr
 
 
 def test_unreachable_server_is_an_endpoint_error() -> None:
     from conftest import free_port
-    from llmdeploy.errors import EndpointError
 
     _, _, exc = run("--url", f"http://127.0.0.1:{free_port()}/v1", "-n", "1")
     assert isinstance(exc, EndpointError) and "--url" in (exc.hint or "")
@@ -129,3 +161,65 @@ def test_report_rejects_other_schema_versions(tmp_path: Path) -> None:
     f.write_text(json.dumps({"schema_version": 99}))
     _, _, exc = run("report", str(f))
     assert isinstance(exc, BenchError) and "schema_version" in exc.message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes(range(256)), "not UTF-8 text"),
+        ("{\"schema_version\": 2, \"café\": 1}".encode("latin-1"), "not UTF-8 text"),
+        (b'{"schema_version": 2, "stages": [', "truncated"),
+        (b"", "not JSON"),
+        (b"hello", "not JSON"),
+        (b"[1, 2]", "no schema_version"),
+        (b"[" * 100_000, "not a bench report"),
+        (b'{"schema_version": 2, "stages": "x"}', "not a valid llmdeploy bench report"),
+        (b'{"schema_version": true}', "schema_version True"),
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_bad_report_files_are_clear_errors_naming_the_file(
+    tmp_path: Path, url: str, content: bytes, expected: str, command: str,
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    args = [command, str(bad)]
+    if command == "compare":
+        good = tmp_path / "good.json"
+        run("--url", url, "-n", "2", "--output-tokens", "2", "--output", str(good))
+        args = [command, str(good), str(bad)]
+    _, _, exc = run(*args)
+    assert isinstance(exc, BenchError) and exc.exit_code == 8, exc
+    assert str(bad) in exc.message and expected in exc.message
+
+
+def test_missing_and_folder_reports(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing.json", tmp_path):
+        _, _, exc = run("report", str(path))
+        assert isinstance(exc, BenchError) and str(path) in exc.message
+
+
+def test_schema_1_reports_still_render(url: str, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    run("--url", url, "-n", "2", "--output-tokens", "2", "--output", str(out))
+    data = json.loads(out.read_text())
+    data["schema_version"] = 1  # version 1 had none of these fields
+    data.pop("downgrades")
+    data["config"]["target"].pop("api_source")
+    data["config"]["target"].pop("stream_usage")
+    for key in ("unique_prompts", "prompt_nonce", "shared_prefix_tokens"):
+        data["config"]["workload"].pop(key)
+    for stage in data["stages"]:
+        stage["summary"].pop("error_messages")
+        stage["summary"].pop("cached_prompt_tokens")
+        for record in stage["records"]:
+            record.pop("cached_tokens")
+    out.write_text(json.dumps(data))
+    code, output, exc = run("report", str(out))
+    assert exc is None and code == 0 and "TTFT p50 ms" in output
+
+
+def test_unwritable_output_is_a_clear_error(url: str, tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "run.json"
+    _, _, exc = run("--url", url, "-n", "1", "--output-tokens", "2", "--output", str(target))
+    assert isinstance(exc, BenchError) and str(target) in exc.message

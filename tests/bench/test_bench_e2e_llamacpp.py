@@ -102,3 +102,39 @@ def test_bench_real_llamacpp_completions_endpoint(llamacpp_url: str) -> None:
     )
     s = run_bench(cfg).stages[0].summary
     assert s.ok == 2 and s.token_sources == {"usage": 2} and s.output_tokens == 16
+
+
+def _two_stages(url: str, unique: bool) -> list[tuple[int, int, int | None, float]]:
+    """(ok, client prompt tokens, cached prompt tokens, server-processed prompt tokens) per
+    stage of a c=1 then c=2 run."""
+    cfg = BenchConfig(
+        target=resolve_target(url=f"{url}/v1"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(64),
+                              output_tokens=LengthDist.parse(4), unique_prompts=unique),
+        stages=[LoadSpec(mode="concurrency", value=1), LoadSpec(mode="concurrency", value=2)],
+        stop=StopSpec(requests=4, timeout_s=60),
+    )
+    rows = []
+    for stage in run_bench(cfg).stages:
+        s = stage.summary
+        assert stage.server is not None
+        rows.append((s.ok, s.prompt_tokens, s.cached_prompt_tokens,
+                     stage.server.derived.get("prompt_tokens", 0.0)))
+    return rows
+
+
+@pytest.mark.e2e
+def test_later_stages_are_not_served_from_the_prefix_cache(llamacpp_url: str) -> None:
+    """Seen on the real deployment: stage 2 replayed stage 1's prompts and llama.cpp served
+    them from its cache (server prompt tokens 1,609 then 12). Unique prompts (the default)
+    leave only the shared chat-template prefix to the cache; --repeat-prompts shows the
+    replay, and the per-request cached-token counts (usage.prompt_tokens_details) say so."""
+    unique = _two_stages(llamacpp_url, unique=True)
+    for ok, prompt, cached, server_prompt in unique:
+        assert ok == 4 and cached is not None
+        assert cached < prompt / 2  # the template's system prefix at most
+        assert server_prompt > prompt / 2  # the server really processed the prompts
+    repeated = _two_stages(llamacpp_url, unique=False)
+    ok, prompt, cached, server_prompt = repeated[1]
+    assert ok == 4 and cached is not None and cached > prompt * 0.9
+    assert server_prompt < prompt / 4

@@ -12,7 +12,7 @@ from llmdeploy.bench.gates import check_gates, metric_value, parse_gates
 from llmdeploy.bench.metrics import summarize
 from llmdeploy.bench.report import BenchReport, EnvironmentInfo, RequestRecord, StageResult
 from llmdeploy.bench.target import resolve_target, split_url
-from llmdeploy.errors import BenchError, DeploymentNotFoundError
+from llmdeploy.errors import DeploymentNotFoundError, UsageError
 
 
 def _report(ttft_s: float, error: str | None = None) -> BenchReport:
@@ -42,7 +42,7 @@ def test_unmeasured_metric_fails_the_gate() -> None:
 
 @pytest.mark.parametrize("bad", ["ttft>5", "ttft_p99_ms >> 5", "bogus_ms>1", "ttft_p99_ms>abc"])
 def test_bad_gate_expressions(bad: str) -> None:
-    with pytest.raises(BenchError):
+    with pytest.raises(UsageError):
         parse_gates([bad])
 
 
@@ -59,13 +59,43 @@ def test_split_url() -> None:
     assert split_url("http://127.0.0.1:8000", "openai") == ("http://127.0.0.1:8000", "/v1")
     assert split_url("http://h:1/v1/chat/completions", "openai") == ("http://h:1", "/v1")
     assert split_url("http://127.0.0.1:11434/", "ollama") == ("http://127.0.0.1:11434", "")
-    with pytest.raises(BenchError):
+    with pytest.raises(UsageError):
         split_url("127.0.0.1:8000", "openai")
+    with pytest.raises(UsageError):
+        split_url("http://127.0.0.1:99999/v1", "openai")
 
 
-def test_ollama_port_picks_ollama_api() -> None:
+def test_ollama_port_picks_ollama_api_only_as_a_marked_guess() -> None:
     t = resolve_target(url="http://127.0.0.1:11434")
-    assert t.api == "ollama" and t.api_prefix == ""
+    assert (t.api, t.api_prefix, t.api_source) == ("ollama", "", "port")
+
+
+@pytest.mark.parametrize(
+    ("url", "api", "prefix", "source"),
+    [
+        # the URL path beats the port (case bench-ollama-openai-v1)
+        ("http://127.0.0.1:11434/v1", "openai", "/v1", "url"),
+        ("http://127.0.0.1:11434/v1/chat/completions", "openai", "/v1", "url"),
+        ("http://127.0.0.1:8000/api", "ollama", "", "url"),
+        ("http://127.0.0.1:8000/proxy/api/chat", "ollama", "/proxy", "url"),
+        ("http://127.0.0.1:8000/openai/v1/", "openai", "/openai/v1", "url"),
+        ("http://127.0.0.1:8000", "openai", "/v1", "default"),
+    ],
+)
+def test_api_kind_precedence_url_path_over_port(
+    url: str, api: str, prefix: str, source: str
+) -> None:
+    t = resolve_target(url=url)
+    assert (t.api, t.api_prefix, t.api_source) == (api, prefix, source)
+
+
+def test_explicit_api_flag_wins_and_contradictions_are_usage_errors() -> None:
+    t = resolve_target(url="http://127.0.0.1:11434", api="openai")
+    assert (t.api, t.api_prefix, t.api_source) == ("openai", "/v1", "flag")
+    with pytest.raises(UsageError, match="contradicts the URL path"):
+        resolve_target(url="http://127.0.0.1:11434/v1", api="ollama")
+    with pytest.raises(UsageError, match="contradicts the URL path"):
+        resolve_target(url="http://127.0.0.1:8000/api/chat", api="openai")
 
 
 def _fake_discovery(monkeypatch: pytest.MonkeyPatch, result: Any) -> list[dict[str, Any]]:
@@ -116,5 +146,5 @@ def test_missing_profile_deployment_is_an_error(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_nothing_to_benchmark() -> None:
-    with pytest.raises(BenchError, match="nothing to benchmark"):
+    with pytest.raises(UsageError, match="nothing to benchmark"):
         resolve_target()

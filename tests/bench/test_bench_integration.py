@@ -21,6 +21,8 @@ from llmdeploy.bench.config import (
 from llmdeploy.bench.mock_server import MockServer
 from llmdeploy.bench.report import BenchReport
 from llmdeploy.bench.runner import run_bench
+from llmdeploy.bench.workload import PREFLIGHT_MAX_TOKENS
+from llmdeploy.errors import EndpointError
 
 
 def config(url: str, *, stages: list[LoadSpec] | None = None, requests: int | None = 20,
@@ -84,7 +86,8 @@ def test_missing_usage_falls_back_to_counted_chunks(
 
 
 def test_http_errors_are_counted_and_excluded(mock_server: Callable[..., MockServer]) -> None:
-    server = mock_server(ttft_ms=1, itl_ms=1, error_rate=0.5, seed=1)
+    # seed 0: the mock's first draw (the pre-flight's) passes; later ones fail about half
+    server = mock_server(ttft_ms=1, itl_ms=1, error_rate=0.5, seed=0)
     rep = run_bench(config(url_of(server), requests=40))
     s = rep.stages[0].summary
     assert s.requests == 40 and 5 < s.failed < 35
@@ -95,24 +98,45 @@ def test_http_errors_are_counted_and_excluded(mock_server: Callable[..., MockSer
 
 
 def test_timeouts_are_counted(mock_server: Callable[..., MockServer]) -> None:
-    server = mock_server(ttft_ms=3000, itl_ms=1)
+    # the short pre-flight answer fits in the timeout; the stages' longer ones do not
+    server = mock_server(ttft_ms=1, itl_ms=40)
     t0 = time.monotonic()
-    rep = run_bench(config(url_of(server), requests=4, timeout_s=0.3))
-    assert time.monotonic() - t0 < 3
+    rep = run_bench(config(url_of(server), requests=4, out=40, timeout_s=0.4))
+    assert time.monotonic() - t0 < 5
     assert rep.stages[0].summary.errors_by_cause == {"timeout": 4}
 
 
+def test_a_server_that_never_answers_fails_the_pre_flight(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    server = mock_server(ttft_ms=3000, itl_ms=1)
+    t0 = time.monotonic()
+    with pytest.raises(EndpointError, match=r"no complete answer within 0\.3 s"):
+        run_bench(config(url_of(server), requests=4, timeout_s=0.3))
+    assert time.monotonic() - t0 < 3
+
+
 def test_mid_stream_disconnect_is_counted(mock_server: Callable[..., MockServer]) -> None:
-    server = mock_server(ttft_ms=1, itl_ms=1, disconnect_after=3)
+    # the pre-flight's answer is short enough to complete; every stage request is cut
+    server = mock_server(ttft_ms=1, itl_ms=1, disconnect_after=PREFLIGHT_MAX_TOKENS)
     rep = run_bench(config(url_of(server), requests=6))
     s = rep.stages[0].summary
     assert s.errors_by_cause == {"disconnect": 6} and s.ttft_ms is None
+    cut = mock_server(ttft_ms=1, itl_ms=1, disconnect_after=1)
+    with pytest.raises(EndpointError, match="closed mid-answer"):
+        run_bench(config(url_of(cut), requests=6))
 
 
-def test_api_key_is_sent(mock_server: Callable[..., MockServer]) -> None:
-    server = mock_server(ttft_ms=0, itl_ms=0, api_key="s3cret")
-    bad = run_bench(config(url_of(server), requests=2, model="m"))
-    assert bad.stages[0].summary.errors_by_cause == {"http_401": 2}
+def test_api_key_is_sent_and_a_bad_one_fails_at_once(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    server = mock_server(ttft_ms=0, itl_ms=0, api_key="s3cret", record_requests=True)
+    with pytest.raises(EndpointError) as info:
+        run_bench(config(url_of(server), requests=2, model="m"))
+    assert "HTTP 401" in info.value.message and "invalid api key" in info.value.message
+    assert "--api-key" in (info.value.hint or "")
+    posts = [r for r in server.requests if r[0] == "POST"]
+    assert len(posts) == 1  # one pre-flight request, not a stage of identical failures
     good = run_bench(config(url_of(server), requests=2, model="m", api_key="s3cret"))
     assert good.stages[0].summary.ok == 2
     assert "s3cret" not in good.model_dump_json()  # never written to the report

@@ -6,7 +6,7 @@ import pytest
 
 from llmdeploy.bench.metrics import parse_slo, percentile, summarize
 from llmdeploy.bench.report import RequestRecord
-from llmdeploy.errors import BenchError
+from llmdeploy.errors import UsageError
 
 
 def rec(i: int, start: float, tokens: list[float], end: float, n: int | None = None,
@@ -79,6 +79,6 @@ def test_goodput_counts_requests_meeting_every_slo() -> None:
     assert s.goodput.good_requests == 1 and s.goodput.ratio == pytest.approx(0.25)
 
 
-def test_bad_slo_is_a_bench_error() -> None:
-    with pytest.raises(BenchError):
+def test_bad_slo_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
         parse_slo("latency=5")

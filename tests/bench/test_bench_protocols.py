@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from llmdeploy.bench.protocols import Collector, Prompt, build_body, endpoint_path
+import pytest
+
+from llmdeploy.bench.protocols import Collector, Prompt, build_body, endpoint_path, server_message
 
 
 def _feed(col: Collector, body: bytes, times: list[float] | None = None, status: int = 200) -> None:
@@ -107,3 +109,126 @@ def test_endpoint_paths() -> None:
     assert endpoint_path("openai", "completions", "/proxy/v1") == "/proxy/v1/completions"
     assert endpoint_path("ollama", "chat", "") == "/api/chat"
     assert endpoint_path("ollama", "completions", "") == "/api/generate"
+
+
+def test_role_only_stream_is_an_empty_response() -> None:
+    col = Collector("openai", stream=True)
+    _feed(col, b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\ndata: [DONE]\n\n')
+    assert not col.ok and col.error == "empty_response"
+    assert "2 event(s), none with generated text" in (col.error_detail or "")
+
+
+def test_usage_with_zero_completion_tokens_and_no_text_is_empty() -> None:
+    col = Collector("openai", stream=True)
+    _feed(col, b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":0}}\n\n')
+    assert col.error == "empty_response"
+
+
+def test_zero_usage_count_with_text_falls_back_to_counted_chunks() -> None:
+    col = Collector("openai", stream=True)
+    _feed(col, b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n'
+               b'data: {"choices":[{"delta":{"content":"b"}}]}\n\n'
+               b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":0}}\n\n')
+    assert col.ok and col.token_count() == (2, "chunks")
+
+
+def test_usage_without_content_chunks_is_a_success_counted_by_usage() -> None:
+    col = Collector("openai", stream=True)  # e.g. text in a field the bench does not read
+    _feed(col, b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}\n\n')
+    assert col.ok and col.token_count() == (3, "usage")
+
+
+def test_body_without_any_event_is_unparseable() -> None:
+    col = Collector("openai", stream=True)
+    _feed(col, b"<html><body>Bad   gateway</body></html>")
+    assert col.error == "unparseable_response"
+    assert "Bad gateway" in (col.error_detail or "")
+    garbage = Collector("openai", stream=True)
+    _feed(garbage, b"data: {not json\n\ndata: also not\n\n")
+    assert garbage.error == "unparseable_response" and garbage.malformed == 2
+
+
+def test_empty_200_body_is_an_empty_response() -> None:
+    for stream in (True, False):
+        col = Collector("openai", stream=stream)
+        _feed(col, b"")
+        assert col.error == "empty_response" and "empty body" in (col.error_detail or "")
+
+
+def test_json_error_in_a_200_answer_to_a_streaming_request_keeps_the_message() -> None:
+    col = Collector("openai", stream=True)
+    _feed(col, b'{"error":{"message":"model is loading","code":503}}')
+    assert col.error == "server_error" and col.error_detail == "model is loading"
+
+
+def test_non_streamed_empty_choices_is_empty_and_text_is_success() -> None:
+    empty = Collector("openai", stream=False)
+    _feed(empty, json.dumps({"choices": [], "usage": {"prompt_tokens": 3,
+                                                      "completion_tokens": 0}}).encode())
+    assert empty.error == "empty_response"
+    text = Collector("openai", stream=False)  # no usage at all, but text came back
+    _feed(text, json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode())
+    assert text.ok and text.token_count() == (None, "none")
+    html = Collector("openai", stream=False)
+    _feed(html, b"<!doctype html><title>proxy</title>")
+    assert html.error == "unparseable_response" and "proxy" in (html.error_detail or "")
+
+
+def test_ollama_stream_without_content_is_empty() -> None:
+    col = Collector("ollama", stream=True)
+    _feed(col, b'{"message":{"role":"assistant","content":""},"done":false}\n'
+               b'{"message":{"role":"assistant","content":""},"done":true,"eval_count":0}\n')
+    assert col.error == "empty_response"
+
+
+def test_cached_prompt_tokens_from_usage_details_or_llamacpp_timings() -> None:
+    vllm = Collector("openai", stream=True)
+    _feed(vllm, b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+                b'data: {"choices":[],"usage":{"prompt_tokens":40,"completion_tokens":1,'
+                b'"prompt_tokens_details":{"cached_tokens":32}}}\n\n')
+    assert vllm.cached_tokens == 32
+    llamacpp = Collector("openai", stream=True)
+    _feed(llamacpp, b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n'
+                    b'data: {"choices":[{"delta":{},"finish_reason":"length"}],'
+                    b'"timings":{"cache_n":17,"prompt_n":3}}\n\n')
+    assert llamacpp.cached_tokens == 17
+    whole = Collector("openai", stream=False)
+    _feed(whole, json.dumps({"choices": [{"message": {"content": "x"}}],
+                             "usage": {"prompt_tokens": 9, "completion_tokens": 1,
+                                       "prompt_tokens_details": {"cached_tokens": 8}}}).encode())
+    assert whole.cached_tokens == 8
+    none = Collector("openai", stream=True)
+    _feed(none, b'data: {"choices":[{"delta":{"content":"x"}}]}\n\n')
+    assert none.cached_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # vLLM (OpenAI-style error object)
+        (b'{"error":{"message":"The model `x` does not exist.","type":"NotFoundError"}}',
+         "The model `x` does not exist."),
+        # older vLLM: top-level message
+        (b'{"object":"error","message":"max_tokens is too large","code":400}',
+         "max_tokens is too large"),
+        # FastAPI / pydantic validation detail
+        (b'{"detail":[{"type":"extra_forbidden","loc":["body","ignore_eos"],'
+         b'"msg":"Extra inputs are not permitted"}]}',
+         "ignore_eos: Extra inputs are not permitted"),
+        # Ollama
+        (b'{"error":"model \\"qwen\\" not found, try pulling it first"}',
+         'model "qwen" not found, try pulling it first'),
+        # a proxy's HTML page
+        (b"<html>\n<h1>502   Bad Gateway</h1></html>", "<html> <h1>502 Bad Gateway</h1></html>"),
+        (b"", None),
+    ],
+)
+def test_server_message_extraction(body: bytes, message: str | None) -> None:
+    assert server_message(body) == message
+
+
+def test_extra_body_null_removes_a_field_and_stream_usage_opt_out() -> None:
+    body = json.loads(build_body("openai", "chat", "m", Prompt(text="hi", max_tokens=5),
+                                 stream=True, ignore_eos=True, stream_usage=False,
+                                 extra_body={"ignore_eos": None, "top_k": 1}))
+    assert "stream_options" not in body and "ignore_eos" not in body and body["top_k"] == 1

@@ -54,3 +54,41 @@ def test_ndjson_split_lines_and_blank_lines() -> None:
         dec.feed(body[i : i + 1], 0.0)
     dec.close(1.0)
     assert got == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+
+
+EVENTS = [b'{"a":1}', b'{"b":\n2}', b"[DONE]"]
+
+
+def _framed(eol: bytes) -> bytes:
+    return (
+        b": keep-alive" + eol + eol
+        + b"id: 1" + eol + b'data:{"a":1}' + eol + eol
+        + b"event: message" + eol + b'data: {"b":' + eol + b"data: 2}" + eol + eol
+        + b"data: [DONE]" + eol + eol
+    )
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
+def test_sse_every_line_ending_split_anywhere(eol: bytes, size: int) -> None:
+    body = _framed(eol)
+    pieces = [body[i : i + size] for i in range(0, len(body), size)]
+    assert [p for p, _ in _collect_sse(pieces)] == EVENTS
+
+
+def test_sse_crlf_split_between_fragments_is_one_line_end() -> None:
+    # "\r" ends one fragment and "\n" starts the next: one line end, not a blank line that
+    # would cut the two data lines of one event apart
+    got = _collect_sse([b'data: {"b":\r', b'\ndata: 2}\r', b"\n\r", b"\n"])
+    assert [p for p, _ in got] == [b'{"b":\n2}']
+
+
+def test_sse_mixed_line_endings_and_byte_order_mark() -> None:
+    body = b'\xef\xbb\xbfdata: {"a":1}\r\n\ndata: [DONE]\r\r'
+    for size in (1, 2, len(body)):
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        assert [p for p, _ in _collect_sse(pieces)] == [b'{"a":1}', b"[DONE]"]
+
+
+def test_sse_field_name_alone_is_an_empty_data_line() -> None:
+    assert [p for p, _ in _collect_sse([b"data\ndata: x\n\n"])] == [b"\nx"]

@@ -10,7 +10,7 @@ import pytest
 
 from llmdeploy.bench.config import LengthDist, WorkloadSpec
 from llmdeploy.bench.workload import Workload, load_dataset, sample_length
-from llmdeploy.errors import BenchError
+from llmdeploy.errors import BenchError, UsageError
 
 
 def test_length_specs() -> None:
@@ -26,7 +26,7 @@ def test_length_specs() -> None:
 
 @pytest.mark.parametrize("bad", ["0", "uniform:5", "normal:x:1", "uniform:9:3", "poisson:3"])
 def test_bad_length_specs(bad: str) -> None:
-    with pytest.raises(BenchError):
+    with pytest.raises(UsageError):
         LengthDist.parse(bad)
 
 
@@ -77,7 +77,12 @@ def test_dataset_workload_cycles_and_output_override(tmp_path: Path) -> None:
     f = tmp_path / "d.jsonl"
     f.write_text("\n".join(json.dumps({"prompt": f"p{i}"}) for i in range(3)))
     spec = WorkloadSpec(kind="dataset", dataset_path=str(f), dataset_shuffle=False,
-                        output_tokens=LengthDist.parse(5))
+                        output_tokens=LengthDist.parse(5), unique_prompts=False)
     w = Workload(spec)
     assert [w.get(i).text for i in range(4)] == ["p0", "p1", "p2", "p0"]
     assert w.get(0).max_tokens == 5
+    # unique prompts (the default): the cycled entry gets its own leading words
+    u = Workload(spec.model_copy(update={"unique_prompts": True}))
+    texts = [u.get(i).text or "" for i in range(4)]
+    assert [t.split("\n")[-1] for t in texts] == ["p0", "p1", "p2", "p0"]
+    assert texts[0] != texts[3] and texts[0].split()[:3] != texts[3].split()[:3]

@@ -1,13 +1,18 @@
-"""Typed specification of a benchmark run (what the CLI builds and the report stores)."""
+"""Typed specification of a benchmark run (what the CLI builds and the report stores).
+
+Parsers of option text (:meth:`LengthDist.parse`, :func:`parse_duration_s`,
+:func:`parse_float_list`) raise :class:`~llmdeploy.errors.UsageError` (exit 2).
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmdeploy.errors import BenchError
+from llmdeploy.errors import UsageError
 
 __all__ = [
     "BenchConfig",
@@ -20,6 +25,9 @@ __all__ = [
     "parse_duration_s",
     "parse_float_list",
 ]
+
+
+MAX_TOKENS = 1_000_000  # the longest prompt or answer a length spec may ask for
 
 
 class _Model(BaseModel):
@@ -54,13 +62,15 @@ class LengthDist(_Model):
                 dist = cls(kind="normal", mean=mean, std=std, min=lo, max=hi)
             else:
                 raise ValueError(text)
-        except ValueError as exc:
-            raise BenchError(
+        except (ValueError, OverflowError) as exc:  # also NaN and infinite numbers
+            raise UsageError(
                 f"bad token-length spec {spec!r}",
                 hint="use N, uniform:MIN:MAX or normal:MEAN:STD[:MIN:MAX]",
             ) from exc
-        if dist.min < 1 or dist.max < dist.min:
-            raise BenchError(f"bad token-length spec {spec!r}: need 1 <= min <= max")
+        if dist.min < 1 or dist.max < dist.min or dist.max > MAX_TOKENS:
+            raise UsageError(
+                f"bad token-length spec {spec!r}: need 1 <= min <= max <= {MAX_TOKENS:,}"
+            )
         return dist
 
     def describe(self) -> str:
@@ -71,15 +81,28 @@ class LengthDist(_Model):
         return f"normal:{self.mean:g}:{self.std:g}:{self.min}:{self.max}"
 
 
+ApiSource = Literal["flag", "deployment", "backend", "url", "port", "discovery", "default"]
+
+
 class TargetSpec(_Model):
-    """Where requests go. ``base_url`` is the server root (no ``/v1``)."""
+    """Where requests go. ``base_url`` is the server root (no ``/v1``).
+
+    ``api_source`` says how the API kind was decided: ``flag`` (``--api``), ``deployment``
+    (its labels), ``backend`` (``--backend``'s default), ``url`` (the URL path: ``/v1`` is
+    OpenAI's, ``/api`` Ollama's), ``port`` (a guess from Ollama's port 11434), ``discovery``
+    (a guess the server's model listing corrected) or ``default``. Guesses (``port``,
+    ``default``) are confirmed with the model listing before the first stage.
+    ``stream_usage`` asks for the final usage event (OpenAI ``stream_options.include_usage``).
+    """
 
     base_url: str
     api: Literal["openai", "ollama"] = "openai"
+    api_source: ApiSource = "default"
     endpoint: Literal["chat", "completions"] = "chat"
     api_prefix: str = "/v1"
     model: str | None = None
     stream: bool = True
+    stream_usage: bool = True
     metrics_path: str | None = "/metrics"
     backend: str | None = None
     profile: str | None = None
@@ -87,7 +110,15 @@ class TargetSpec(_Model):
 
 
 class WorkloadSpec(_Model):
-    """What each request asks for."""
+    """What each request asks for.
+
+    ``seed`` fixes lengths, prompt words, dataset order and arrival times. ``unique_prompts``
+    (default): every request starts with words of its own, derived from its number in the run
+    and ``prompt_nonce`` (random per run unless set; the report records it), so no request is
+    served from the cached prefix of another request of this run or of an earlier run; off,
+    request *i* of every stage (and every run with the same seed) sends the same prompt.
+    ``shared_prefix_tokens``: every prompt starts with the same seeded text of about that many
+    tokens (like a shared system prompt), which a prefix cache may serve."""
 
     kind: Literal["synthetic", "dataset", "prompt"] = "synthetic"
     input_tokens: LengthDist = Field(default_factory=lambda: LengthDist.parse(128))
@@ -96,6 +127,9 @@ class WorkloadSpec(_Model):
     dataset_shuffle: bool = True
     prompt: str | None = None
     ignore_eos: bool = True
+    unique_prompts: bool = True
+    prompt_nonce: int | None = Field(default=None, ge=0)
+    shared_prefix_tokens: int = Field(default=0, ge=0)
     seed: int = 0
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
@@ -114,7 +148,7 @@ class LoadSpec(_Model):
     mode: Literal["concurrency", "rate"]
     value: float = Field(gt=0)
     arrivals: Literal["constant", "poisson"] = "constant"
-    max_concurrency: int | None = None
+    max_concurrency: int | None = Field(default=None, ge=1)
 
     @property
     def name(self) -> str:
@@ -126,8 +160,8 @@ class LoadSpec(_Model):
 class SweepSpec(_Model):
     """Automatic sweep: c=1, then c=max_concurrency, then ``steps`` rates in between."""
 
-    max_concurrency: int = 32
-    steps: int = 4
+    max_concurrency: int = Field(default=32, ge=1)
+    steps: int = Field(default=4, ge=0)
     arrivals: Literal["constant", "poisson"] = "poisson"
 
 
@@ -169,17 +203,21 @@ def parse_duration_s(text: str) -> float:
     """``60`` / ``60s`` / ``500ms`` / ``2m`` / ``1h`` -> seconds."""
     m = _DURATION.match(text)
     if not m:
-        raise BenchError(f"bad duration {text!r}", hint="use e.g. 30s, 500ms, 2m")
+        raise UsageError(f"bad duration {text!r}", hint="use e.g. 30s, 500ms, 2m")
     value = float(m.group(1))
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2) or "s"]
     return value * scale
 
 
-def parse_float_list(text: str, what: str) -> list[float]:
+def parse_float_list(text: str, what: str, *, integer: bool = False) -> list[float]:
+    """``1,4,16`` -> [1.0, 4.0, 16.0]; every value finite and > 0 (whole numbers with
+    ``integer``)."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
-        raise BenchError(f"bad {what} list {text!r}", hint="use e.g. 1,4,16") from exc
-    if not values or any(v <= 0 for v in values):
-        raise BenchError(f"bad {what} list {text!r}: values must be > 0")
+        raise UsageError(f"bad {what} list {text!r}", hint="use e.g. 1,4,16") from exc
+    if not values or any(not math.isfinite(v) or v <= 0 for v in values):
+        raise UsageError(f"bad {what} list {text!r}: values must be finite and > 0")
+    if integer and any(v != int(v) for v in values):
+        raise UsageError(f"bad {what} list {text!r}: values must be whole numbers")
     return values

@@ -14,7 +14,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from llmdeploy.bench.report import BenchReport, StageResult
+from llmdeploy.bench.report import BenchReport, StageResult, write_text
 from llmdeploy.bench.svgplot import PALETTE, Series, chart
 from llmdeploy.bench.tables import CSV_COLUMNS, request_rows, stage_csv_row, token_source_label
 
@@ -34,7 +34,7 @@ def render_csv(report: BenchReport) -> str:
 
 
 def write_csv(report: BenchReport, path: str | Path) -> None:
-    Path(path).write_text(render_csv(report), encoding="utf-8")
+    write_text(path, render_csv(report), "CSV file")
 
 
 def write_requests_csv(report: BenchReport, path: str | Path) -> None:
@@ -44,11 +44,11 @@ def write_requests_csv(report: BenchReport, path: str | Path) -> None:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    Path(path).write_text(buf.getvalue(), encoding="utf-8")
+    write_text(path, buf.getvalue(), "CSV file")
 
 
 def write_html(report: BenchReport, path: str | Path) -> None:
-    Path(path).write_text(render_html(report), encoding="utf-8")
+    write_text(path, render_html(report), "HTML page")
 
 
 # plots --------------------------------------------------------------------------------
@@ -238,13 +238,17 @@ window.addEventListener('load', function () {
 def render_html(report: BenchReport) -> str:
     cfg = report.config
     wl = cfg.workload
+    prompts = "unique prompts" if wl.unique_prompts else "repeated prompts"
+    if wl.shared_prefix_tokens:
+        prompts += f", shared prefix {wl.shared_prefix_tokens} tokens"
     info = {
-        "target": f"{cfg.target.base_url} ({cfg.target.api} {cfg.target.endpoint})",
+        "target": f"{cfg.target.base_url}{cfg.target.api_prefix} ({cfg.target.api} "
+        f"{cfg.target.endpoint}; API from {cfg.target.api_source})",
         "model": report.model,
         "streaming": str(cfg.target.stream),
         "workload": f"{wl.kind}; input {wl.input_tokens.describe()} / output "
         f"{wl.output_tokens.describe() if wl.output_tokens else 'from dataset'} tokens; "
-        f"seed {wl.seed}",
+        f"{prompts}; seed {wl.seed}",
         "created": report.created_at,
         "client": f"{report.environment.http_client}, {report.environment.event_loop}, "
         f"{report.environment.cpu_count} CPUs, {report.environment.platform}",
@@ -255,6 +259,21 @@ def render_html(report: BenchReport) -> str:
         f"<tr><th>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
         for k, v in info.items()
     )
+    notes = ""
+    if report.downgrades:
+        notes += "<h2>Request fields the server refused (not sent)</h2><ul>" + "".join(
+            f"<li><b>{escape(d.field)}</b>: HTTP {d.status} "
+            f"{escape(d.server_message or '')}: {escape(d.effect)}</li>"
+            for d in report.downgrades
+        ) + "</ul>"
+    messages: dict[tuple[str, str], None] = {}
+    for st in report.stages:
+        for cause, message in st.summary.error_messages.items():
+            messages[(cause, message)] = None
+    if messages:
+        notes += "<h2>First message per error cause</h2><ul>" + "".join(
+            f"<li><b>{escape(cause)}</b>: {escape(message)}</li>" for cause, message in messages
+        ) + "</ul>"
     gates = ""
     if report.gates:
         gates = "<h2>Failed gates</h2><ul>" + "".join(
@@ -272,7 +291,7 @@ def render_html(report: BenchReport) -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>llmdeploy bench: {escape(report.model)}</title><style>{_CSS}</style></head>"
-        f"<body><h1>llmdeploy bench report</h1><table>{info_rows}</table>{gates}"
+        f"<body><h1>llmdeploy bench report</h1><table>{info_rows}</table>{notes}{gates}"
         f"<h2>Summary (latencies in ms, successful requests only)</h2>{_summary_table(report)}"
         f"<h2>Server metrics</h2>{_server_table(report)}"
         f"<h2>Plots</h2><div class='plots'>{''.join(plots)}</div>"

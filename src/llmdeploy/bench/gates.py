@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from llmdeploy.bench.report import BenchReport, StageSummary
-from llmdeploy.errors import BenchError
+from llmdeploy.errors import UsageError
 
 __all__ = ["Gate", "check_gates", "metric_value", "parse_gates"]
 
@@ -57,7 +57,7 @@ class Gate:
 
 
 def parse_gates(exprs: list[str]) -> list[Gate]:
-    """Each item may hold several comma-separated expressions."""
+    """Each item may hold several comma-separated expressions. UsageError for a bad one."""
     gates: list[Gate] = []
     for item in exprs:
         for expr in item.split(","):
@@ -65,13 +65,13 @@ def parse_gates(exprs: list[str]) -> list[Gate]:
                 continue
             m = _EXPR.match(expr.strip().lower())
             if not m:
-                raise BenchError(
+                raise UsageError(
                     f"bad --fail-on expression {expr.strip()!r}",
                     hint="use METRIC>NUMBER, e.g. 'ttft_p99_ms>800' or 'error_rate>0.01'",
                 )
             metric, op, value = m.groups()
             if metric not in METRIC_NAMES:
-                raise BenchError(
+                raise UsageError(
                     f"unknown metric {metric!r} in --fail-on",
                     hint="e.g. ttft_p99_ms, itl_p50_ms, tpot_mean_ms, e2e_max_ms, "
                     "requests_per_s, output_tokens_per_s, error_rate, goodput_ratio",

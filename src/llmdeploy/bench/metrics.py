@@ -6,7 +6,9 @@
 - E2E: request start -> last byte of the response.
 - Rates divide totals of successful measured requests by the stage window (first measured
   start -> last measured end). Concurrency is time-averaged in-flight requests (Little's law).
-Failed requests are counted by cause and excluded from every latency statistic.
+Failed requests are counted by cause (with the first server message of each cause) and
+excluded from every latency statistic. A request that brought no generated text is a failure
+(``empty_response``), never a fast success.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Sequence
 
 from llmdeploy.bench.report import Distribution, GoodputSummary, RequestRecord, StageSummary
-from llmdeploy.errors import BenchError
+from llmdeploy.errors import UsageError
 
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
@@ -62,13 +64,16 @@ def parse_slo(text: str) -> dict[str, float]:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in SLO_KEYS:
-            raise BenchError(
+            raise UsageError(
                 f"bad SLO {part.strip()!r}", hint=f"use KEY=VALUE with KEY in {', '.join(SLO_KEYS)}"
             )
         try:
-            slo[key] = float(value)
+            number = float(value)
         except ValueError as exc:
-            raise BenchError(f"bad SLO value in {part.strip()!r}") from exc
+            raise UsageError(f"bad SLO value in {part.strip()!r}") from exc
+        if not math.isfinite(number) or number <= 0:
+            raise UsageError(f"bad SLO value in {part.strip()!r}: must be a number > 0")
+        slo[key] = number
     return slo
 
 
@@ -92,9 +97,12 @@ def summarize(
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.ok]
     errors: dict[str, int] = {}
+    messages: dict[str, str] = {}
     for r in measured:
         if r.error is not None:
             errors[r.error] = errors.get(r.error, 0) + 1
+            if r.error_detail and r.error not in messages:
+                messages[r.error] = r.error_detail
     if measured:
         window_start = min(r.start_s for r in measured)
         window_end = max(r.end_s for r in measured)
@@ -108,6 +116,7 @@ def summarize(
     e2e: list[float] = []
     sources: dict[str, int] = {}
     prompt_tokens = output_tokens = 0
+    cached: int | None = None
     for r in ok:
         times = r.token_times_s
         if times:
@@ -122,6 +131,8 @@ def summarize(
         e2e.append((r.end_s - r.start_s) * 1000.0)
         prompt_tokens += r.prompt_tokens or 0
         output_tokens += r.output_tokens or 0
+        if r.cached_tokens is not None:
+            cached = (cached or 0) + r.cached_tokens
         sources[r.token_source] = sources.get(r.token_source, 0) + 1
     lag = [
         (r.start_s - r.scheduled_s) * 1000.0 for r in measured if r.scheduled_s is not None
@@ -145,6 +156,7 @@ def summarize(
         failed=len(measured) - len(ok),
         warmup_excluded=len(records) - len(measured),
         errors_by_cause=dict(sorted(errors.items())),
+        error_messages=dict(sorted(messages.items())),
         error_rate=(len(measured) - len(ok)) / len(measured) if measured else 0.0,
         duration_s=duration,
         ttft_ms=distribution(ttft),
@@ -154,6 +166,7 @@ def summarize(
         schedule_lag_ms=distribution(lag),
         prompt_tokens=prompt_tokens,
         output_tokens=output_tokens,
+        cached_prompt_tokens=cached,
         output_tokens_per_s=rate(output_tokens),
         total_tokens_per_s=rate(output_tokens + prompt_tokens),
         requests_per_s=rate(len(ok)),

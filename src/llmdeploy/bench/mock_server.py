@@ -20,6 +20,23 @@ Fault injection: ``error_rate`` (HTTP 500), ``disconnect_after`` (abort the conn
 that many content chunks), ``usage=False`` (never send usage; exercises the chunk-count
 fallback), ``api_key`` (answer 401 without ``Authorization: Bearer <key>``).
 
+Server behaviours seen in the field, each off by default:
+
+* ``apis``: the APIs served (``openai`` = ``/v1/*``, ``ollama`` = ``/api/*``); both, as Ollama
+  does, by default. Anything else is a 404 ``404 page not found``, as Ollama answers.
+* ``strict_model``: a request naming another model gets vLLM's 404
+  ``The model `X` does not exist.``.
+* ``refuse_fields``: request fields a strict schema refuses with 422 in pydantic's shape
+  (``extra_forbidden`` with the field in ``loc``); ``name_refused=False`` answers a bare 400
+  that names no field.
+* ``fault="empty"``: every 200 answer carries no text and no usage (a role-only chunk then
+  ``[DONE]``; Ollama: a ``done`` line with ``eval_count`` 0); ``fault="html"``: a 200 HTML page.
+* ``fail_after``: after that many generation requests, every one gets HTTP 503.
+* ``sse_line_ending``: ``"\n"`` (default), ``"\r\n"`` or ``"\r"`` (all valid SSE).
+* ``prefix_cache``: report cached prompt tokens (``usage.prompt_tokens_details.cached_tokens``,
+  the longest word prefix shared with an earlier prompt) and ``mock:prefix_cache_*_total``.
+* ``record_requests``: keep ``(method, path, body)`` of every request in ``server.requests``.
+
 Run it: ``llmdeploy bench mock-server`` or ``python -m llmdeploy.bench.mock_server``.
 """
 
@@ -55,6 +72,15 @@ class MockConfig:
     api_key: str | None = None
     seed: int = 0
     precise_timers: bool = True
+    apis: tuple[str, ...] = ("openai", "ollama")
+    strict_model: bool = False
+    refuse_fields: tuple[str, ...] = ()
+    name_refused: bool = True
+    fault: str | None = None  # "empty" | "html"
+    fail_after: int | None = None
+    sse_line_ending: str = "\n"
+    prefix_cache: bool = False
+    record_requests: bool = False
 
 
 def _chunk(data: bytes) -> bytes:
@@ -72,6 +98,8 @@ class _Stats:
 
     def __init__(self) -> None:
         self.requests_total = 0
+        self.prefix_cache_hits = 0  # prompt words served from the mock's "cache"
+        self.prefix_cache_queries = 0  # prompt words looked up
         self.requests_processing = 0
         self.tokens_total = 0
         self.errors_total = 0
@@ -257,9 +285,14 @@ class _Conn:
             self._try_request(self.server.clock())
 
     def _send_simple(self, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
-        reason = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found"}.get(
-            status, b"Error"
-        )
+        reason = {
+            200: b"OK",
+            400: b"Bad Request",
+            401: b"Unauthorized",
+            404: b"Not Found",
+            422: b"Unprocessable Entity",
+            503: b"Service Unavailable",
+        }.get(status, b"Error")
         if self.transport is not None:
             self.transport.write(
                 b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
@@ -272,46 +305,83 @@ class _Conn:
         self, method: str, path: str, headers: dict[str, str], body: bytes, received: float
     ) -> None:
         cfg = self.cfg
+        if cfg.record_requests:
+            self.server.requests.append((method, path, body))
         if method == "POST" and path == "/mock/reset":
             self.server.stats = _Stats()
             self._send_simple(200, b'{"reset":true}')
             return
+        openai, ollama = "openai" in cfg.apis, "ollama" in cfg.apis
         if method == "GET":
             if path == "/metrics":
                 self._send_simple(200, self.server.metrics_text(), b"text/plain; version=0.0.4")
             elif path in ("/health", "/"):
                 self._send_simple(200, b'{"status":"ok"}')
-            elif path.endswith("/models"):
+            elif path == "/v1/models" and openai:
                 self._send_simple(200, json.dumps({"data": [{"id": cfg.model}]}).encode())
-            elif path == "/api/tags":
+            elif path == "/api/tags" and ollama:
                 self._send_simple(200, json.dumps({"models": [{"name": cfg.model}]}).encode())
             else:
-                self._send_simple(404, b'{"error":"not found"}')
+                self._send_simple(404, b"404 page not found", b"text/plain")
             return
         if cfg.api_key and headers.get("authorization") != f"Bearer {cfg.api_key}":
             self._send_simple(401, b'{"error":{"message":"invalid api key"}}')
             return
         kind = {
-            "/v1/chat/completions": "chat",
-            "/v1/completions": "completions",
-            "/api/chat": "ollama-chat",
-            "/api/generate": "ollama-generate",
+            "/v1/chat/completions": "chat" if openai else None,
+            "/v1/completions": "completions" if openai else None,
+            "/api/chat": "ollama-chat" if ollama else None,
+            "/api/generate": "ollama-generate" if ollama else None,
         }.get(path)
         if method != "POST" or kind is None:
-            self._send_simple(404, b'{"error":"not found"}')
+            self._send_simple(404, b"404 page not found", b"text/plain")
             return
         try:
             req = json.loads(body or b"{}")
         except ValueError:
             self._send_simple(400, b'{"error":{"message":"body is not JSON"}}')
             return
+        if not isinstance(req, dict):
+            self._send_simple(400, b'{"error":{"message":"body is not a JSON object"}}')
+            return
+        if self._refuse(req):
+            return
         stats = self.server.stats
         stats.requests_total += 1
+        if cfg.fail_after is not None and stats.requests_total > cfg.fail_after:
+            stats.errors_total += 1
+            self._send_simple(503, b'{"error":{"message":"engine is dead","code":503}}')
+            return
         if cfg.error_rate > 0 and self.server.rng.random() < cfg.error_rate:
             stats.errors_total += 1
             self._send_simple(500, b'{"error":{"message":"injected failure"}}')
             return
+        if cfg.fault == "html":
+            self._send_simple(200, b"<html><body><h1>Welcome</h1></body></html>", b"text/html")
+            return
         self._generate(kind, req, received)
+
+    def _refuse(self, req: dict[str, Any]) -> bool:
+        """Answer the errors a strict server gives before generating; True when it did."""
+        cfg = self.cfg
+        if cfg.strict_model and req.get("model") != cfg.model:
+            msg = f"The model `{req.get('model')}` does not exist."
+            error = {"message": msg, "type": "NotFoundError", "param": "model", "code": 404}
+            self._send_simple(404, json.dumps({"error": error}).encode())
+            return True
+        bad = [k for k in req if k in cfg.refuse_fields]
+        if not bad:
+            return False
+        if cfg.name_refused:
+            detail = [
+                {"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not "
+                 "permitted"}
+                for k in bad
+            ]
+            self._send_simple(422, json.dumps({"detail": detail}).encode())
+        else:
+            self._send_simple(400, b'{"error":{"message":"invalid request"}}')
+        return True
 
     def _generate(self, kind: str, req: dict[str, Any], received: float) -> None:
         cfg = self.cfg
@@ -328,15 +398,29 @@ class _Conn:
             text = " ".join(str(m.get("content", "")) for m in req["messages"])
         else:
             text = str(req.get("prompt", ""))
-        prompt_tokens = max(1, len(text.split()))
+        words = text.split()
+        prompt_tokens = max(1, len(words))
+        cached = self.server.cached_prefix(words) if cfg.prefix_cache else None
+        empty = cfg.fault == "empty"
+        if empty:
+            n = 0
         stream = bool(req.get("stream", kind.startswith("ollama")))
         ollama = kind.startswith("ollama")
         include_usage = bool((req.get("stream_options") or {}).get("include_usage")) and cfg.usage
-        gen = _Generation(kind, cfg.model, n, prompt_tokens, include_usage, cfg.usage)
+        gen = _Generation(
+            kind,
+            cfg.model,
+            n,
+            prompt_tokens,
+            include_usage and not empty,
+            cfg.usage and not empty,
+            eol=cfg.sse_line_ending.encode(),
+            cached_tokens=cached,
+        )
         self.server.stats.requests_processing += 1
         if not stream:
-            delay = (cfg.ttft_ms + (n - 1) * cfg.itl_ms) / 1000.0
-            body = gen.whole()
+            delay = (cfg.ttft_ms + max(0, n - 1) * cfg.itl_ms) / 1000.0
+            body = gen.whole(with_text=not empty)
 
             def send_whole() -> None:
                 self.timer = None
@@ -352,7 +436,7 @@ class _Conn:
         assert self.transport is not None
         ctype = b"application/x-ndjson" if ollama else b"text/event-stream"
         head = _STREAM_HEAD % ctype
-        if cfg.ttft_ms <= 0 and cfg.itl_ms <= 0 and cfg.disconnect_after is None:
+        if n == 0 or (cfg.ttft_ms <= 0 and cfg.itl_ms <= 0 and cfg.disconnect_after is None):
             parts = [head, gen.opening()]
             parts.extend(gen.token(k) for k in range(n))
             parts.append(gen.closing())
@@ -399,6 +483,9 @@ class _Generation:
         prompt_tokens: int,
         include_usage: bool,
         usage_in_whole: bool,
+        *,
+        eol: bytes = b"\n",
+        cached_tokens: int | None = None,
     ) -> None:
         self.kind = kind
         self.model = model
@@ -406,6 +493,9 @@ class _Generation:
         self.prompt_tokens = prompt_tokens
         self.include_usage = include_usage
         self.usage_in_whole = usage_in_whole
+        self.cached_tokens = cached_tokens
+        self.sse = kind in ("chat", "completions")
+        self.eol = eol
         mj = json.dumps(model)
         piece = {
             "chat": '{"id":"mock","object":"chat.completion.chunk","model":MODEL,'
@@ -416,21 +506,30 @@ class _Generation:
             '"done":false}',
             "ollama-generate": '{"model":MODEL,"response":" tok","done":false}',
         }[kind].replace("MODEL", mj)
-        framed = f"data: {piece}\n\n" if kind in ("chat", "completions") else f"{piece}\n"
-        self._tok = _chunk(framed.encode())
+        self._tok = _chunk(self._event(piece.encode()))
 
-    def _usage(self) -> dict[str, int]:
-        return {
+    def _event(self, payload: bytes) -> bytes:
+        if self.sse:
+            return b"data: " + payload + self.eol + self.eol
+        return payload + b"\n"
+
+    def _usage(self) -> dict[str, Any]:
+        usage: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.n,
             "total_tokens": self.prompt_tokens + self.n,
         }
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
 
     def opening(self) -> bytes:
         if self.kind == "chat":  # vLLM sends a role-only chunk first; it is not a token
             return _chunk(
-                b'data: {"id":"mock","object":"chat.completion.chunk","choices":[{"index":0,'
-                b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+                self._event(
+                    b'{"id":"mock","object":"chat.completion.chunk","choices":[{"index":0,'
+                    b'"delta":{"role":"assistant","content":""},"finish_reason":null}]}'
+                )
             )
         return b""
 
@@ -438,15 +537,12 @@ class _Generation:
         return self._tok
 
     def closing(self) -> bytes:
-        if self.kind in ("chat", "completions"):
+        if self.sse:
             parts = []
             if self.include_usage:
-                parts.append(
-                    b"data: "
-                    + json.dumps({"id": "mock", "choices": [], "usage": self._usage()}).encode()
-                    + b"\n\n"
-                )
-            parts.append(b"data: [DONE]\n\n")
+                usage = {"id": "mock", "choices": [], "usage": self._usage()}
+                parts.append(self._event(json.dumps(usage).encode()))
+            parts.append(self._event(b"[DONE]"))
             return _chunk(b"".join(parts)) + b"0\r\n\r\n"
         final: dict[str, Any] = {"model": self.model, "done": True, "done_reason": "length"}
         if self.kind == "ollama-chat":
@@ -456,10 +552,12 @@ class _Generation:
         if self.usage_in_whole:
             final["prompt_eval_count"] = self.prompt_tokens
             final["eval_count"] = self.n
-        return _chunk(json.dumps(final).encode() + b"\n") + b"0\r\n\r\n"
+        elif self.n == 0:
+            final["eval_count"] = 0  # an empty answer: Ollama counts zero tokens
+        return _chunk(self._event(json.dumps(final).encode())) + b"0\r\n\r\n"
 
-    def whole(self) -> bytes:
-        text = " tok" * self.n
+    def whole(self, with_text: bool = True) -> bytes:
+        text = " tok" * self.n if with_text else ""
         obj: dict[str, Any]
         if self.kind == "chat":
             obj = {
@@ -472,7 +570,9 @@ class _Generation:
                         "message": {"role": "assistant", "content": text},
                         "finish_reason": "length",
                     }
-                ],
+                ]
+                if with_text
+                else [],
             }
         elif self.kind == "completions":
             obj = {
@@ -508,6 +608,25 @@ class MockServer:
         self.port = 0
         self._to_parse: list[_Conn] = []
         self.clock = time.monotonic  # replaced by the running loop's clock in start()
+        self.requests: list[tuple[str, str, bytes]] = []  # with record_requests
+        self._prompts: list[list[str]] = []  # recent prompts, for prefix_cache
+
+    def cached_prefix(self, words: list[str]) -> int:
+        """Words at the start of ``words`` shared with the most similar of the last 64
+        prompts (a toy prefix cache, counted in words ~ tokens)."""
+        best = 0
+        for old in self._prompts:
+            k = 0
+            for a, b in zip(old, words, strict=False):
+                if a != b:
+                    break
+                k += 1
+            best = max(best, k)
+        self._prompts.append(words)
+        del self._prompts[:-64]
+        self.stats.prefix_cache_hits += best
+        self.stats.prefix_cache_queries += len(words)
+        return best
 
     def defer_parse(self, conn: _Conn) -> None:
         """Parse ``conn``'s buffered request once this loop iteration's reads are done."""
@@ -584,6 +703,10 @@ class MockServer:
             f"mock:errors_total {s.errors_total}\n"
             "# TYPE mock:tokens_predicted_total counter\n"
             f"mock:tokens_predicted_total {s.tokens_total}\n"
+            "# TYPE mock:prefix_cache_hits_total counter\n"
+            f"mock:prefix_cache_hits_total {s.prefix_cache_hits}\n"
+            "# TYPE mock:prefix_cache_queries_total counter\n"
+            f"mock:prefix_cache_queries_total {s.prefix_cache_queries}\n"
             "# TYPE mock:requests_processing gauge\n"
             f"mock:requests_processing {s.requests_processing}\n"
         ).encode()

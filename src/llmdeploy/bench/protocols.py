@@ -6,14 +6,27 @@ event carries the server's own token counts. ``ollama``: ``POST /api/chat`` and
 ``/api/generate``, streamed as NDJSON whose final ``done`` line carries ``eval_count`` and
 ``prompt_eval_count``.
 
+Two request fields are optional and not part of every server's schema
+(:data:`OPTIONAL_FIELDS`): ``stream_options`` (OpenAI's, refused by some strict servers) and
+``ignore_eos`` (vLLM and llama.cpp). Each can be switched off, and the runner drops one that
+the server refuses.
+
 A collector is the :class:`~llmdeploy.bench.http.BodySink` for one request. It stamps each
 event that carries generated text (a *content chunk*) with its arrival time, keeps the server's
-usage numbers, counts malformed events (skipped, never fatal) and records an error cause:
-``http_<status>`` or ``server_error`` (an error object inside the stream).
+usage numbers (and cached prompt tokens where the server reports them), counts malformed
+events (skipped, never fatal) and decides the outcome. A request **succeeds** only when it
+brought generated text (content chunks, or non-empty text in a whole response) or a positive
+output-token count; otherwise its error cause is one of:
+
+    http_<status>         the server answered an HTTP error (its message is kept)
+    server_error          an error object inside a 200 response or stream
+    empty_response        a well-formed 200 answer with no generated text and no token count
+    unparseable_response  a 200 body from which no event / JSON object could be read
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Literal
 
@@ -22,9 +35,26 @@ from llmdeploy.bench.streams import NdjsonDecoder, SseDecoder
 ApiName = Literal["openai", "ollama"]
 EndpointName = Literal["chat", "completions"]
 
+OPTIONAL_FIELDS = ("stream_options", "ignore_eos")
+EMPTY = "empty_response"
+UNPARSEABLE = "unparseable_response"
+SERVER_ERROR = "server_error"
+_HEAD_BYTES = 4096  # the start of a streamed body kept to explain an unparseable one
+_DETAIL_CHARS = 300
+
 _loads = json.loads
 
-__all__ = ["Collector", "Prompt", "build_body", "endpoint_path"]
+__all__ = [
+    "EMPTY",
+    "OPTIONAL_FIELDS",
+    "SERVER_ERROR",
+    "UNPARSEABLE",
+    "Collector",
+    "Prompt",
+    "build_body",
+    "endpoint_path",
+    "server_message",
+]
 
 
 class Prompt:
@@ -70,9 +100,14 @@ def build_body(
     *,
     stream: bool,
     ignore_eos: bool,
+    stream_usage: bool = True,
     extra_body: dict[str, Any] | None = None,
 ) -> bytes:
-    """The JSON request body, as bytes ready to send."""
+    """The JSON request body, as bytes ready to send.
+
+    ``stream_usage`` asks an OpenAI server for a final usage event (``stream_options``);
+    ``ignore_eos`` asks vLLM / llama.cpp to generate exactly ``max_tokens``. ``extra_body`` is
+    merged last (objects one level deep); a key set to ``null`` there removes the field."""
     body: dict[str, Any] = {"model": model, "stream": stream}
     if endpoint == "chat":
         body["messages"] = prompt.as_messages()
@@ -81,7 +116,7 @@ def build_body(
     if api == "openai":
         if prompt.max_tokens is not None:
             body["max_tokens"] = prompt.max_tokens
-        if stream:
+        if stream and stream_usage:
             body["stream_options"] = {"include_usage": True}
         if ignore_eos:
             body["ignore_eos"] = True
@@ -93,25 +128,86 @@ def build_body(
             body["options"] = options
     if extra_body:
         for key, value in extra_body.items():
-            if isinstance(value, dict) and isinstance(body.get(key), dict):
-                body[key] = {**body[key], **value}
+            if value is None:
+                body.pop(key, None)
+            elif isinstance(value, dict) and isinstance(body.get(key), dict):
+                merged = {**body[key], **value}
+                body[key] = {k: v for k, v in merged.items() if v is not None}
             else:
                 body[key] = value
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def server_message(body: bytes, limit: int = _DETAIL_CHARS) -> str | None:
+    """The human message in an error body: ``error.message``, ``message``, ``detail`` (also
+    FastAPI/pydantic detail lists, as ``field: msg``), a plain ``error`` string, or else the
+    start of the body with whitespace collapsed (an HTML page, a proxy's text)."""
+    text = body.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    msg: str | None = None
+    if text[:1] in ("{", "["):
+        try:
+            msg = _message_of(_loads(text))
+        except (ValueError, RecursionError):
+            msg = None
+    if not msg:
+        msg = " ".join(text.split())
+    return msg[:limit]
+
+
+def _message_of(obj: Any, depth: int = 0) -> str | None:
+    if depth > 4:
+        return None
+    if isinstance(obj, str):
+        return obj.strip() or None
+    if isinstance(obj, dict):
+        for key in ("error", "message", "detail", "msg"):
+            value = obj.get(key)
+            if value:
+                found = _message_of(value, depth + 1)
+                if found:
+                    return found
+        return None
+    if isinstance(obj, list):
+        parts: list[str] = []
+        for item in obj[:5]:
+            if isinstance(item, dict) and isinstance(item.get("msg"), str):
+                loc = item.get("loc")
+                where = (
+                    ".".join(str(x) for x in loc if x != "body") if isinstance(loc, list) else ""
+                )
+                parts.append(f"{where}: {item['msg']}" if where else item["msg"])
+            else:
+                found = _message_of(item, depth + 1)
+                if found:
+                    parts.append(found)
+        return "; ".join(parts) or None
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class Collector:
-    """Collects one response: content-chunk times, usage, error cause. A ``BodySink``."""
+    """Collects one response: content-chunk times, usage, outcome. A ``BodySink``."""
 
     __slots__ = (
         "_body",
         "_decoder",
         "_event",
+        "_head",
+        "_head_open",
         "api",
+        "cached_tokens",
         "done",
+        "done_with_text",
         "end_t",
         "error",
+        "error_body",
         "error_detail",
+        "events",
         "malformed",
         "output_tokens",
         "prompt_tokens",
@@ -127,12 +223,18 @@ class Collector:
         self.token_times: list[float] = []
         self.prompt_tokens: int | None = None
         self.output_tokens: int | None = None
+        self.cached_tokens: int | None = None
         self.error: str | None = None
         self.error_detail: str | None = None
+        self.error_body = b""  # an HTTP error's body (start), for callers that inspect it
         self.malformed = 0
+        self.events = 0  # stream events without generated text (role, usage, [DONE], ...)
         self.done = False
+        self.done_with_text = False  # a whole (non-streamed) answer carried text
         self.end_t = 0.0
         self._body: list[bytes] = []
+        self._head = b""  # the body's start, kept until an event is recognised
+        self._head_open = stream
         self._event = self._openai_event if api == "openai" else self._ollama_event
         self._decoder: SseDecoder | NdjsonDecoder | None = None
         if stream:
@@ -140,129 +242,239 @@ class Collector:
                 SseDecoder(self._event) if api == "openai" else NdjsonDecoder(self._event)
             )
 
+    @property
+    def ok(self) -> bool:
+        """Success, defined positively: generated text or a positive output-token count."""
+        if self.error is not None:
+            return False
+        return bool(self.token_times) or (self.output_tokens or 0) > 0 or self.done_with_text
+
+    def token_count(self) -> tuple[int | None, Literal["usage", "chunks", "none"]]:
+        """Output tokens and where the number came from: the server's positive count, else
+        the number of content chunks (streams), else unknown."""
+        n = self.output_tokens
+        if n is not None and n > 0:
+            return n, "usage"
+        if self.token_times:
+            return len(self.token_times), "chunks"
+        return None, "none"
+
     # BodySink ---------------------------------------------------------------------
     def on_status(self, status: int) -> None:
         self.status = status
-        if status >= 400:
+        if not 200 <= status < 300:
             self._decoder = None  # error bodies are read whole, never parsed as a stream
 
     def on_body(self, data: bytes, t: float) -> None:
-        if self._decoder is not None:
-            self._decoder.feed(data, t)
+        decoder = self._decoder
+        if decoder is not None:
+            if self._head_open:
+                self._keep_head(data)
+            decoder.feed(data, t)
         else:
             self._body.append(data)
 
+    def _keep_head(self, data: bytes) -> None:
+        if self.events or self.token_times or len(self._head) >= _HEAD_BYTES:
+            self._head_open = False  # the stream is parseable: no need to explain it
+            return
+        self._head += data[: _HEAD_BYTES - len(self._head)]
+
     def on_end(self, t: float) -> None:
         self.end_t = t
-        if self.status >= 400 or self.status < 200:
-            detail = b"".join(self._body)[:300].decode("utf-8", "replace").strip()
+        if not 200 <= self.status < 300:
+            body = b"".join(self._body)
+            self._body = []
             self.error = f"http_{self.status}"
-            self.error_detail = detail or None
+            self.error_body = body[:_HEAD_BYTES]
+            self.error_detail = server_message(body)
             return
         if self._decoder is not None:
             self._decoder.close(t)
+            self._judge_stream()
             return
         body = b"".join(self._body)
         self._body = []
+        self._judge_whole(body)
+
+    # outcome ------------------------------------------------------------------------
+    def _judge_stream(self) -> None:
+        if self.error is not None:
+            return
+        if self.events == 0 and not self.token_times:
+            head = self._head
+            if not head.strip():
+                self.error, self.error_detail = EMPTY, "HTTP 200 with an empty body"
+                return
+            obj = None
+            with contextlib.suppress(ValueError, RecursionError):
+                obj = _loads(head)
+            if isinstance(obj, dict) and obj.get("error"):
+                self._set_error(obj["error"])
+                return
+            self.error = UNPARSEABLE
+            kind = "an event stream" if self.api == "openai" else "NDJSON lines"
+            self.error_detail = f"expected {kind}; the body starts: {server_message(head)}"
+            return
+        if not self.token_times and not (self.output_tokens or 0) > 0:
+            self.error = EMPTY
+            self.error_detail = (
+                f"HTTP 200 stream of {self.events} event(s), none with generated text "
+                "or an output-token count"
+            )
+
+    def _judge_whole(self, body: bytes) -> None:
+        try:
+            obj = _loads(body)
+        except (ValueError, RecursionError):
+            obj = None
+        if not isinstance(obj, dict):
+            self.error = EMPTY if not body.strip() else UNPARSEABLE
+            self.error_detail = (
+                "HTTP 200 with an empty body"
+                if not body.strip()
+                else f"expected a JSON object; the body starts: {server_message(body)}"
+            )
+            return
+        if obj.get("error"):
+            self._set_error(obj["error"])
+            return
         if self.api == "openai":
-            self._openai_whole(body)
+            self._openai_whole(obj)
         else:
-            self._ollama_whole(body)
+            self._ollama_whole(obj)
+        self.done = True
+        if not self.done_with_text and not (self.output_tokens or 0) > 0:
+            self.error = EMPTY
+            self.error_detail = "HTTP 200 answer with no generated text and no output-token count"
 
     # events -------------------------------------------------------------------------
     def _set_error(self, err: Any) -> None:
-        self.error = "server_error"
-        if isinstance(err, dict):
-            err = err.get("message", err)
-        self.error_detail = str(err)[:300]
+        self.error = SERVER_ERROR
+        msg = _message_of(err) if not isinstance(err, str) else err
+        self.error_detail = (msg or str(err))[:_DETAIL_CHARS]
 
     def _event_object(self, payload: bytes) -> dict[str, Any] | None:
         """A stream event as a JSON object; malformed lines are counted, errors recorded."""
         try:
             obj = _loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
             self.malformed += 1
             return None
         if obj.get("error"):
+            self.events += 1
             self._set_error(obj["error"])
             return None
         return obj
 
+    def _usage(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        self.prompt_tokens = _int_or_none(usage.get("prompt_tokens"))
+        self.output_tokens = _int_or_none(usage.get("completion_tokens"))
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            cached = _int_or_none(details.get("cached_tokens"))
+            if cached is not None:
+                self.cached_tokens = cached
+
+    def _timings(self, timings: Any) -> None:
+        # llama.cpp: prompt tokens served from its cache, when usage does not say
+        if self.cached_tokens is None and isinstance(timings, dict):
+            self.cached_tokens = _int_or_none(timings.get("cache_n"))
+
     def _openai_event(self, payload: bytes, t: float) -> None:
         if payload == b"[DONE]":
             self.done = True
+            self.events += 1
             return
         obj = self._event_object(payload)
         if obj is None:
             return
-        choices = obj.get("choices")
-        if choices:
-            for choice in choices:
-                delta = choice.get("delta")
-                if delta is not None:
-                    content = (
-                        delta.get("content")
-                        or delta.get("reasoning_content")
-                        or delta.get("reasoning")
-                    )
+        try:
+            choices = obj.get("choices")
+            if choices:
+                for choice in choices:
+                    delta = choice.get("delta")
+                    if delta is not None:
+                        content = (
+                            delta.get("content")
+                            or delta.get("reasoning_content")
+                            or delta.get("reasoning")
+                        )
+                    else:
+                        content = choice.get("text")
+                    if content:
+                        self.token_times.append(t)
+                        break
                 else:
-                    content = choice.get("text")
-                if content:
-                    self.token_times.append(t)
-                    break
+                    self._quiet_event(obj)
+            else:
+                self._quiet_event(obj)
+        except (AttributeError, TypeError):  # choices / delta of an unexpected shape
+            self.malformed += 1
+            return
         usage = obj.get("usage")
         if usage:
-            self.prompt_tokens = usage.get("prompt_tokens")
-            self.output_tokens = usage.get("completion_tokens")
+            self._usage(usage)
+
+    def _quiet_event(self, obj: dict[str, Any]) -> None:
+        """An event without generated text (role, usage, finish): counted; may carry
+        llama.cpp's timings."""
+        self.events += 1
+        timings = obj.get("timings")
+        if timings:
+            self._timings(timings)
 
     def _ollama_event(self, payload: bytes, t: float) -> None:
         obj = self._event_object(payload)
         if obj is None:
             return
         message = obj.get("message")
-        if message is not None:
+        if isinstance(message, dict):
             content = message.get("content") or message.get("thinking")
         else:
             content = obj.get("response") or obj.get("thinking")
         if content:
             self.token_times.append(t)
+        else:
+            self.events += 1
         if obj.get("done"):
             self.done = True
-            self.output_tokens = obj.get("eval_count")
-            self.prompt_tokens = obj.get("prompt_eval_count")
+            self.output_tokens = _int_or_none(obj.get("eval_count"))
+            self.prompt_tokens = _int_or_none(obj.get("prompt_eval_count"))
 
-    def _openai_whole(self, body: bytes) -> None:
-        try:
-            obj = _loads(body)
-        except ValueError:
-            self.error = "protocol"
-            self.error_detail = "response body is not JSON"
+    def _openai_whole(self, obj: dict[str, Any]) -> None:
+        self._usage(obj.get("usage"))
+        self._timings(obj.get("timings"))
+        choices = obj.get("choices")
+        if not isinstance(choices, list):
             return
-        if not isinstance(obj, dict):
-            self.error, self.error_detail = "protocol", "response body is not a JSON object"
-            return
-        if obj.get("error"):
-            self._set_error(obj["error"])
-            return
-        usage = obj.get("usage") or {}
-        self.prompt_tokens = usage.get("prompt_tokens")
-        self.output_tokens = usage.get("completion_tokens")
-        self.done = True
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            message = choice.get("message")
+            if isinstance(message, dict):
+                text = (
+                    message.get("content")
+                    or message.get("reasoning_content")
+                    or message.get("reasoning")
+                )
+            else:
+                text = choice.get("text")
+            if text:
+                self.done_with_text = True
+                return
 
-    def _ollama_whole(self, body: bytes) -> None:
-        try:
-            obj = _loads(body)
-        except ValueError:
-            self.error, self.error_detail = "protocol", "response body is not JSON"
-            return
-        if not isinstance(obj, dict):
-            self.error, self.error_detail = "protocol", "response body is not a JSON object"
-            return
-        if obj.get("error"):
-            self._set_error(obj["error"])
-            return
-        self.prompt_tokens = obj.get("prompt_eval_count")
-        self.output_tokens = obj.get("eval_count")
-        self.done = True
+    def _ollama_whole(self, obj: dict[str, Any]) -> None:
+        self.prompt_tokens = _int_or_none(obj.get("prompt_eval_count"))
+        self.output_tokens = _int_or_none(obj.get("eval_count"))
+        message = obj.get("message")
+        if isinstance(message, dict):
+            text = message.get("content") or message.get("thinking")
+        else:
+            text = obj.get("response") or obj.get("thinking")
+        if text:
+            self.done_with_text = True

@@ -5,6 +5,10 @@ re-derived, e.g. with other SLOs, by :func:`llmdeploy.bench.metrics.summarize`).
 
 Times in a :class:`RequestRecord` are seconds on the client's monotonic clock, relative to
 the run origin (``BenchReport.origin`` is meaningless outside the run, only differences are).
+
+Schema versions: 2 added cached prompt tokens, the first server message per error cause,
+downgrades (request fields dropped because the server refused them) and the API source; a
+version-1 report is read as version 2 with those fields empty.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.errors import BenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 __all__ = [
     "SCHEMA_VERSION",
     "BenchReport",
     "Distribution",
+    "Downgrade",
     "EnvironmentInfo",
     "GoodputSummary",
     "RequestRecord",
@@ -53,12 +59,15 @@ class RequestRecord(_Model):
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     token_source: TokenSource = "none"
-    error: str | None = None  # cause: connect, disconnect, timeout, http_<status>, ...
-    error_detail: str | None = None
+    cached_tokens: int | None = None  # prompt tokens the server served from its cache
+    error: str | None = None  # cause: connect, http_<status>, empty_response, ...
+    error_detail: str | None = None  # the server's own message where it sent one
     malformed_events: int = 0
 
     @property
     def ok(self) -> bool:
+        """The request succeeded (the runner records an error cause for every failure,
+        including a 200 answer that carried no generated text)."""
         return self.error is None
 
     @property
@@ -104,6 +113,7 @@ class StageSummary(_Model):
     failed: int
     warmup_excluded: int
     errors_by_cause: dict[str, int] = Field(default_factory=dict)
+    error_messages: dict[str, str] = Field(default_factory=dict)  # cause -> first message
     error_rate: float
     duration_s: float  # first measured start -> last measured end
     ttft_ms: Distribution | None = None
@@ -113,6 +123,7 @@ class StageSummary(_Model):
     schedule_lag_ms: Distribution | None = None
     prompt_tokens: int = 0
     output_tokens: int = 0
+    cached_prompt_tokens: int | None = None  # None: the server reported no cache numbers
     output_tokens_per_s: float = 0.0
     total_tokens_per_s: float = 0.0
     requests_per_s: float = 0.0
@@ -155,6 +166,15 @@ class EnvironmentInfo(_Model):
     http_client: str = "llmdeploy raw asyncio HTTP/1.1"
 
 
+class Downgrade(_Model):
+    """An optional request field the server refused, dropped for the whole run."""
+
+    field: str  # e.g. "stream_options", "ignore_eos"
+    status: int  # the HTTP status of the refusal
+    server_message: str | None = None
+    effect: str  # what the run measures differently without it
+
+
 class BenchReport(_Model):
     schema_version: int = SCHEMA_VERSION
     tool: str = "llmdeploy bench"
@@ -163,27 +183,71 @@ class BenchReport(_Model):
     environment: EnvironmentInfo
     model: str
     stages: list[StageResult]
+    downgrades: list[Downgrade] = Field(default_factory=list)
     gates: list[str] = Field(default_factory=list)  # failed --fail-on checks, if any
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        """Write the JSON report; BenchError when the file cannot be written."""
+        write_text(path, self.model_dump_json(indent=1), "report")
+
+
+def write_text(path: str | Path, text: str, what: str) -> None:
+    """Write an output file; an OS error becomes a BenchError naming the file."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BenchError(f"cannot write {what} {path}: {exc.strerror or exc}") from exc
 
 
 def load_report(path: str | Path) -> BenchReport:
+    """Read a saved report. Every bad file (missing, a folder, binary, not UTF-8, not JSON,
+    truncated, another schema) is a BenchError naming the file, never a traceback."""
     p = Path(path)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        data = p.read_bytes()
     except OSError as exc:
         raise BenchError(f"cannot read report {p}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise BenchError(f"report {p} is not JSON: {exc}") from exc
-    version = raw.get("schema_version") if isinstance(raw, dict) else None
-    if version != SCHEMA_VERSION:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BenchError(
-            f"report {p} has schema_version {version!r}; this llmdeploy reads {SCHEMA_VERSION}",
+            f"report {p} is not UTF-8 text (byte {exc.start}): is it a binary file?",
+            hint="pass a JSON report written by llmdeploy bench --output",
+        ) from exc
+    try:
+        raw = json.loads(text)
+    except RecursionError as exc:
+        raise BenchError(f"report {p} is not a bench report: JSON nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        stripped = text.strip()
+        truncated = stripped[:1] in ("{", "[") and exc.pos >= len(text.rstrip())
+        what = "truncated (the JSON ends early)" if truncated else "not JSON"
+        raise BenchError(
+            f"report {p} is {what}: {exc}",
+            hint="pass a JSON report written by llmdeploy bench --output",
+        ) from exc
+    if not isinstance(raw, dict) or "schema_version" not in raw:
+        raise BenchError(
+            f"report {p} is not an llmdeploy bench report (no schema_version)",
+            hint="pass a JSON report written by llmdeploy bench --output",
+        )
+    version = raw.get("schema_version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+        raise BenchError(
+            f"report {p} has schema_version {version!r}; this llmdeploy reads {readable}",
             hint="re-run the benchmark with this llmdeploy version",
         )
+    raw["schema_version"] = SCHEMA_VERSION  # version 2 only added fields with defaults
     try:
         return BenchReport.model_validate(raw)
     except ValidationError as exc:
-        raise BenchError(f"report {p} is not a valid llmdeploy bench report: {exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or '(top level)'}: {e['msg']}"
+            for e in exc.errors()[:3]
+        )
+        more = f" (and {exc.error_count() - 3} more)" if exc.error_count() > 3 else ""
+        raise BenchError(
+            f"report {p} is not a valid llmdeploy bench report: {problems}{more}",
+            hint="pass a JSON report written by llmdeploy bench --output",
+        ) from exc

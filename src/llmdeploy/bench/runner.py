@@ -1,19 +1,26 @@
 """The load engine: runs each stage, keeps raw per-request timestamps, builds the report.
 
-One event loop, one process. Requests are coroutines over :class:`HttpClient`; fixed
-concurrency runs N workers back to back; rate modes dispatch at absolute send times from
-:func:`arrival_offsets`. The garbage collector is paused while a stage runs so collections
-cannot land inside a measured interval. Every loop is bounded by a request count or a duration
-(the config always has one) and every request by its timeout.
+One event loop, one process. Before the first stage the API kind is confirmed, the model
+picked and one pre-flight request sent (:mod:`llmdeploy.bench.preflight`). Requests are
+coroutines over :class:`HttpClient`; fixed concurrency runs N workers back to back; rate modes
+dispatch at absolute send times from :func:`arrival_offsets`. The garbage collector is paused
+while a stage runs so collections cannot land inside a measured interval. Every loop is
+bounded by a request count or a duration (the config always has one) and every request by
+its timeout. Requests are numbered across the whole run for their prompts (unique prompts),
+or per stage when the workload repeats prompts.
+
+The runner reports; it does not judge. :func:`outcome_error` says whether a finished run
+measured nothing (a stage without one successful request) so the caller can exit 7 after
+writing the report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import platform
+import random
 import socket
 import sys
 import time
@@ -24,11 +31,13 @@ from typing import Any, Literal
 
 from llmdeploy import __version__
 from llmdeploy.bench.config import BenchConfig, LoadSpec
-from llmdeploy.bench.http import HttpClient, RequestFailure, fetch
+from llmdeploy.bench.http import HttpClient, RequestFailure
 from llmdeploy.bench.metrics import summarize
+from llmdeploy.bench.preflight import discover, preflight
 from llmdeploy.bench.protocols import Collector, build_body, endpoint_path
 from llmdeploy.bench.report import (
     BenchReport,
+    Downgrade,
     EnvironmentInfo,
     RequestRecord,
     StageResult,
@@ -36,14 +45,14 @@ from llmdeploy.bench.report import (
 from llmdeploy.bench.schedule import arrival_offsets
 from llmdeploy.bench.server_metrics import StageScraper
 from llmdeploy.bench.workload import Workload
-from llmdeploy.errors import BenchError, EndpointError
+from llmdeploy.errors import BenchError, EndpointError, UsageError
 
 EventLoopChoice = Literal["auto", "asyncio", "uvloop"]
 # Timestamps come from time.monotonic(), never loop.time(): uvloop's clock has 1 ms steps.
 _now = time.monotonic
 ABORT_AFTER_CONNECT_FAILURES = 50
 
-__all__ = ["BenchRunner", "Progress", "run_bench"]
+__all__ = ["BenchRunner", "Progress", "outcome_error", "run_bench"]
 
 
 @dataclass
@@ -65,10 +74,10 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 # (index, warmup, scheduled, start, end, token_times, prompt_toks, output_toks, source,
-#  error, detail, malformed) -- a tuple in the hot path, a RequestRecord after the stage
+#  error, detail, malformed, cached_toks) -- a tuple in the hot path, a RequestRecord after
 _Raw = tuple[
     int, bool, float | None, float, float, list[float], int | None, int | None, str,
-    str | None, str | None, int,
+    str | None, str | None, int, int | None,
 ]
 
 
@@ -80,19 +89,29 @@ class BenchRunner:
         on_progress: ProgressCallback | None = None,
         progress_interval_s: float = 0.5,
     ) -> None:
+        # a copy: the runner settles the API kind and the prompt nonce, and the report
+        # records what was run, without changing the caller's config
+        config = config.model_copy(deep=True)
         self.config = config
         self._on_progress = on_progress
         self._progress_interval_s = progress_interval_s
         t = config.target
-        headers = {"Accept": "text/event-stream" if t.stream and t.api == "openai" else "*/*"}
-        if t.api_key:
-            headers["Authorization"] = f"Bearer {t.api_key}"
-        self._headers = headers
         self._client: HttpClient | None = None
-        self._workload = Workload(config.workload)
+        wl = config.workload
+        if wl.unique_prompts and wl.prompt_nonce is None:
+            # a fresh nonce per run (recorded in the report): no run starts its prompts the
+            # way an earlier run did, so none is served from that run's prefix cache
+            wl.prompt_nonce = random.SystemRandom().randrange(2**32)
+        self._workload = Workload(wl)
         self._path = endpoint_path(t.api, t.endpoint, t.api_prefix)
         self._model = t.model or ""
         self._origin = 0.0
+        # what every request sends, settled by the pre-flight
+        self._ignore_eos = config.workload.ignore_eos and t.api == "openai"
+        self._stream_usage = t.stream and t.stream_usage and t.api == "openai"
+        self._extra_body = config.workload.extra_body or None
+        self._downgrades: list[Downgrade] = []
+        self._prompt_base = 0  # requests sent in earlier stages (unique prompts)
         # per-stage state
         self._raws: list[_Raw] = []
         self._in_flight = 0
@@ -102,47 +121,65 @@ class BenchRunner:
         self._stopping: str | None = None
 
     # setup ---------------------------------------------------------------------
-    async def _discover_model(self, client: HttpClient) -> str:
+    def _new_client(self) -> HttpClient:
         t = self.config.target
-        prefix = t.api_prefix.rstrip("/")
-        path = f"{prefix}/api/tags" if t.api == "ollama" else f"{prefix}/models"
+        headers = {"Accept": "text/event-stream" if t.stream and t.api == "openai" else "*/*"}
+        if t.api_key:
+            headers["Authorization"] = f"Bearer {t.api_key}"
         try:
-            status, body = await fetch(client, "GET", path, timeout_s=10.0)
-        except RequestFailure as exc:
-            raise EndpointError(
-                f"cannot reach {t.base_url}{path}: {exc.detail}",
-                hint="is the server running? check --url / --api",
-            ) from exc
-        if status != 200:
-            raise EndpointError(
-                f"{t.base_url}{path} answered HTTP {status} while listing models",
-                hint="pass --model NAME",
-            )
-        try:
-            data = json.loads(body)
-            items = data["models"] if t.api == "ollama" else data["data"]
-            name = items[0]["name"] if t.api == "ollama" else items[0]["id"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise EndpointError(
-                f"{t.base_url}{path} lists no model", hint="pass --model NAME"
-            ) from exc
-        return str(name)
+            return HttpClient(t.base_url, headers=headers)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
+
+    async def _prepare(self) -> None:
+        """Confirm the API, pick the model, send the pre-flight (EndpointError on failure)."""
+        t = self.config.target
+        client = self._client
+        assert client is not None
+        api_before = t.api
+        served = await discover(client, t)
+        if t.api != api_before:  # a guessed API kind corrected by the model listing
+            client.close()
+            self._client = client = self._new_client()
+            self._path = endpoint_path(t.api, t.endpoint, t.api_prefix)
+            self._ignore_eos = self.config.workload.ignore_eos and t.api == "openai"
+            self._stream_usage = t.stream and t.stream_usage and t.api == "openai"
+        if not self._model:
+            if not served:
+                raise EndpointError(
+                    f"{t.base_url} lists no model ({t.api} API)", hint="pass --model NAME"
+                )
+            self._model = served[0]
+        fields = [
+            name
+            for name, on in (("stream_options", self._stream_usage),
+                             ("ignore_eos", self._ignore_eos))
+            if on
+        ]
+        kept, self._downgrades = await preflight(
+            client,
+            t,
+            self._model,
+            self._workload.preflight_prompt(),
+            fields,
+            extra_body=self._extra_body,
+            timeout_s=self.config.stop.timeout_s,
+            served=served,
+        )
+        self._stream_usage = "stream_options" in kept
+        self._ignore_eos = "ignore_eos" in kept
 
     # running -------------------------------------------------------------------
     async def run(self) -> BenchReport:
         loop = asyncio.get_running_loop()
         cfg = self.config
         t = cfg.target
-        try:
-            self._client = HttpClient(t.base_url, headers=self._headers)
-        except ValueError as exc:
-            raise BenchError(str(exc), hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
+        self._client = self._new_client()
         scraper: StageScraper | None = None
-        if cfg.scrape_metrics and t.metrics_path:
-            scraper = StageScraper(t.base_url, t.metrics_path, cfg.metrics_interval_s)
         try:
-            if not self._model:
-                self._model = await self._discover_model(self._client)
+            await self._prepare()
+            if cfg.scrape_metrics and t.metrics_path:
+                scraper = StageScraper(t.base_url, t.metrics_path, cfg.metrics_interval_s)
             self._origin = _now()
             stages: list[StageResult] = []
             if cfg.sweep is None:
@@ -151,7 +188,8 @@ class BenchRunner:
             else:
                 stages = await self._sweep(scraper)
         finally:
-            self._client.close()
+            if self._client is not None:
+                self._client.close()
             if scraper is not None:
                 scraper.close()
         return BenchReport(
@@ -160,6 +198,7 @@ class BenchRunner:
             environment=_environment(loop),
             model=self._model,
             stages=stages,
+            downgrades=self._downgrades,
         )
 
     async def _sweep(self, scraper: StageScraper | None) -> list[StageResult]:
@@ -214,6 +253,8 @@ class BenchRunner:
         if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
         records = [self._record(r) for r in self._raws]
+        if self.config.workload.unique_prompts:
+            self._prompt_base += len(self._raws)  # later stages get prompts of their own
         self._raws = []
         gc.collect()
         return StageResult(
@@ -242,6 +283,7 @@ class BenchRunner:
             error=r[9],
             error_detail=r[10],
             malformed_events=r[11],
+            cached_tokens=r[12],
         )
 
     async def _run_concurrency(self, n: int, limit: int | None) -> None:
@@ -309,15 +351,16 @@ class BenchRunner:
         t = cfg.target
         client = self._client
         assert client is not None
-        prompt = self._workload.get(i)
+        prompt = self._workload.get(self._prompt_base + i)
         body = build_body(
             t.api,
             t.endpoint,
             self._model,
             prompt,
             stream=t.stream,
-            ignore_eos=cfg.workload.ignore_eos,
-            extra_body=cfg.workload.extra_body or None,
+            ignore_eos=self._ignore_eos,
+            stream_usage=self._stream_usage,
+            extra_body=self._extra_body,
         )
         payload = client.build("POST", self._path, body)
         col = Collector(t.api, t.stream)
@@ -334,17 +377,11 @@ class BenchRunner:
             error, detail = exc.cause, exc.detail
         finally:
             self._in_flight -= 1
-        if col.output_tokens is not None:
-            n_out: int | None = col.output_tokens
-            source = "usage"
-        elif t.stream and col.token_times:
-            n_out, source = len(col.token_times), "chunks"
-        else:
-            n_out, source = None, "none"
+        n_out, source = col.token_count()
         self._raws.append(
             (
                 i, warm, scheduled, start, end, col.token_times, col.prompt_tokens, n_out,
-                source, error, detail, col.malformed,
+                source, error, detail, col.malformed, col.cached_tokens,
             )
         )
         self._done += 1
@@ -410,6 +447,33 @@ class BenchRunner:
 class _NoTimer:
     def cancel(self) -> None:
         pass
+
+
+def outcome_error(report: BenchReport) -> EndpointError | None:
+    """The error for a run that measured nothing: any stage without one successful measured
+    request (every request failed, or none was sent). None when every stage measured."""
+    dead = [st for st in report.stages if st.summary.ok == 0]
+    if not dead:
+        return None
+    parts = []
+    for st in dead:
+        s = st.summary
+        causes = ", ".join(f"{k} x{v}" for k, v in s.errors_by_cause.items()) or "no request sent"
+        parts.append(f"{st.name} ({s.requests} requests: {causes})")
+    first = next(
+        (msg for st in dead for msg in st.summary.error_messages.values()), None
+    )
+    message = (
+        f"{len(dead)} of {len(report.stages)} stage(s) had no successful request: "
+        + "; ".join(parts)
+    )
+    if first:
+        message += f"\nfirst error message: {first}"
+    return EndpointError(
+        message,
+        hint="the endpoint answered but produced nothing measurable; the messages per error "
+        "cause are listed under the table",
+    )
 
 
 def _environment(loop: asyncio.AbstractEventLoop) -> EnvironmentInfo:

@@ -72,6 +72,18 @@ def _ratio(num: float | None, den: float | None, scale: float = 1.0) -> float | 
     return num / den * scale
 
 
+def _prefix_cache(d: dict[str, float | None], delta: dict[str, float], family: str) -> None:
+    """Prefix-cache hits over the stage from ``<family>:prefix_cache_{hits,queries}_total``
+    (counted in prompt tokens; vLLM before 0.10 named them ``gpu_prefix_cache_*``)."""
+    for stem in ("prefix_cache", "gpu_prefix_cache"):
+        hits = delta.get(f"{family}:{stem}_hits_total")
+        queries = delta.get(f"{family}:{stem}_queries_total")
+        if hits is not None and queries:  # no lookups in this stage: nothing to report
+            d["prefix_cache_hit_tokens"] = hits
+            d["prefix_cache_hit_rate"] = _ratio(hits, queries)
+            return
+
+
 def derive(delta: dict[str, float], peak: dict[str, float]) -> dict[str, float]:
     """Headline server-side numbers from counter deltas and gauge peaks."""
     d: dict[str, float | None] = {}
@@ -92,6 +104,7 @@ def derive(delta: dict[str, float], peak: dict[str, float]) -> dict[str, float]:
         d["peak_kv_cache_usage"] = kv
         d["prompt_tokens"] = delta.get("vllm:prompt_tokens_total")
         d["output_tokens"] = delta.get("vllm:generation_tokens_total")
+        _prefix_cache(d, delta, "vllm")
     if any(k.startswith("llamacpp:") for k in (*delta, *peak)):
         d["prompt_tokens"] = delta.get("llamacpp:prompt_tokens_total")
         d["output_tokens"] = delta.get("llamacpp:tokens_predicted_total")
@@ -108,6 +121,7 @@ def derive(delta: dict[str, float], peak: dict[str, float]) -> dict[str, float]:
     if any(k.startswith("mock:") for k in (*delta, *peak)):
         d["output_tokens"] = delta.get("mock:tokens_predicted_total")
         d["peak_running"] = peak.get("mock:requests_processing")
+        _prefix_cache(d, delta, "mock")
     return {k: v for k, v in d.items() if v is not None}
 
 

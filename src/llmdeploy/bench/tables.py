@@ -49,6 +49,7 @@ CSV_COLUMNS = [
     "concurrency",
     "prompt_tokens",
     "output_tokens",
+    "cached_prompt_tokens",
     "token_source",
     *[f"{d[:-3]}_{s}_ms" for d in _DISTS for s in _STATS],
     "goodput_per_s",
@@ -84,6 +85,7 @@ def stage_csv_row(stage: StageResult) -> dict[str, object]:
         "concurrency": round(s.concurrency, 4),
         "prompt_tokens": s.prompt_tokens,
         "output_tokens": s.output_tokens,
+        "cached_prompt_tokens": "" if s.cached_prompt_tokens is None else s.cached_prompt_tokens,
         "token_source": token_source_label(s),
         "goodput_per_s": "" if s.goodput is None else round(s.goodput.requests_per_s, 4),
         "goodput_ratio": "" if s.goodput is None else round(s.goodput.ratio, 6),
@@ -115,8 +117,10 @@ def request_rows(report: BenchReport) -> list[dict[str, object]]:
                     "chunks": len(r.token_times_s),
                     "prompt_tokens": "" if r.prompt_tokens is None else r.prompt_tokens,
                     "output_tokens": "" if r.output_tokens is None else r.output_tokens,
+                    "cached_tokens": "" if r.cached_tokens is None else r.cached_tokens,
                     "token_source": r.token_source,
                     "error": r.error or "",
+                    "error_detail": r.error_detail or "",
                 }
             )
     return rows

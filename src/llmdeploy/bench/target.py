@@ -1,12 +1,20 @@
-"""Resolve what to benchmark: an explicit ``--url``, a running deployment, or backend defaults."""
+"""Resolve what to benchmark: an explicit ``--url``, a running deployment, or backend defaults.
+
+The API kind is decided here and nowhere else (:func:`resolve_target`), in this order:
+``--api`` > the deployment's labels or ``--backend`` > the URL path (``/v1``,
+``/chat/completions``, ``/completions`` mean OpenAI; ``/api``, ``/api/chat``,
+``/api/generate`` mean Ollama) > the port (11434 is Ollama's) > OpenAI. A guess from the
+port or the default is marked as such in :attr:`TargetSpec.api_source`; the runner confirms
+it with the server's model listing before the first stage.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from llmdeploy.bench.config import TargetSpec
-from llmdeploy.errors import BenchError, DeploymentNotFoundError
+from llmdeploy.bench.config import ApiSource, TargetSpec
+from llmdeploy.errors import BenchError, DeploymentNotFoundError, UsageError
 
 if TYPE_CHECKING:
     from llmdeploy.deploy.discovery import DeploymentEndpoint
@@ -21,27 +29,47 @@ BACKEND_DEFAULTS: dict[str, tuple[str, ApiChoice, str | None]] = {
     "ollama": ("http://127.0.0.1:11434", "ollama", None),
 }
 OLLAMA_PORT = 11434
+_OPENAI_PATHS = ("/v1", "/chat/completions", "/completions")
+_OLLAMA_PATHS = ("/api", "/api/chat", "/api/generate")
 
-__all__ = ["BACKEND_DEFAULTS", "resolve_target", "split_url"]
+__all__ = ["BACKEND_DEFAULTS", "api_of_path", "resolve_target", "split_url"]
+
+
+def _parts(url: str) -> tuple[str, str, int | None]:
+    """(origin, path without trailing slash, port) of an http(s) URL; UsageError otherwise."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:  # e.g. a port that is not a number or out of range
+        raise UsageError(f"bad URL {url!r}: {exc}",
+                         hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"bad URL {url!r}", hint="use e.g. --url http://127.0.0.1:8000/v1")
+    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), port
+
+
+def api_of_path(path: str) -> ApiChoice | None:
+    """The API a URL path names: ``/v1`` ... is OpenAI's, ``/api`` ... Ollama's; else None."""
+    p = path.rstrip("/")
+    if p.endswith(_OLLAMA_PATHS):
+        return "ollama"
+    if p.endswith(_OPENAI_PATHS) or "/v1/" in p:
+        return "openai"
+    return None
 
 
 def split_url(url: str, api: ApiChoice) -> tuple[str, str]:
     """``http://h:8000/v1`` -> (``http://h:8000``, ``/v1``). OpenAI APIs default to ``/v1``."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise BenchError(
-            f"bad URL {url!r}", hint="use e.g. --url http://127.0.0.1:8000/v1"
-        )
-    base = f"{parts.scheme}://{parts.netloc}"
-    path = parts.path.rstrip("/")
+    base, path, _ = _parts(url)
     if api == "openai":
         for suffix in ("/chat/completions", "/completions"):
             if path.endswith(suffix):
                 path = path[: -len(suffix)]
+                break
         if not path:
             path = "/v1"
     else:
-        for suffix in ("/api/chat", "/api/generate", "/api"):
+        for suffix in _OLLAMA_PATHS[::-1]:
             if path.endswith(suffix):
                 path = path[: -len(suffix)]
                 break
@@ -58,39 +86,66 @@ def resolve_target(
     name: str | None = None,
     endpoint: Literal["chat", "completions"] = "chat",
     stream: bool = True,
+    stream_usage: bool = True,
     api_key: str | None = None,
     metrics_path: str | None = None,
     scrape_metrics: bool = True,
 ) -> TargetSpec:
     """Build the target. ``--url`` wins; otherwise ask the deployment registry
     (``--profile`` / ``--backend`` / ``--name``); with only ``--backend`` and no running
-    deployment, use that backend's default local port."""
+    deployment, use that backend's default local port.
+
+    Raises UsageError for a bad URL, API key or metrics path, an unknown backend, nothing to
+    benchmark, or an ``--api`` that contradicts the URL path; DeploymentNotFoundError for a
+    profile or name that runs nothing."""
+    if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
+        raise UsageError("the API key must be printable ASCII (it is sent as an HTTP header)")
+    if metrics_path is not None and not metrics_path.startswith("/"):
+        raise UsageError(f"--metrics-path must start with '/' (got {metrics_path!r})")
     found_metrics: str | None = "/metrics"
     found_backend = backend
+    source: ApiSource | None = "flag" if api is not None else None
+    if backend is not None and backend.lower() not in BACKEND_DEFAULTS:
+        raise UsageError(
+            f"unknown backend {backend!r}",
+            hint=f"use one of {', '.join(sorted(BACKEND_DEFAULTS))}",
+        )
     if url is None:
         if profile is None and backend is None and name is None:
-            raise BenchError(
+            raise UsageError(
                 "nothing to benchmark",
                 hint="pass --url http://127.0.0.1:8000/v1, --profile NAME or --backend NAME",
             )
         dep = _find_deployment(profile=profile, backend=backend, name=name)
         if dep is not None:
             url = str(dep.base_url)
-            api = api or ("ollama" if str(dep.api) == "ollama" else "openai")
+            if api is None:
+                api, source = ("ollama" if str(dep.api) == "ollama" else "openai"), "deployment"
             model = model or (str(dep.served_model) if dep.served_model else None)
             found_metrics = dep.metrics_path
             found_backend = str(dep.backend) if dep.backend else backend
-        elif backend is not None and backend.lower() in BACKEND_DEFAULTS:
-            url, default_api, found_metrics = BACKEND_DEFAULTS[backend.lower()]
-            api = api or default_api
         else:
-            what = f"profile {profile!r}" if profile else f"backend {backend!r}"
-            raise BenchError(
-                f"no running deployment for {what}",
-                hint="start it with llmdeploy up, or pass --url",
-            )
+            assert backend is not None  # a profile or name that runs nothing raised above
+            url, default_api, found_metrics = BACKEND_DEFAULTS[backend.lower()]
+            if api is None:
+                api, source = default_api, "backend"
+    _, path, port = _parts(url)
+    path_api = api_of_path(path)
+    if source == "flag" and path_api is not None and path_api != api:
+        what = "OpenAI-compatible" if path_api == "openai" else "Ollama's native"
+        raise UsageError(
+            f"--api {api} contradicts the URL path {path!r}, which is the {what} API",
+            hint="drop --api, or give the server root, e.g. --url http://127.0.0.1:11434 "
+            "--api ollama",
+        )
     if api is None:
-        api = "ollama" if urlsplit(url).port == OLLAMA_PORT else "openai"
+        if path_api is not None:
+            api, source = path_api, "url"
+        elif port == OLLAMA_PORT:
+            api, source = "ollama", "port"
+        else:
+            api, source = "openai", "default"
+    assert source is not None
     base, prefix = split_url(url, api)
     if metrics_path is None:
         metrics_path = found_metrics
@@ -99,10 +154,12 @@ def resolve_target(
     return TargetSpec(
         base_url=base,
         api=api,
+        api_source=source,
         endpoint=endpoint,
         api_prefix=prefix,
         model=model,
         stream=stream,
+        stream_usage=stream_usage,
         metrics_path=metrics_path if scrape_metrics else None,
         backend=found_backend,
         profile=profile,

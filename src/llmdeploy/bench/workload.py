@@ -18,7 +18,7 @@ from llmdeploy.bench.config import LengthDist, WorkloadSpec
 from llmdeploy.bench.protocols import Prompt
 from llmdeploy.errors import BenchError
 
-__all__ = ["Workload", "load_dataset", "sample_length", "synthetic_text"]
+__all__ = ["PREFLIGHT_MAX_TOKENS", "Workload", "load_dataset", "sample_length", "synthetic_text"]
 
 _WORD_TEXT = """
 the of and to in is you that it he was for on are as with his they at be this have from or
@@ -39,6 +39,10 @@ car mile night walk white sea began grow took river four carry state once book h
 without second later miss
 """
 _WORDS = tuple(_WORD_TEXT.split())
+_TAG_WORDS = 3
+_TAG_SPACE = len(_WORDS) ** _TAG_WORDS
+PREFLIGHT_MAX_TOKENS = 4  # the pre-flight request's output cap
+_TAG_STEP = 7919  # a prime that does not divide len(_WORDS) ** 3: n -> tag is a bijection
 
 
 def sample_length(dist: LengthDist, rng: random.Random) -> int:
@@ -52,8 +56,7 @@ def sample_length(dist: LengthDist, rng: random.Random) -> int:
 
 def synthetic_text(n_tokens: int, rng: random.Random) -> str:
     """About ``n_tokens`` tokens of random common words (seeded, so reproducible)."""
-    choice = rng.choice
-    return " ".join([choice(_WORDS) for _ in range(max(1, n_tokens))])
+    return " ".join(rng.choices(_WORDS, k=max(1, n_tokens)))
 
 
 def _estimate_tokens(text: str) -> int:
@@ -86,8 +89,17 @@ def _entry_to_prompt(entry: Any) -> Prompt | None:
         return Prompt(text=entry) if entry.strip() else None
     if not isinstance(entry, dict):
         return None
-    max_tokens = entry.get("output_tokens", entry.get("max_tokens"))
-    max_tokens = int(max_tokens) if max_tokens is not None else None
+    raw = entry.get("output_tokens", entry.get("max_tokens"))
+    max_tokens: int | None = None
+    if raw is not None:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ValueError(f"output_tokens must be a whole number, not {raw!r}")
+        try:
+            max_tokens = int(raw)
+        except (ValueError, OverflowError):
+            raise ValueError(f"output_tokens must be a whole number, not {raw!r}") from None
+        if max_tokens < 1:
+            raise ValueError(f"output_tokens must be at least 1, not {raw!r}")
     if isinstance(entry.get("conversations"), list):
         p = _sharegpt_prompt(entry["conversations"])
         if p is not None and max_tokens is not None:
@@ -111,9 +123,14 @@ def load_dataset(path: str | Path) -> list[Prompt]:
     JSON list (ShareGPT: ``[{"conversations": [{"from": "human", "value": ...}, ...]}]``)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_bytes().decode("utf-8")
     except OSError as exc:
         raise BenchError(f"cannot read dataset {p}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BenchError(
+            f"dataset {p} is not UTF-8 text (byte {exc.start}): is it a binary file?",
+            hint="a dataset is JSONL or a ShareGPT JSON list",
+        ) from exc
     entries: list[Any]
     stripped = text.lstrip()
     if p.suffix == ".jsonl" or not stripped.startswith("["):
@@ -123,7 +140,7 @@ def load_dataset(path: str | Path) -> list[Prompt]:
                 continue
             try:
                 entries.append(json.loads(line))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise BenchError(
                     f"dataset {p} line {lineno} is not JSON: {exc}",
                     hint="JSONL needs one JSON value per line",
@@ -131,10 +148,17 @@ def load_dataset(path: str | Path) -> list[Prompt]:
     else:
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BenchError(f"dataset {p} is not JSON: {exc}") from exc
         entries = data if isinstance(data, list) else [data]
-    prompts = [q for q in (_entry_to_prompt(e) for e in entries) if q is not None]
+    prompts: list[Prompt] = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            prompt = _entry_to_prompt(entry)
+        except ValueError as exc:
+            raise BenchError(f"dataset {p} entry {number}: {exc}") from exc
+        if prompt is not None:
+            prompts.append(prompt)
     if not prompts:
         raise BenchError(
             f"dataset {p} has no usable prompts",
@@ -144,36 +168,75 @@ def load_dataset(path: str | Path) -> list[Prompt]:
 
 
 class Workload:
-    """Deterministic sequence of prompts: item ``i`` is the same in every stage and run."""
+    """Seeded prompts: :meth:`get` ``(n)`` is the prompt of request number ``n``.
+
+    The same seed and ``n`` give the same lengths and words in every run, whatever order
+    requests are made in (each request draws from its own generator, seeded by the run seed
+    and ``n``). The runner numbers requests across the whole run when ``unique_prompts`` is on,
+    so no two requests of a run share a prompt; then every prompt also begins with three words
+    that encode ``n`` and the run's ``prompt_nonce`` (distinct for the first ~20 million
+    requests of a run), so two requests share at most a word or two of prefix beyond
+    ``shared_prefix_tokens``, within a run and across runs. Off, the runner numbers requests
+    per stage and stages (and runs with the same seed) replay the same prompts.
+    """
 
     def __init__(self, spec: WorkloadSpec) -> None:
         self.spec = spec
-        self._rng = random.Random(spec.seed)
-        self._items: list[Prompt] = []
         self._dataset: list[Prompt] = []
         if spec.kind == "dataset":
             assert spec.dataset_path is not None
             self._dataset = load_dataset(spec.dataset_path)
             if spec.dataset_shuffle:
                 random.Random(spec.seed).shuffle(self._dataset)
+        self._prefix = ""
+        if spec.shared_prefix_tokens:
+            prefix_rng = random.Random(f"{spec.seed}/shared-prefix")
+            self._prefix = " ".join(prefix_rng.choices(_WORDS, k=spec.shared_prefix_tokens))
+        nonce = spec.prompt_nonce if spec.prompt_nonce is not None else spec.seed
+        self._tag_offset = random.Random(f"{nonce}/tags").randrange(_TAG_SPACE)
 
-    def _make(self, i: int) -> Prompt:
+    def tag(self, n: int) -> list[str]:
+        """The words that make request ``n``'s prompt unique: a bijection of ``n`` (mod
+        ``len(_WORDS) ** 3``) written in base ``len(_WORDS)``, fastest-changing digit first,
+        so requests close in number differ from their first word on."""
+        m = (n * _TAG_STEP + self._tag_offset) % _TAG_SPACE
+        w = len(_WORDS)
+        return [_WORDS[m % w], _WORDS[(m // w) % w], _WORDS[m // (w * w)]]
+
+    def get(self, n: int) -> Prompt:
         spec = self.spec
+        rng = random.Random((spec.seed << 40) + n)
         out = spec.output_tokens
+        unique = spec.unique_prompts
         if spec.kind == "synthetic":
-            n_in = sample_length(spec.input_tokens, self._rng)
-            max_tokens = sample_length(out, self._rng) if out is not None else None
-            return Prompt(text=synthetic_text(n_in, self._rng), max_tokens=max_tokens)
+            n_in = sample_length(spec.input_tokens, rng)
+            max_tokens = sample_length(out, rng) if out is not None else None
+            if unique:
+                tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
+                words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
+            else:
+                words = rng.choices(_WORDS, k=n_in)
+            text = " ".join(words)
+            if self._prefix:
+                text = f"{self._prefix} {text}"
+            return Prompt(text=text, max_tokens=max_tokens)
+        lead = " ".join(filter(None, [self._prefix, " ".join(self.tag(n)) if unique else ""]))
         if spec.kind == "prompt":
             assert spec.prompt is not None
-            max_tokens = sample_length(out, self._rng) if out is not None else None
-            return Prompt(text=spec.prompt, max_tokens=max_tokens)
-        base = self._dataset[i % len(self._dataset)]
-        max_tokens = sample_length(out, self._rng) if out is not None else base.max_tokens
-        return Prompt(text=base.text, messages=base.messages, max_tokens=max_tokens)
+            max_tokens = sample_length(out, rng) if out is not None else None
+            return Prompt(text=f"{lead}\n{spec.prompt}" if lead else spec.prompt,
+                          max_tokens=max_tokens)
+        base = self._dataset[n % len(self._dataset)]
+        max_tokens = sample_length(out, rng) if out is not None else base.max_tokens
+        if not lead:
+            return Prompt(text=base.text, messages=base.messages, max_tokens=max_tokens)
+        if base.messages is not None:
+            first = dict(base.messages[0])
+            first["content"] = f"{lead}\n{first.get('content', '')}"
+            return Prompt(messages=[first, *base.messages[1:]], max_tokens=max_tokens)
+        return Prompt(text=f"{lead}\n{base.text or ''}", max_tokens=max_tokens)
 
-    def get(self, i: int) -> Prompt:
-        items = self._items
-        while len(items) <= i:
-            items.append(self._make(len(items)))
-        return items[i]
+    def preflight_prompt(self) -> Prompt:
+        """A short prompt shared with no request of the run (for the pre-flight check)."""
+        rng = random.Random(f"{self.spec.seed}/preflight")
+        return Prompt(text=" ".join(rng.choices(_WORDS, k=8)), max_tokens=PREFLIGHT_MAX_TOKENS)

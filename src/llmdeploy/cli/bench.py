@@ -33,8 +33,9 @@ def bench(
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name (default: "
                                         "the first one the server lists)."),
-    api: str | None = typer.Option(None, "--api", help="openai or ollama (default: openai; "
-                                      "ollama on port 11434)."),
+    api: str | None = typer.Option(None, "--api", help="openai or ollama (default: from the "
+                                      "URL path, /v1 or /api; else ollama on port 11434, else "
+                                      "openai; a guess is checked against the server)."),
     endpoint: str = typer.Option("chat", "--endpoint", help="chat or completions (Ollama: "
                                  "/api/chat or /api/generate)."),
     profile: str | None = typer.Option(None, "--profile", "-p", help="Benchmark the running "
@@ -47,6 +48,9 @@ def bench(
                                           help=f"Bearer token (or ${ENV_API_KEY})."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Streamed responses (needed "
                                 "for TTFT and ITL)."),
+    stream_usage: bool = typer.Option(True, "--stream-usage/--no-stream-usage", help="Ask for "
+                                      "the final usage event (stream_options); dropped "
+                                      "automatically when the server refuses it."),
     concurrency: str | None = typer.Option(None, "--concurrency", "-c", help="Fixed "
                                               "concurrency stages, e.g. 1,4,16."),
     rate: str | None = typer.Option(None, "--rate", "-r", help="Request-rate stages in "
@@ -73,9 +77,21 @@ def bench(
     prompt: str | None = typer.Option(None, "--prompt", help="One fixed prompt for every "
                                          "request."),
     ignore_eos: bool = typer.Option(True, "--ignore-eos/--no-ignore-eos", help="Ask the "
-                                    "server to generate exactly max_tokens (vLLM, llama.cpp)."),
+                                    "server to generate exactly max_tokens (vLLM, llama.cpp); "
+                                    "dropped automatically when the server refuses it."),
+    unique_prompts: bool = typer.Option(True, "--unique-prompts/--repeat-prompts", help="Give "
+                                        "every request of the run its own prompt (default), "
+                                        "or replay request i's prompt in every stage (a "
+                                        "prefix cache then serves later stages)."),
+    prompt_nonce: int | None = typer.Option(None, "--prompt-nonce", min=0, help="The number "
+                                               "unique prompts start from (default: random "
+                                               "per run; the report records it)."),
+    shared_prefix_tokens: int = typer.Option(0, "--shared-prefix-tokens", min=0, help="Start "
+                                             "every prompt with the same ~N-token text (like "
+                                             "a shared system prompt)."),
     extra_body: str | None = typer.Option(None, "--extra-body", help="JSON merged into "
-                                             "each request body."),
+                                             "each request body; a null value removes a "
+                                             "field."),
     seed: int = typer.Option(0, "--seed"),
     slo: str | None = typer.Option(None, "--slo", help="Goodput SLOs, e.g. "
                                       "ttft_ms=500,tpot_ms=50,e2e_ms=5000."),
@@ -99,6 +115,8 @@ def bench(
     import json
     import sys
 
+    from pydantic import ValidationError
+
     from llmdeploy.bench.config import (
         BenchConfig,
         LengthDist,
@@ -111,9 +129,9 @@ def bench(
     )
     from llmdeploy.bench.gates import check_gates, parse_gates
     from llmdeploy.bench.metrics import parse_slo
-    from llmdeploy.bench.runner import run_bench
+    from llmdeploy.bench.runner import outcome_error, run_bench
     from llmdeploy.bench.target import resolve_target
-    from llmdeploy.errors import BenchError, GateFailedError
+    from llmdeploy.errors import GateFailedError, UsageError
 
     _choice(api, ("openai", "ollama"), "--api")
     _choice(endpoint, ("chat", "completions"), "--endpoint")
@@ -130,49 +148,53 @@ def bench(
         name=deployment,
         endpoint=endpoint,  # type: ignore[arg-type]
         stream=stream,
+        stream_usage=stream_usage,
         api_key=api_key,
         metrics_path=metrics_path,
         scrape_metrics=metrics,
     )
     if dataset is not None and prompt is not None:
-        raise BenchError("use either --dataset or --prompt, not both")
+        raise UsageError("use either --dataset or --prompt, not both")
     extra: dict[str, Any] = {}
     if extra_body:
         try:
             extra = json.loads(extra_body)
-        except ValueError as exc:
-            raise BenchError(f"--extra-body is not JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise UsageError(f"--extra-body is not JSON: {exc}") from exc
         if not isinstance(extra, dict):
-            raise BenchError("--extra-body must be a JSON object")
+            raise UsageError("--extra-body must be a JSON object")
     kind = "dataset" if dataset is not None else "prompt" if prompt is not None else "synthetic"
     out_dist = LengthDist.parse(output_tokens) if output_tokens else None
     if out_dist is None and kind != "dataset":
         out_dist = LengthDist.parse(128)
-    workload = WorkloadSpec(
-        kind=kind,  # type: ignore[arg-type]
-        input_tokens=LengthDist.parse(input_tokens),
-        output_tokens=out_dist,
-        dataset_path=str(dataset) if dataset else None,
-        prompt=prompt,
-        ignore_eos=ignore_eos,
-        seed=seed,
-        extra_body=extra,
-    )
-    stages: list[LoadSpec] = []
-    if concurrency:
-        stages += [
-            LoadSpec(mode="concurrency", value=int(v))
-            for v in parse_float_list(concurrency, "--concurrency")
-        ]
-    if rate:
-        stages += [
-            LoadSpec(mode="rate", value=v, arrivals=arrivals,  # type: ignore[arg-type]
-                     max_concurrency=max_concurrency)
-            for v in parse_float_list(rate, "--rate")
-        ]
-    if sweep and stages:
-        raise BenchError("--sweep picks its own stages; drop --concurrency / --rate")
     try:
+        workload = WorkloadSpec(
+            kind=kind,  # type: ignore[arg-type]
+            input_tokens=LengthDist.parse(input_tokens),
+            output_tokens=out_dist,
+            dataset_path=str(dataset) if dataset else None,
+            prompt=prompt,
+            ignore_eos=ignore_eos,
+            unique_prompts=unique_prompts,
+            prompt_nonce=prompt_nonce,
+            shared_prefix_tokens=shared_prefix_tokens,
+            seed=seed,
+            extra_body=extra,
+        )
+        stages: list[LoadSpec] = []
+        if concurrency:
+            stages += [
+                LoadSpec(mode="concurrency", value=int(v))
+                for v in parse_float_list(concurrency, "--concurrency", integer=True)
+            ]
+        if rate:
+            stages += [
+                LoadSpec(mode="rate", value=v, arrivals=arrivals,  # type: ignore[arg-type]
+                         max_concurrency=max_concurrency)
+                for v in parse_float_list(rate, "--rate")
+            ]
+        if sweep and stages:
+            raise UsageError("--sweep picks its own stages; drop --concurrency / --rate")
         config = BenchConfig(
             target=target,
             workload=workload,
@@ -190,8 +212,8 @@ def bench(
             fail_on=[str(g) for g in gates],
             scrape_metrics=metrics,
         )
-    except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise BenchError(f"invalid benchmark options: {exc}") from exc
+    except ValidationError as exc:
+        raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
 
     show_progress = progress and not json_out and sys.stderr.isatty()
     display = _LiveProgress() if show_progress else None
@@ -218,6 +240,9 @@ def bench(
             from llmdeploy.cli.console import err
 
             err().print(f"[dim]Report written to {output}[/dim]")
+    unusable = outcome_error(report)
+    if unusable is not None:
+        raise unusable
     if report.gates:
         raise GateFailedError(
             f"{len(report.gates)} --fail-on check(s) failed:\n  " + "\n  ".join(report.gates),
@@ -263,10 +288,10 @@ def compare_cmd(
     """Show runs side by side with deltas against the first."""
     from llmdeploy.bench.report import load_report
     from llmdeploy.bench.tables import compare_rows
-    from llmdeploy.errors import BenchError
+    from llmdeploy.errors import UsageError
 
     if len(paths) < 2:
-        raise BenchError("compare needs at least two reports")
+        raise UsageError("compare needs at least two reports")
     reports = [load_report(p) for p in paths]
     rows = compare_rows(reports)
     if json_out:
@@ -343,9 +368,18 @@ def mock_server_cmd(
 # helpers ---------------------------------------------------------------------------------
 def _choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:
     if value is not None and value not in allowed:
-        from llmdeploy.errors import BenchError
+        from llmdeploy.errors import UsageError
 
-        raise BenchError(f"{flag} must be one of {', '.join(allowed)} (got {value!r})")
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def _validation_summary(exc: Any) -> str:
+    """The first problems of a pydantic ValidationError as ``field: message``."""
+    errors = exc.errors()
+    text = "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'options'}: {e['msg']}" for e in errors[:3]
+    )
+    return text + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
 
 
 def _fmt(v: float | None, digits: int = 1) -> str:
@@ -377,7 +411,19 @@ def _summary_json(report: BenchReport, path: Path | None) -> dict[str, Any]:
     return data
 
 
+_API_SOURCE = {
+    "flag": "--api",
+    "deployment": "from the deployment",
+    "backend": "from --backend",
+    "url": "from the URL path",
+    "port": "guessed from the port",
+    "discovery": "found by the model listing",
+    "default": "default",
+}
+
+
 def _print_summary(report: BenchReport) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from llmdeploy.bench.tables import token_source_label
@@ -387,12 +433,23 @@ def _print_summary(report: BenchReport) -> None:
     cfg = report.config
     wl = cfg.workload
     out_len = wl.output_tokens.describe() if wl.output_tokens else "dataset"
+    prompts = "unique prompts" if wl.unique_prompts else "repeated prompts"
+    if wl.shared_prefix_tokens:
+        prompts += f", shared prefix {wl.shared_prefix_tokens}"
     console.print(
-        f"[bold]llmdeploy bench[/bold] {cfg.target.base_url} · {cfg.target.api} "
-        f"{cfg.target.endpoint} · model [cyan]{report.model}[/cyan] · "
+        f"[bold]llmdeploy bench[/bold] {cfg.target.base_url}{cfg.target.api_prefix} · "
+        f"{cfg.target.api} {cfg.target.endpoint} "
+        f"[dim]({_API_SOURCE.get(cfg.target.api_source, cfg.target.api_source)})[/dim] · "
+        f"model [cyan]{escape(report.model)}[/cyan] · "
         f"{'stream' if cfg.target.stream else 'no stream'} · input {wl.input_tokens.describe()} "
-        f"/ output {out_len} tokens ({wl.kind})"
+        f"/ output {out_len} tokens ({wl.kind}, {prompts})"
     )
+    for d in report.downgrades:
+        why = f"HTTP {d.status}" + (f": {d.server_message}" if d.server_message else "")
+        console.print(
+            f"[yellow]! {d.field} not sent: the server refused it ({escape(why)}); "
+            f"{escape(d.effect)}[/yellow]"
+        )
     table = Table(title_justify="left", show_lines=False)
     table.add_column("metric", no_wrap=True)
     for st in report.stages:
@@ -436,6 +493,8 @@ def _print_summary(report: BenchReport) -> None:
     for st in report.stages:
         s = st.summary
         notes = [f"tokens from {token_source_label(s)}"]
+        if s.cached_prompt_tokens is not None:
+            notes.append(f"cached prompt tokens {s.cached_prompt_tokens:,} of {s.prompt_tokens:,}")
         if s.errors_by_cause:
             causes = ", ".join(f"{k}: {v}" for k, v in s.errors_by_cause.items())
             notes.append(f"[red]errors {s.error_rate:.1%} ({causes})[/red]")
@@ -451,6 +510,18 @@ def _print_summary(report: BenchReport) -> None:
         elif st.server is not None and st.server.error:
             notes.append(f"[dim]server metrics: {st.server.error}[/dim]")
         console.print(f"  {st.name}: " + " · ".join(notes))
+    seen: set[tuple[str, str]] = set()
+    for st in report.stages:
+        for cause, message in st.summary.error_messages.items():
+            if (cause, message) in seen:
+                continue
+            if not seen:
+                console.print(
+                    "[bold]First message per error cause[/bold] "
+                    "(the server's own where it sent one):"
+                )
+            seen.add((cause, message))
+            console.print(f"  [red]{escape(cause)}[/red]: {escape(message)}", soft_wrap=True)
     if report.gates:
         for g in report.gates:
             console.print(f"  [red]✗ {g}[/red]")
