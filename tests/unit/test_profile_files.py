@@ -101,13 +101,6 @@ def test_an_unreadable_file_says_permission_denied(
     assert f"{path}: cannot read the profile: permission denied" in error.message
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_on_disk(tmp_path: Path) -> None:
-    path = write(tmp_path, "p.yaml", GOOD)
-    path.chmod(0)
-    assert "permission denied" in error_of(path, tmp_path).message
-
-
 def test_a_huge_file_is_refused_without_parsing_it(tmp_path: Path) -> None:
     path = write(tmp_path, "p.yaml", GOOD + "#" * (file_text.MAX_BYTES + 10) + "\n")
     assert f"{path}: too large for a profile (more than 1024 KiB)" in error_of(
