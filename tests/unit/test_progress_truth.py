@@ -89,3 +89,37 @@ def test_every_outcome_has_its_own_mark(stderr: io.StringIO) -> None:
     assert "because done" not in stderr.getvalue()  # a success needs no excuse
     assert [r.outcome for r in reporter.records] == [
         "done", "failed", "skipped", "fallback", "warned", "failed"]
+
+
+def test_the_step_that_failed_is_the_one_marked_failed(
+    health_server, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    """A refused port fails the port check, not the memory plan before it."""
+    from llmdeploy.errors import PortInUseError
+
+    port, _ = health_server
+    monkeypatch.setattr(lifecycle, "port_is_free", lambda host, port: False)
+    plan, stored = make_plan(port, tiny_gguf)
+    reporter = NullReporter()
+    with pytest.raises(PortInUseError):
+        up(FakeEngine(images={"localhost/img:1"}), plan, stored, reporter=reporter)
+    outcomes = [(r.name, r.outcome) for r in reporter.records]
+    assert outcomes[-1] == ("port", "failed")
+    assert ("plan", "failed") not in outcomes
+
+
+def test_a_name_conflict_fails_the_lookup_step(
+    health_server, tiny_gguf: Path  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    from llmdeploy.engines.spec import ContainerInfo
+    from llmdeploy.errors import NameConflictError
+
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    engine.containers["x"] = ContainerInfo("x", "llmdeploy-unit", "busybox", "running", None,
+                                           {}, None)
+    plan, stored = make_plan(port, tiny_gguf)
+    reporter = NullReporter()
+    with pytest.raises(NameConflictError):
+        up(engine, plan, stored, reporter=reporter)
+    assert [(r.name, r.outcome) for r in reporter.records] == [("existing", "failed")]

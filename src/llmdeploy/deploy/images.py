@@ -46,14 +46,18 @@ def ensure_image(
     if force_build:
         return _build(engine, choice, reporter)
     if pull != "always":
+        reporter.phase("image", f"Looking for {choice.image} in {engine.name}")
         if engine.image_exists(choice.image):
+            reporter.detail(f"{choice.image} is already in {engine.name}")
             return ImageReady(choice.image, "local")
         if (
             choice.build_tag
             and choice.build_tag != choice.image
             and engine.image_exists(choice.build_tag)
         ):
+            reporter.detail(f"using the local build {choice.build_tag}")
             return ImageReady(choice.build_tag, "local")
+        reporter.detail(f"not in {engine.name}")
     pull_error: ImageError | None = None
     can_build = choice.recipe is not None and choice.build_tag is not None
     if pull != "never" and choice.image != choice.build_tag:

@@ -114,9 +114,28 @@ def up(
     options: UpOptions = UpOptions(),
     reporter: Reporter | None = None,
 ) -> UpResult:
+    """Start the deployment and wait until it is healthy (see the module docstring).
+
+    The reporter's open phase is closed as failed by whatever error ends ``up``.
+    """
     report = reporter or NullReporter()
+    try:
+        return _up(engine, plan, stored, options, report)
+    except BaseException:
+        report.finish(success=False)
+        raise
+
+
+def _up(
+    engine: Engine,
+    plan: DeploymentPlan,
+    stored: StoredModel,
+    options: UpOptions,
+    report: Reporter,
+) -> UpResult:
     started = time.monotonic()
     name = plan.run.name
+    report.phase("existing", f"Looking for an existing {name} in {engine.name}")
     existing = engine.inspect(name)
     replaced = False
     if existing is not None:
@@ -125,6 +144,7 @@ def up(
         same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
         health_url = plan.endpoint + plan.launch.health_path
         if same and existing.running and probe(health_url)[0]:
+            report.detail(f"{name} already runs this profile and is healthy")
             report.finish(success=True)
             return UpResult(
                 plan=plan,
@@ -155,8 +175,9 @@ def up(
         report.end_phase("warned", check.note)
     else:
         report.detail(check.note)
+    listen = plan.profile.server
+    report.phase("port", f"Checking that {listen.host}:{listen.port} is free")
     _check_port(engine, plan)
-    report.phase("image", f"Ensuring image {plan.images.image}")
     image = ensure_image(
         engine, plan.images, pull=options.pull, force_build=options.force_build, reporter=report
     )
