@@ -41,6 +41,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[tuple[Engine, str]]:
         yield real, kind
     finally:
         for info in real.list({LABEL: "yes"}):
+            real.stop(info.id, timeout_s=0)  # `sleep` as PID 1 ignores SIGTERM: kill at once
             real.remove(info.id)
         real.close()
 
