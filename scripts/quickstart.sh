@@ -52,11 +52,17 @@ llmdeploy chat --profile "$PROFILE" --max-tokens 96 "$PROMPT"
 say "llmdeploy status"
 llmdeploy status
 
+BASE_LINE=""
+if [ -n "${LLMDEPLOY_BASE_IMAGE:-}" ]; then
+  # the build recipe is part of the deployment's spec: without it, the next `up` replaces it
+  BASE_LINE="  export LLMDEPLOY_BASE_IMAGE=$LLMDEPLOY_BASE_IMAGE   # the local base image used here
+"
+fi
 cat <<EOT
 
 The deployment '$PROFILE' keeps running. Next:
   . .venv/bin/activate
-  llmdeploy chat --profile $PROFILE "Write a haiku about containers"
+${BASE_LINE}  llmdeploy chat --profile $PROFILE "Write a haiku about containers"
   llmdeploy bench --profile $PROFILE --concurrency 1,4 --requests 40
   llmdeploy logs $PROFILE -f
   llmdeploy down $PROFILE

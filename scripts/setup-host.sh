@@ -289,7 +289,7 @@ case "$BASE_MODE" in
 esac
 if [ "$BUILD_BASE" -eq 1 ]; then
   T=$(now)
-  OUT=$(bash "$HERE/make-base-image.sh" --engines "$ENGINES_CSV" 2>&1 | tee /dev/stderr) \
+  OUT=$(bash "$HERE/make-base-image.sh" --engines "$ENGINES_CSV" 2>&1 | tee >(cat >&2)) \
     || die "base image: scripts/make-base-image.sh failed (output above)"
   if grep -q 'nothing to do' <<<"$OUT"; then
     skip "base image: localhost/llmdeploy-base:bookworm already in $ENGINES_CSV"
@@ -300,7 +300,7 @@ fi
 if [ "$WHEELHOUSE" -eq 1 ]; then
   if [ -n "${XLLAMACPP_VERSION:-}" ] || python3 -m pip show xllamacpp >/dev/null 2>&1; then
     T=$(now)
-    if OUT=$(bash "$HERE/make-wheelhouse.sh" 2>&1 | tee /dev/stderr); then
+    if OUT=$(bash "$HERE/make-wheelhouse.sh" 2>&1 | tee >(cat >&2)); then
       WH=$(tail -n1 <<<"$OUT")
       if grep -q 'download skipped' <<<"$OUT" && ! grep -q 'stripped debug info' <<<"$OUT"; then
         skip "wheelhouse: $WH already has the xllamacpp wheel"

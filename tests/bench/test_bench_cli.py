@@ -222,4 +222,5 @@ def test_schema_1_reports_still_render(url: str, tmp_path: Path) -> None:
 def test_unwritable_output_is_a_clear_error(url: str, tmp_path: Path) -> None:
     target = tmp_path / "no-such-dir" / "run.json"
     _, _, exc = run("--url", url, "-n", "1", "--output-tokens", "2", "--output", str(target))
-    assert isinstance(exc, BenchError) and str(target) in exc.message
+    # refused before the run (a usage error), not after it
+    assert isinstance(exc, UsageError) and str(target) in exc.message

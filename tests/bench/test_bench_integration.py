@@ -137,7 +137,7 @@ def test_api_key_is_sent_and_a_bad_one_fails_at_once(
     assert "--api-key" in (info.value.hint or "")
     posts = [r for r in server.requests if r[0] == "POST"]
     assert len(posts) == 1  # one pre-flight request, not a stage of identical failures
-    good = run_bench(config(url_of(server), requests=2, model="m", api_key="s3cret"))
+    good = run_bench(config(url_of(server), requests=2, model="mock-model", api_key="s3cret"))
     assert good.stages[0].summary.ok == 2
     assert "s3cret" not in good.model_dump_json()  # never written to the report
 

@@ -186,13 +186,27 @@ def test_case_with_no_ignore_eos_drops_only_stream_options(
 ) -> None:
     server = mock_server(ttft_ms=0, itl_ms=0, refuse_fields=("stream_options", "ignore_eos"))
     out = tmp_path / "run.json"
-    _, _, exc = run("--url", url_of(server), "--model", "m", "-c", "1", "-n", "4",
+    _, _, exc = run("--url", url_of(server), "--model", "mock-model", "-c", "1", "-n", "4",
                     "--no-server-metrics", "--no-progress", "--no-ignore-eos", "--output",
                     str(out))
     assert exc is None
     report = load_report(out)
     assert report.stages[0].summary.ok == 4
     assert [d.field for d in report.downgrades] == ["stream_options"]
+
+
+def test_a_model_name_the_server_ignores_is_refused_at_the_pre_flight(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    """llama.cpp answers any model name with its one model: the run would be reported under
+    a name the server does not serve. The pre-flight refuses it, naming what did answer."""
+    server = mock_server(ttft_ms=0, itl_ms=0, record_requests=True)
+    _, _, exc = run("--url", url_of(server), "--model", "wrong-name", "-c", "1", "-n", "4",
+                    "--no-server-metrics", "--no-progress")
+    assert isinstance(exc, EndpointError) and exc.exit_code == 7
+    assert "'wrong-name'" in exc.message and "answered by 'mock-model'" in exc.message
+    assert exc.hint and "--model mock-model" in exc.hint
+    assert len([r for r in server.requests if r[0] == "POST"]) == 1  # no stage ran
 
 
 def test_an_unnamed_refusal_drops_only_the_field_at_fault(

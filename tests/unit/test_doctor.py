@@ -939,3 +939,22 @@ def test_cli_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert isinstance(result.exception, UsageError)  # main() maps it to exit 2
     assert result.exception.exit_code == 2 and "'lxc'" in result.exception.message
+
+
+def test_a_dead_container_host_is_an_error_naming_the_variable() -> None:
+    """llmdeploy uses a configured socket as given; doctor must not call the default one ok."""
+    probe = with_podman(base_host(), socket="/run/podman/podman.sock")
+    probe.environ["CONTAINER_HOST"] = "unix:///nope.sock"
+    report = doctor(probe, engine="podman")
+    socket = row(report, "podman: api socket")
+    assert socket.status is Status.ERROR and "$CONTAINER_HOST" in socket.detail
+    assert "/nope.sock" in socket.detail and socket.fix and "unset CONTAINER_HOST" in socket.fix
+    assert not report.ok
+
+
+def test_a_dead_docker_host_is_named_with_the_fix_that_helps() -> None:
+    probe = with_docker(base_host(), running=True)
+    probe.environ["DOCKER_HOST"] = "unix:///nope.sock"
+    docker = row(doctor(probe), "docker")
+    assert "$DOCKER_HOST" in docker.detail and "/nope.sock" in docker.detail
+    assert docker.fix and "DOCKER_HOST" in docker.fix and "dockerd" not in docker.fix

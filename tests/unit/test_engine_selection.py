@@ -123,3 +123,15 @@ def test_reachable_engines_skips_what_is_not_installed(monkeypatch: pytest.Monke
         monkeypatch.delenv(var, raising=False)
     found = reachable_engines(choose_engine(None, None, {}))
     assert found.engines == [] and found.unreachable == {}
+
+
+def test_down_does_not_claim_success_when_it_could_not_look(tmp_path: Path) -> None:
+    env = {"CONTAINER_HOST": f"unix://{tmp_path}/dead-podman.sock",
+           "DOCKER_HOST": f"unix://{tmp_path}/dead-docker.sock"}
+    result = run("down", "somewhere", cwd=tmp_path, env=env)
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "nothing was removed, but it may still run" in result.stderr
+    assert "CONTAINER_HOST" in result.stderr and "DOCKER_HOST" in result.stderr
+    assert "nothing to remove" not in result.stdout
+    logs = run("logs", "somewhere", cwd=tmp_path, env=env)
+    assert logs.returncode == 6 and "not looked in" in logs.stderr

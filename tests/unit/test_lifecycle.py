@@ -359,3 +359,15 @@ def test_ctrl_c_inside_run_removes_only_our_half_created_container(
     with pytest.raises(InterruptedByUser):
         up(engine, plan, stored)
     assert list(engine.containers) == ([] if ours else ["foreign-id"])
+
+
+def test_deployments_mounting_a_store_entry(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    from llmdeploy.deploy.discovery import deployments_mounting
+
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    plan, stored = make_plan(port, tiny_gguf)
+    up(engine, plan, stored)
+    users = deployments_mounting([engine], [stored.directory])  # type: ignore[list-item]
+    assert [c.labels["io.llmdeploy.deployment"] for _, c in users] == ["unit"]
+    assert deployments_mounting([engine], [tiny_gguf.parent]) == []  # type: ignore[list-item]

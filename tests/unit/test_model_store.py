@@ -130,12 +130,15 @@ def test_ollama_refs_get_an_empty_placeholder(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store")
     stored = store.ensure("ollama://qwen2.5:0.5b")
     assert stored.filename == "" and stored.size_bytes == 0 and stored.sha256 is None
-    assert stored.directory.is_dir() and list(stored.directory.iterdir()) == []
+    assert stored.directory.is_dir()
+    assert [p.name for p in stored.directory.iterdir()] == [".llmdeploy-model.json"]  # ours
     assert stored.directory.parent == store.root
     assert store.locate("ollama://qwen2.5:0.5b") == (stored.directory, "")
     assert store.ensure("ollama://qwen2.5:0.5b").reused
     assert store.ensure("ollama://qwen2.5:1.5b").directory != stored.directory
-    assert store.list() == []  # nothing is stored for Ollama
+    listed = store.list()  # nothing but the placeholders llmdeploy made (Ollama pulls itself)
+    assert [(e["ref"], e["placeholder"], e["complete"]) for e in listed] == [
+        ("ollama://qwen2.5:0.5b", True, True), ("ollama://qwen2.5:1.5b", True, True)]
 
 
 def test_locate_remote_refs_needs_no_network(tmp_path: Path) -> None:
@@ -363,3 +366,27 @@ def test_removal_renames_the_entry_aside_first(
     assert ".removing-" in (info.value.hint or "")
     assert not stored.directory.exists()  # never a half-removed entry that looks complete
     assert store.list() == []
+
+
+def test_an_ollama_placeholder_is_ours_and_removable_by_name(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure("ollama://host:5000/ns/model:tag")
+    assert [e["ref"] for e in store.list()] == ["ollama://host:5000/ns/model:tag"]
+    assert store.remove(stored.directory.name) == [stored.directory]
+    assert not stored.directory.exists()
+
+
+def test_a_guard_can_refuse_before_anything_is_deleted(tmp_path: Path, tiny_gguf: Path) -> None:
+    from llmdeploy.errors import ModelError
+
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    seen: list[list[Path]] = []
+
+    def refuse(folders: list[Path]) -> None:
+        seen.append(folders)
+        raise ModelError("mounted by deployment x")
+
+    with pytest.raises(ModelError, match="mounted by deployment x"):
+        store.remove(f"file://{tiny_gguf}", guard=refuse)
+    assert seen == [[stored.directory]] and stored.path.is_file()

@@ -155,6 +155,24 @@ def _error(
     return EndpointError(message, hint=hint)
 
 
+def _check_answered_model(
+    col: Collector, target: TargetSpec, model: str, served: list[str] | None
+) -> None:
+    """A server that ignores the model name (llama.cpp serves its one model whatever is asked)
+    would have the whole run measured and reported under a name it does not serve: refuse when
+    the listing lacks the name and the answer names another model."""
+    answered = col.answered_model
+    if not served or model in served or answered is None or answered == model:
+        return
+    listed = ", ".join(served[:5]) + (" ..." if len(served) > 5 else "")
+    raise EndpointError(
+        f"{target.base_url} does not serve a model named {model!r}: it lists {listed}, and "
+        f"the pre-flight request was answered by {answered!r}",
+        hint=f"pass --model {answered}"
+        + (" (or leave --model out: the bench asks the server)" if answered in served else ""),
+    )
+
+
 async def preflight(
     client: HttpClient,
     target: TargetSpec,
@@ -187,6 +205,7 @@ async def preflight(
             sent = [f for f in sent if f not in drop]
             continue
         raise _error(refusal or col, target, model, served)
+    _check_answered_model(col, target, model, served)
     if len(unnamed) > 1:  # which of them did the server refuse? put each back alone
         for field in list(unnamed):
             again = await _probe(client, target, model, prompt, [*sent, field], extra_body,

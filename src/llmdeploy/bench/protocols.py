@@ -199,6 +199,7 @@ class Collector:
         "_event",
         "_head",
         "_head_open",
+        "answered_model",
         "api",
         "cached_tokens",
         "done",
@@ -231,6 +232,7 @@ class Collector:
         self.events = 0  # stream events without generated text (role, usage, [DONE], ...)
         self.done = False
         self.done_with_text = False  # a whole (non-streamed) answer carried text
+        self.answered_model: str | None = None  # the "model" the server says answered
         self.end_t = 0.0
         self._body: list[bytes] = []
         self._head = b""  # the body's start, kept until an event is recognised
@@ -339,6 +341,7 @@ class Collector:
         if obj.get("error"):
             self._set_error(obj["error"])
             return
+        self._note_model(obj)
         if self.api == "openai":
             self._openai_whole(obj)
         else:
@@ -367,7 +370,14 @@ class Collector:
             self.events += 1
             self._set_error(obj["error"])
             return None
+        if self.answered_model is None:
+            self._note_model(obj)
         return obj
+
+    def _note_model(self, obj: dict[str, Any]) -> None:
+        model = obj.get("model")
+        if isinstance(model, str) and model:
+            self.answered_model = model
 
     def _usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):

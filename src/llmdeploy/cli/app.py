@@ -64,6 +64,21 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # a file or socket problem no command translated: say what and where, no traceback
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        from llmdeploy.cli.errors import report_error
+
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.exit(
+            report_error(
+                LlmdeployError(
+                    f"{exc.strerror or exc}{where}",
+                    hint="`llmdeploy --debug ...` shows where it happened",
+                )
+            )
+        )
     except typer.Abort:
         sys.exit(130)
     except Exception as exc:

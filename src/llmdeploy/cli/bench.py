@@ -214,6 +214,8 @@ def bench(
         )
     except ValidationError as exc:
         raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
+    for flag, written in (("--output", output), ("--html", html), ("--csv", csv)):
+        _writable_before_run(flag, written)
 
     show_progress = progress and not json_out and sys.stderr.isatty()
     display = _LiveProgress() if show_progress else None
@@ -366,6 +368,23 @@ def mock_server_cmd(
 
 
 # helpers ---------------------------------------------------------------------------------
+def _writable_before_run(flag: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    import os
+
+    from llmdeploy.errors import UsageError
+
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path}: not writable")
+
+
 def _choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:
     if value is not None and value not in allowed:
         from llmdeploy.errors import UsageError

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from llmdeploy.engines.base import Engine
-    from llmdeploy.engines.selection import EngineChoice
+    from llmdeploy.engines.selection import EngineChoice, Reachable
 
 from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
+from llmdeploy.errors import DeploymentNotFoundError
 
 
 def up(
@@ -150,18 +150,29 @@ def down(
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Stop and remove a deployment (doing nothing when it is absent)."""
+    """Stop and remove a deployment (doing nothing when it is absent).
+
+    Without a name or profile: the one deployment there is (an error when there are several).
+    Only containers labelled as that deployment's are touched.
+    """
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.deploy.lifecycle import down as do_down
 
-    deployment, engines = _target(name, profile, profile_file, engine)
+    deployment, reach = _target(name, profile, profile_file, engine)
     removed = []
     try:
-        for eng in engines:
+        for eng in reach.engines:
             removed += [(eng.name, c) for c in do_down(eng, deployment, timeout_s=timeout_s)]
     finally:
-        for eng in engines:
-            eng.close()
+        reach.close()
+    if not removed and reach.unreachable:
+        from llmdeploy.errors import EngineUnavailableError
+
+        raise EngineUnavailableError(
+            f"{deployment}: nothing was removed, but it may still run where llmdeploy could "
+            "not look: " + "; ".join(reach.warnings()),
+            hint="fix that engine's connection (or pass --engine), then run down again",
+        )
     if as_json:
         print_json(
             {
@@ -178,7 +189,7 @@ def down(
 
 def _target(
     name: str | None, profile: str | None, profile_file: Path | None, engine: str | None
-) -> tuple[str, list[Engine]]:
+) -> tuple[str, Reachable]:
     """Deployment name and the engines to look in for down/logs (warning about the others)."""
     from llmdeploy.engines.selection import choose_engine
 
@@ -189,17 +200,21 @@ def _target(
         resolved = resolve_profile(profile, profile_file)
         name = resolved.profile.name
         profile_engine = resolved.profile.engine
-    engines = _engines(choose_engine(engine, profile_engine))
+    reach = _engines(choose_engine(engine, profile_engine))
     if name is None:
         from llmdeploy.constants import LABEL_DEPLOYMENT
         from llmdeploy.deploy.discovery import find_in, pick_one
 
-        _, container = pick_one(find_in(engines, running_only=False), "")
-        return container.labels.get(LABEL_DEPLOYMENT, container.name), engines
-    return name, engines
+        try:
+            _, container = pick_one(find_in(reach.engines, running_only=False), "")
+        except DeploymentNotFoundError as exc:
+            reach.close()
+            raise _with_unreachable(exc, reach) from None
+        return container.labels.get(LABEL_DEPLOYMENT, container.name), reach
+    return name, reach
 
 
-def _engines(choice: EngineChoice) -> list[Engine]:
+def _engines(choice: EngineChoice) -> Reachable:
     """The engines a cross-engine command looks in; those it cannot reach are warned about."""
     from llmdeploy.cli.console import warn
     from llmdeploy.engines.selection import reachable_engines
@@ -207,7 +222,13 @@ def _engines(choice: EngineChoice) -> list[Engine]:
     found = reachable_engines(choice)
     for line in found.warnings():
         warn(line)
-    return found.engines
+    return found
+
+
+def _with_unreachable(exc: DeploymentNotFoundError, reach: Reachable) -> DeploymentNotFoundError:
+    if reach.unreachable:
+        exc.message += " (not looked in: " + "; ".join(reach.warnings()) + ")"
+    return exc
 
 
 def status(
@@ -221,7 +242,8 @@ def status(
     from llmdeploy.deploy.lifecycle import status as do_status
     from llmdeploy.engines.selection import choose_engine
 
-    engines = _engines(choose_engine(engine))
+    reach = _engines(choose_engine(engine))
+    engines = reach.engines
     try:
         rows = do_status(engines, name)
     finally:
@@ -301,17 +323,18 @@ def logs(
 
     from llmdeploy.deploy.discovery import describe_filter, find_in, pick_one
 
-    deployment, engines = _target(name, profile, None, engine)
+    deployment, reach = _target(name, profile, None, engine)
     try:
         eng, container = pick_one(
-            find_in(engines, name=deployment, running_only=False),
+            find_in(reach.engines, name=deployment, running_only=False),
             describe_filter(deployment, None, None),
         )
         for line in eng.logs(container.id, follow=follow, tail=tail):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
+    except DeploymentNotFoundError as exc:
+        raise _with_unreachable(exc, reach) from None
     except KeyboardInterrupt:
         pass
     finally:
-        for e in engines:
-            e.close()
+        reach.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -149,7 +150,11 @@ def list_models(as_json: bool = JsonOpt) -> None:
             str(entry.get("ref", "?")),
             human_bytes(size if isinstance(size, int) else None),
             str(version)[:12],
-            "complete" if entry.get("complete") else "[yellow]incomplete[/yellow]",
+            "placeholder (Ollama pulls the model itself)"
+            if entry.get("placeholder")
+            else "complete"
+            if entry.get("complete")
+            else "[yellow]incomplete[/yellow]",
             Path(str(entry["directory"])).name,
         )
     out().print(table)
@@ -242,20 +247,49 @@ def _print_info(path: Any, info: ModelInfo, console: Any) -> None:
 @app.command("rm")
 def remove(
     ref_or_dir: str = typer.Argument(..., help="A model reference, or an entry directory/name."),
+    force: bool = typer.Option(
+        False, "--force", help="Remove it even when a deployment mounts it."
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Remove a model from the store (a file:// source itself is never touched).
 
     Only entries llmdeploy made (they carry its manifest) are removed; anything else in the
-    store directory is refused and left alone.
+    store directory is refused and left alone, and so is a model a deployment mounts (unless
+    --force: that deployment then cannot restart until `up` places the model again).
     """
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
-    removed = ModelStore(model_store_dir()).remove(ref_or_dir)
+    guard = None if force else _refuse_if_mounted
+    removed = ModelStore(model_store_dir()).remove(ref_or_dir, guard=guard)
     if as_json:
         print_json({"removed": [str(p) for p in removed]})
         return
     for path in removed:
         out().print(f"removed {path}", markup=False, soft_wrap=True)
+
+
+def _refuse_if_mounted(folders: list[Path]) -> None:
+    """The store's guard: refuse folders a deployment (on any reachable engine) mounts."""
+    from llmdeploy.cli.console import warn
+    from llmdeploy.constants import LABEL_DEPLOYMENT
+    from llmdeploy.deploy.discovery import deployments_mounting
+    from llmdeploy.engines.selection import reachable_engines
+    from llmdeploy.errors import ModelError
+
+    reach = reachable_engines()
+    try:
+        users = deployments_mounting(reach.engines, folders)
+    finally:
+        reach.close()
+    for line in reach.warnings():
+        warn(f"{line}; a deployment there may still use this model")
+    if users:
+        names = sorted({c.labels.get(LABEL_DEPLOYMENT, c.name) for _, c in users})
+        raise ModelError(
+            f"{folders[0].name} is mounted by deployment {', '.join(names)} "
+            f"({users[0][1].state}); it was left in place",
+            hint=f"take it down first (llmdeploy down {names[0]}), or pass --force",
+        )

@@ -85,15 +85,17 @@ def show(
 
 @app.command("validate")
 def validate(
-    path: Path = typer.Argument(..., help="Profile YAML file"),
+    path: Path = typer.Argument(..., help="A profile YAML file, or the name of a profile."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Check one profile file (inheritance and interpolation included)."""
+    """Check one profile (inheritance and interpolation included): a file, or by name."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.profiles.loader import resolve
 
-    resolved = resolve(profile_file=path)
+    by_name = not path.exists() and path.suffix not in (".yaml", ".yml") and "/" not in str(path)
+    resolved = resolve(str(path)) if by_name else resolve(profile_file=path)
+    shown = resolved.source.location if by_name else str(path)
     if as_json:
         print_json({"valid": True, "name": resolved.profile.name, "chain": list(resolved.chain)})
     else:
-        out().print(f"[green]ok[/green] {path}: profile {resolved.profile.name!r} is valid")
+        out().print(f"[green]ok[/green] {shown}: profile {resolved.profile.name!r} is valid")

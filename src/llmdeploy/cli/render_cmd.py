@@ -29,8 +29,17 @@ def render(
     traits = render_traits(choose_engine(engine, resolved.profile.engine))
     plan = plan_without_fetching(resolved, deployment)
     files = render_bundle(plan, traits)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_files(out_dir, files)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_files(out_dir, files)
+    except OSError as exc:
+        from llmdeploy.errors import RenderError
+
+        raise RenderError(
+            f"--out {out_dir}: cannot write the rendered files there: "
+            f"{exc.strerror or exc} ({exc.filename or out_dir})",
+            hint="choose a directory you can write to (it is created when missing)",
+        ) from exc
     if as_json:
         print_json({"out": str(out_dir), "files": [f.path for f in files]})
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmdeploy.constants import (
     LABEL_API,
@@ -121,3 +122,18 @@ def find_deployment(
     finally:
         for engine in engines:
             engine.close()
+
+
+def deployments_mounting(
+    engines: list[Engine], folders: list[Path]
+) -> list[tuple[Engine, ContainerInfo]]:
+    """llmdeploy's containers (any state) that bind-mount one of ``folders`` (or a folder in
+    them): removing those folders would break the deployment."""
+    wanted = [folder.resolve() for folder in folders]
+    found = []
+    for engine in engines:
+        for container in engine.list({LABEL_MANAGED: "true"}):
+            sources = [Path(m.source).resolve() for m in container.mounts]
+            if any(src == f or f in src.parents for src in sources for f in wanted):
+                found.append((engine, container))
+    return found

@@ -143,7 +143,8 @@ def _up(
             raise name_conflict(existing, plan.deployment, engine.name)
         same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
         health_url = plan.endpoint + plan.launch.health_path
-        if same and existing.running and probe(health_url)[0]:
+        healthy, health_detail = probe(health_url) if same and existing.running else (False, "")
+        if healthy:
             report.detail(f"{name} already runs this profile and is healthy")
             report.finish(success=True)
             return UpResult(
@@ -156,7 +157,16 @@ def _up(
                 replaced=False,
                 elapsed_s=time.monotonic() - started,
             )
-        report.phase("replace", f"Removing the previous {name} ({existing.state})")
+        if not same:
+            why = (
+                "what it runs differs from this profile (spec hash "
+                f"{existing.labels.get(LABEL_SPEC_HASH, '?')} -> {plan.spec_hash})"
+            )
+        elif not existing.running:
+            why = f"it is {existing.state}"
+        else:
+            why = f"it does not answer {health_url} ({health_detail})"
+        report.phase("replace", f"Replacing the previous {name}: {why}")
         engine.remove(existing.id)
         replaced = True
     from llmdeploy.planner.preflight import preflight

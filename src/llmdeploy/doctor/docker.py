@@ -81,7 +81,10 @@ def check_docker(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
         )
         return _with(not_usable, row)
     if not accepts:
-        if daemon is not None:
+        if probe.env().get(ENV_DOCKER_HOST):
+            detail = f"{where}, but no daemon answers at {address} (from $DOCKER_HOST)"
+            fix = f"point DOCKER_HOST at a running daemon, or unset it to use {DOCKER_DEFAULT_HOST}"
+        elif daemon is not None:
             detail = f"installed ({where}) but no daemon answers at {address}"
             fix = START_SYSTEMD_FIX if has_systemd(probe) else START_MANUAL_FIX
         else:

@@ -36,22 +36,30 @@ PODMAN_DEFAULT_RLIMIT = 1048576
 INSTALL_FIX = "apt-get install podman runc (or run scripts/setup-host.sh)"
 
 
-def socket_candidates(probe: HostProbe) -> list[str]:
-    """API sockets in the order llmdeploy tries them (see ``engines/podman_service.py``)."""
+def configured_socket(probe: HostProbe) -> tuple[str, str] | None:
+    """The socket the user pointed llmdeploy at (path, variable), as ``engines/podman_service``
+    reads it: ``LLMDEPLOY_PODMAN_SOCKET``, else a unix ``CONTAINER_HOST``."""
     env = probe.env()
-    found: list[str] = []
     override = env.get(ENV_PODMAN_SOCKET)
     if override:
-        found.append(unix_path(override) or override)
+        return unix_path(override) or override, ENV_PODMAN_SOCKET
     container_host = env.get("CONTAINER_HOST", "")
     if container_host.startswith("unix://"):
-        found.append(container_host[len("unix://") :])
+        return container_host[len("unix://") :], "CONTAINER_HOST"
+    return None
+
+
+def socket_candidates(probe: HostProbe) -> list[str]:
+    """API sockets in the order llmdeploy tries them (see ``engines/podman_service.py``): a
+    configured socket alone (llmdeploy never falls back from it), else the default one."""
+    configured = configured_socket(probe)
+    if configured is not None:
+        return [configured[0]]
+    env = probe.env()
     if probe.euid() == 0:
-        found.append(PODMAN_ROOTFUL_SOCKET)
-    else:
-        runtime_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{probe.euid()}"
-        found.append(f"{runtime_dir}/podman/podman.sock")
-    return list(dict.fromkeys(found))
+        return [PODMAN_ROOTFUL_SOCKET]
+    runtime_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{probe.euid()}"
+    return [f"{runtime_dir}/podman/podman.sock"]
 
 
 def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -> EngineReport:
@@ -130,7 +138,7 @@ def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
         )
     )
     checks.append(ulimits_check(probe, rootless=rootless))
-    usable = runtime_works is not False
+    usable = runtime_works is not False and not _configured_but_dead(probe, listening)
     if deep:
         result = deep_check("podman", binary, probe)
         checks.append(result.check)
@@ -157,9 +165,25 @@ def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
     )
 
 
+def _configured_but_dead(probe: HostProbe, listening: str | None) -> bool:
+    return listening is None and configured_socket(probe) is not None
+
+
 def _socket_check(probe: HostProbe, sockets: list[str], listening: str | None) -> Check:
+    configured = configured_socket(probe)
     if listening is not None:
-        return Check("podman: api socket", Status.OK, f"listening at {listening}")
+        origin = f" (from ${configured[1]})" if configured else ""
+        return Check("podman: api socket", Status.OK, f"listening at {listening}{origin}")
+    if configured is not None:
+        path, variable = configured
+        return Check(
+            "podman: api socket",
+            Status.ERROR,
+            f"nothing listens at {path} (from ${variable}); llmdeploy uses that socket and "
+            "never falls back to the local Podman, so every Podman command fails",
+            fix=f"start it (`podman system service --time=0 unix://{path} &`), or unset "
+            f"{variable} to use the local Podman",
+        )
     manual = f"`podman system service --time=0 unix://{sockets[0]} &`"
     if has_systemd(probe):
         user = "--user " if probe.euid() != 0 else ""

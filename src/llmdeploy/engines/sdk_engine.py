@@ -53,13 +53,15 @@ class SdkEngine:
         except (*self.not_found, *self.api_error) as exc:
             raise ImageError(
                 f"could not pull {ref} with {self.name}: {_explain(exc)}",
-                hint="check the registry is reachable, or let llmdeploy build the image",
+                hint="check that the registry is reachable, or load the image into the engine "
+                "(podman load / docker load)",
             ) from exc
         if not self.image_exists(ref):
             # podman-py reports some pull failures in the result instead of raising
             raise ImageError(
                 f"could not pull {ref} with {self.name}: {_pull_problem(result)}",
-                hint="check the registry is reachable, or let llmdeploy build the image",
+                hint="check that the registry is reachable, or load the image into the engine "
+                "(podman load / docker load)",
             )
 
     def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine

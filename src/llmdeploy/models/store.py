@@ -48,7 +48,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -306,6 +306,12 @@ class ModelStore:
         try:
             entry.mkdir(parents=True, exist_ok=True)
             os.chmod(entry, 0o755)
+            if _read_manifest(entry) is None:
+                # marks the folder as llmdeploy's, so `models rm` may remove it by name too
+                write_manifest(
+                    entry,
+                    {"ref": str(ref), "placeholder": True, "files": {}, "stored_at": _now()},
+                )
         except OSError as exc:
             raise _store_error(self.root, entry, exc) from exc
         return StoredModel(str(ref), entry, "", 0, None, reused=existed)
@@ -481,7 +487,9 @@ class ModelStore:
                 continue
             manifest = _read_manifest(entry)
             if manifest is not None:
-                complete = files_complete(entry, manifest.get("files")) or (
+                complete = manifest.get("placeholder") is True or files_complete(
+                    entry, manifest.get("files")
+                ) or (
                     "files" not in manifest and (entry / str(manifest.get("filename"))).is_file()
                 )
                 entries.append({"directory": str(entry), **manifest, "complete": complete})
@@ -491,14 +499,18 @@ class ModelStore:
                 entries.append({"directory": str(entry), **pending, "complete": False})
         return entries
 
-    def remove(self, ref_or_dir: str) -> builtins.list[Path]:
+    def remove(
+        self, ref_or_dir: str, guard: Callable[[builtins.list[Path]], None] | None = None
+    ) -> builtins.list[Path]:
         """Delete a model's entry (by reference, entry directory or entry name) and the folders
         derived from it (``-hf-<dtype>`` conversions); return what was removed.
 
         Only what llmdeploy made goes: a real directory directly inside the store carrying its
         manifest (or pending marker) for that reference. Anything else is refused with
         ModelError, as is an entry another process is downloading into. A file:// model placed
-        by hard link keeps its source: only the store's link goes.
+        by hard link keeps its source: only the store's link goes. ``guard`` is called with the
+        folders about to go, before anything is deleted, and may refuse by raising (the CLI
+        refuses folders a running deployment mounts).
         """
         if "://" in ref_or_dir:
             ref = parse_ref(ref_or_dir)
@@ -509,6 +521,8 @@ class ModelStore:
                     hint="see what is there: llmdeploy models list",
                 )
             if ref.scheme == "ollama":
+                if guard is not None:
+                    guard([entry])
                 return [self._remove_placeholder(entry)]
             self._check_owned(entry, str(ref))
         else:
@@ -519,6 +533,8 @@ class ModelStore:
             for p in self.root.glob(f"{glob_escape(entry.name)}-hf-*")
             if not p.is_symlink() and p.is_dir() and (p / _CONVERSION_MANIFEST).is_file()
         )
+        if guard is not None:
+            guard([entry, *derived])
         removed: builtins.list[Path] = []
         with _entry_lock(self.root, entry, wait=False):
             for path in [entry, *derived]:
@@ -527,10 +543,16 @@ class ModelStore:
         return removed
 
     def _remove_placeholder(self, entry: Path) -> Path:
-        """An ollama:// placeholder: an empty directory llmdeploy made; never anything more."""
+        """An ollama:// placeholder: an empty directory llmdeploy made (holding at most its
+        manifest); never anything more."""
         if entry.is_symlink() or not entry.is_dir():
             raise _foreign(entry, "not a directory")
         try:
+            manifest = entry / MANIFEST
+            if manifest.is_file() and not manifest.is_symlink():
+                others = [p for p in entry.iterdir() if p.name != MANIFEST]
+                if not others:
+                    manifest.unlink()
             entry.rmdir()
         except OSError as exc:
             raise ModelError(
