@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from llmdeploy.engines.spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.engines.traits import PODMAN
 from llmdeploy.errors import ImageError, NameConflictError
 

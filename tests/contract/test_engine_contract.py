@@ -16,8 +16,8 @@ import pytest
 
 from e2e.e2e_helpers import BASE_IMAGE, engine_ready, unavailable
 from fake_engine import FakeEngine
+from llmdeploy.core.run_spec import BindMount, RunSpec
 from llmdeploy.engines.base import Engine
-from llmdeploy.engines.spec import BindMount, RunSpec
 from llmdeploy.errors import NameConflictError
 
 LABEL = "io.llmdeploy.contract"

@@ -26,15 +26,15 @@ from fake_engine import FakeEngine
 from fakes.ollama_server import FakeOllama, LibraryModel
 from llmdeploy.client.chat import ChatUsage, stream_chat
 from llmdeploy.constants import LABEL_ENDPOINT
+from llmdeploy.core.reporting import PhaseLog
+from llmdeploy.core.run_spec import ContainerInfo, RunSpec
 from llmdeploy.deploy import lifecycle
 from llmdeploy.deploy.health import probe
 from llmdeploy.deploy.lifecycle import down, up
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
-from llmdeploy.engines.spec import ContainerInfo, RunSpec
 from llmdeploy.errors import DeploymentError, ModelError, ProfileError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.profiles.schema import Profile
-from llmdeploy.reporting import PhaseLog
 
 IMAGE = "docker.io/ollama/ollama:0.32.15"
 LAYER = "sha256:" + hashlib.sha256(b"smollm2 weights").hexdigest()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
+from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import lifecycle
 from llmdeploy.deploy.lifecycle import UpOptions, down, up
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
-from llmdeploy.engines.spec import ContainerInfo
 from llmdeploy.errors import (
     ContainerExitedError,
     HealthTimeoutError,

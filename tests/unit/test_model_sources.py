@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from llmdeploy.core.model_ref import parse_ref
 from llmdeploy.errors import ModelError
 from llmdeploy.models.inspect import inspect_path
-from llmdeploy.models.refs import parse_ref
 from llmdeploy.models.sources import https
 from llmdeploy.models.sources.hf import HubSettings
 from llmdeploy.models.store import ModelStore

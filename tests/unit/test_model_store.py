@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from llmdeploy.core.model_ref import local_path, parse_ref
 from llmdeploy.errors import ModelError
-from llmdeploy.models.refs import local_path, parse_ref
 from llmdeploy.models.store import ModelStore
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from fakes.modelfile_parser import parse_modelfile
-from llmdeploy.backends.base import ModelMount
 from llmdeploy.backends.ollama import definition_for
 from llmdeploy.constants import MODEL_MOUNT_DIR
+from llmdeploy.core.launch import ModelMount
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.render.modelfile import create_body, render_modelfile
 

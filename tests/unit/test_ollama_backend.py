@@ -16,13 +16,15 @@ import pytest
 from pydantic import ValidationError
 
 from fakes.modelfile_parser import parse_modelfile
-from llmdeploy.backends.base import ModelMount, RunningServer
+from llmdeploy.backends.base import RunningServer
 from llmdeploy.backends.ollama import (
     OllamaServer,
     definition_for,
     served_model_name,
 )
 from llmdeploy.backends.registry import get_backend
+from llmdeploy.core.launch import ModelMount
+from llmdeploy.core.reporting import NullReporter
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.traits import DOCKER, PODMAN
 from llmdeploy.errors import EndpointError, RenderError
@@ -32,7 +34,6 @@ from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.command_line import run_argv
 from llmdeploy.render.modelfile import create_body, render_modelfile
-from llmdeploy.reporting import NullReporter
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MOUNT = ModelMount("/models", GGUF)

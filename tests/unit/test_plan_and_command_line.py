@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from llmdeploy.constants import LABEL_DEPLOYMENT, LABEL_MANAGED, LABEL_SPEC_HASH
+from llmdeploy.core.run_spec import GpuRequest
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.engines.spec import GpuRequest
 from llmdeploy.engines.traits import DOCKER, PODMAN
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.schema import Profile

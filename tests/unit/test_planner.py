@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import ModelError, PlanError
-from llmdeploy.models.info import ModelInfo
 from llmdeploy.planner import (
     PRESETS,
     FitReport,

@@ -13,9 +13,9 @@ from test_lifecycle import health_server, make_plan  # noqa: F401  (fixture)
 import llmdeploy.cli.console as console_module
 from fake_engine import FakeEngine
 from llmdeploy.cli.progress import RichReporter
+from llmdeploy.core.reporting import NullReporter
 from llmdeploy.deploy import lifecycle
 from llmdeploy.deploy.lifecycle import up
-from llmdeploy.reporting import NullReporter
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_the_step_that_failed_is_the_one_marked_failed(
 def test_a_name_conflict_fails_the_lookup_step(
     health_server, tiny_gguf: Path  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
-    from llmdeploy.engines.spec import ContainerInfo
+    from llmdeploy.core.run_spec import ContainerInfo
     from llmdeploy.errors import NameConflictError
 
     port, _ = health_server

@@ -19,9 +19,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from llmdeploy.core.gguf_split import parse_split_name, part_names, read_split_header
+from llmdeploy.core.model_formats import split_backend_problem
 from llmdeploy.errors import ModelError, ProfileError
-from llmdeploy.models.formats import split_backend_problem
-from llmdeploy.models.gguf_split import parse_split_name, part_names, read_split_header
 from llmdeploy.models.inspect import inspect_cached, inspect_path
 from llmdeploy.models.sources.base import MANIFEST
 from llmdeploy.models.store import ModelStore

@@ -9,15 +9,10 @@ prebuilt ``xllamacpp`` wheel).
 from __future__ import annotations
 
 from llmdeploy import __version__
-from llmdeploy.backends.base import (
-    BuildRecipe,
-    ModelMount,
-    RunningServer,
-    ServerLaunch,
-    build_base_image,
-)
+from llmdeploy.backends.base import RunningServer, build_base_image
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
-from llmdeploy.reporting import Reporter
 
 CONTAINER_PORT = 8080
 XLLAMACPP_VERSION = "2026.10.11549"

@@ -36,12 +36,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
-from llmdeploy.backends.base import (
-    BuildRecipe,
-    ModelMount,
-    RunningServer,
-    ServerLaunch,
-)
+from llmdeploy.backends.base import RunningServer
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.reporting import Reporter
+from llmdeploy.core.sizes import format_bytes
 from llmdeploy.errors import (
     DeploymentError,
     EndpointError,
@@ -56,7 +54,6 @@ from llmdeploy.render.modelfile import (
     model_definition,
     render_modelfile,
 )
-from llmdeploy.reporting import Reporter
 
 OLLAMA_VERSION = "0.32.15"
 IMAGE_REPOSITORY = "docker.io/ollama/ollama"
@@ -275,14 +272,7 @@ class _Callback(Protocol):
 
 
 def _size(count: object) -> str:
-    value = float(count) if isinstance(count, int) else 0.0
-    if value < 1000:
-        return f"{value:.0f} B"
-    for unit in ("kB", "MB"):
-        value /= 1000
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1000:.1f} GB"
+    return format_bytes(count if isinstance(count, int) else 0)
 
 
 # -- the seam over Ollama's HTTP API -----------------------------------------------------------

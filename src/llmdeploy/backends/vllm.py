@@ -9,15 +9,10 @@ read-only at /models; the container never reaches the Hub (``HF_HUB_OFFLINE=1``)
 from __future__ import annotations
 
 from llmdeploy import __version__
-from llmdeploy.backends.base import (
-    BuildRecipe,
-    ModelMount,
-    RunningServer,
-    ServerLaunch,
-    build_base_image,
-)
+from llmdeploy.backends.base import RunningServer, build_base_image
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import Profile, VllmBackend
-from llmdeploy.reporting import Reporter
 
 CONTAINER_PORT = 8000
 # The one vLLM version: the official CUDA and ROCm images and the CPU image built from the

@@ -47,6 +47,7 @@ def up(
         _dry_run(resolved, chosen, deployment)
         return
     from llmdeploy.cli.progress import RichReporter
+    from llmdeploy.core.sizes import format_bytes
     from llmdeploy.deploy.lifecycle import UpOptions, prepare
     from llmdeploy.deploy.lifecycle import up as do_up
     from llmdeploy.engines.selection import open_engine
@@ -56,7 +57,7 @@ def up(
         reporter.phase("model", f"Resolving model {resolved.profile.model.ref}")
         plan, stored = prepare(resolved, deployment)
         reporter.detail(
-            f"{stored.path} ({stored.size_bytes / 1e6:.0f} MB, "
+            f"{stored.path} ({format_bytes(stored.size_bytes)}, "
             + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
         )
         reporter.phase("engine", f"Connecting to {chosen.describe()}")

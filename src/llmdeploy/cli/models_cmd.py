@@ -10,7 +10,7 @@ import typer
 from llmdeploy.cli.options import JsonOpt
 
 if TYPE_CHECKING:
-    from llmdeploy.models.info import ModelInfo
+    from llmdeploy.core.model_info import ModelInfo
 
 app = typer.Typer(
     help="Pull, list, inspect and remove models in the local model store.",
@@ -68,14 +68,9 @@ class RichDownloadProgress:
 
 
 def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"  # pragma: no cover (unreachable)
+    from llmdeploy.core.sizes import format_bytes
+
+    return format_bytes(n)
 
 
 @app.command("pull")
@@ -90,7 +85,7 @@ def pull(
 ) -> None:
     """Download (or link) a model into the store; a stored, complete copy is reused."""
     from llmdeploy.cli.console import err, out, print_json
-    from llmdeploy.models.refs import parse_ref
+    from llmdeploy.core.model_ref import parse_ref
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
@@ -170,9 +165,9 @@ def inspect_model(
     from pathlib import Path
 
     from llmdeploy.cli.console import out, print_json
+    from llmdeploy.core.model_ref import local_path, parse_ref
     from llmdeploy.errors import ModelError
     from llmdeploy.models.inspect import inspect_path
-    from llmdeploy.models.refs import local_path, parse_ref
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 

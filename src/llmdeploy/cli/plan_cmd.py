@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from llmdeploy.cli.options import JsonOpt, ProfileFileOpt, ProfileOpt
+from llmdeploy.core.sizes import GIB
 
 if TYPE_CHECKING:
-    from llmdeploy.models.info import ModelInfo
+    from llmdeploy.core.model_info import ModelInfo
     from llmdeploy.planner import FitReport, ServingSpec, Target
     from llmdeploy.planner.spec import Device
 
@@ -162,7 +163,7 @@ def plan(
 def _size(flag: str, value: str | None) -> int | None:
     if value is None:
         return None
-    from llmdeploy.engines.sizes import to_bytes
+    from llmdeploy.core.sizes import to_bytes
     from llmdeploy.errors import UsageError
 
     try:
@@ -242,7 +243,7 @@ def _from_profile(
         weights_format=quant,
         kv_cache_dtype=what["kv_cache_dtype"],
         tensor_parallel_size=what["tensor_parallel"],
-        cpu_kv_cache_bytes=what["cpu_kv_space"] * 1024**3 if what["cpu_kv_space"] else None,
+        cpu_kv_cache_bytes=what["cpu_kv_space"] * GIB if what["cpu_kv_space"] else None,
     )
     title = f"profile {prof.name}"
     if spec.device == "gpu":
@@ -287,8 +288,8 @@ def _hypothetical(
     gpu_bytes: int | None,
     mem_bytes: int | None,
 ) -> tuple[ModelInfo, str, ServingSpec, Target, str]:
+    from llmdeploy.core.model_info import ModelInfo
     from llmdeploy.errors import UsageError
-    from llmdeploy.models.info import ModelInfo
     from llmdeploy.planner import Target, hypothetical_spec
     from llmdeploy.planner import quant as quants
     from llmdeploy.planner.host import host_memory_bytes
@@ -325,7 +326,7 @@ def _hypothetical(
         sequences=what["seqs"] or 1,
         kv_cache_dtype=what["kv_cache_dtype"],
         tensor_parallel_size=tp,
-        cpu_kv_cache_bytes=what["cpu_kv_space"] * 1024**3 if what["cpu_kv_space"] else None,
+        cpu_kv_cache_bytes=what["cpu_kv_space"] * GIB if what["cpu_kv_space"] else None,
     )
     if gpu_bytes is not None:
         devices = tp if backend == "vllm" else 1
@@ -349,10 +350,9 @@ def _hypothetical(
 
 
 def _human(value: int | float) -> str:
-    gib = value / 1024**3
-    if abs(gib) >= 1:
-        return f"{gib:.2f} GiB"
-    return f"{value / 1024**2:.1f} MiB"
+    from llmdeploy.core.sizes import format_bytes
+
+    return format_bytes(value, digits=2)
 
 
 def _model_json(info: ModelInfo, origin: str) -> dict[str, Any]:

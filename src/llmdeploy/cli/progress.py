@@ -12,7 +12,7 @@ from typing import Any
 from rich.markup import escape
 
 from llmdeploy.cli.console import err
-from llmdeploy.reporting import PhaseLog, PhaseOutcome, PhaseRecord
+from llmdeploy.core.reporting import PhaseLog, PhaseOutcome, PhaseRecord
 
 MARKS: dict[PhaseOutcome, str] = {
     "done": "[green]✓[/green]",

@@ -15,8 +15,8 @@ from llmdeploy.constants import (
     LABEL_PROFILE,
     LABEL_SERVED_MODEL,
 )
+from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.engines.base import Engine
-from llmdeploy.engines.spec import ContainerInfo
 from llmdeploy.errors import DeploymentNotFoundError
 
 

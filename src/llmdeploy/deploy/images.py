@@ -11,14 +11,15 @@ from typing import Literal
 
 from llmdeploy import __version__
 from llmdeploy.constants import ENV_WHEELHOUSE, LABEL_PREFIX
+from llmdeploy.core.launch import RenderedFile
+from llmdeploy.core.reporting import Reporter
+from llmdeploy.core.run_spec import BuildRequest
 from llmdeploy.deploy.plan import ImageChoice
 from llmdeploy.engines.base import Engine
-from llmdeploy.engines.spec import BuildRequest
 from llmdeploy.errors import ImageError
 from llmdeploy.fileops import link_or_copy
 from llmdeploy.paths import cache_dir
-from llmdeploy.render.containerfile import CONTAINERFILE, RenderedFile, render_build_context
-from llmdeploy.reporting import Reporter
+from llmdeploy.render.containerfile import CONTAINERFILE, render_build_context
 
 PullPolicy = Literal["missing", "always", "never"]
 ImageSource = Literal["local", "pulled", "built"]

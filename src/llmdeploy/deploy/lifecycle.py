@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from llmdeploy.backends.base import ModelMount, RunningServer
+from llmdeploy.backends.base import RunningServer
 from llmdeploy.backends.registry import get_backend
 from llmdeploy.constants import (
     LABEL_DEPLOYMENT,
@@ -23,19 +23,20 @@ from llmdeploy.constants import (
     LABEL_SPEC_HASH,
     MODEL_MOUNT_DIR,
 )
+from llmdeploy.core.launch import ModelMount
+from llmdeploy.core.reporting import NullReporter, Reporter
+from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import DeploymentPlan, container_name, plan_deployment
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.engines.base import Engine
-from llmdeploy.engines.spec import ContainerInfo
 from llmdeploy.errors import InterruptedByUser, PortInUseError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.paths import model_store_dir
 from llmdeploy.profiles.loader import ResolvedProfile
 from llmdeploy.profiles.schema import Profile
-from llmdeploy.reporting import NullReporter, Reporter
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ that names it, as ``podman run`` and ``docker run`` refuse a taken name.
 from __future__ import annotations
 
 from llmdeploy.constants import LABEL_DEPLOYMENT, LABEL_MANAGED
-from llmdeploy.engines.spec import ContainerInfo
+from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.errors import NameConflictError
 
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from llmdeploy.backends.base import Backend, BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.backends.base import Backend
 from llmdeploy.backends.registry import get_backend
 from llmdeploy.constants import (
     CONTAINER_NAME_PREFIX,
@@ -28,7 +28,8 @@ from llmdeploy.constants import (
     LABEL_SPEC_HASH,
     MODEL_MOUNT_DIR,
 )
-from llmdeploy.engines.spec import BindMount, GpuRequest, PortMapping, RunSpec
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.run_spec import BindMount, GpuRequest, PortMapping, RunSpec
 from llmdeploy.profiles.schema import Profile
 
 

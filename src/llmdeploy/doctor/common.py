@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmdeploy.constants import ENV_BASE_IMAGE
+from llmdeploy.core.sizes import format_bytes
 from llmdeploy.doctor.probe import HostProbe
 from llmdeploy.doctor.report import CgroupInfo, Check, EngineName, Status
 
@@ -43,15 +44,6 @@ _STORAGE_FIX: dict[EngineName, str] = {
     ),
     "docker": 'set "storage-driver": "overlay2" in /etc/docker/daemon.json, then restart dockerd',
 }
-
-
-def format_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def version_from_output(text: str) -> str | None:

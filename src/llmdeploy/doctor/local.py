@@ -6,11 +6,10 @@ import posixpath
 from dataclasses import dataclass
 
 from llmdeploy.constants import ENV_MODEL_STORE
-from llmdeploy.doctor.common import format_bytes
+from llmdeploy.core.sizes import GIB, format_bytes
 from llmdeploy.doctor.probe import HostProbe
 from llmdeploy.doctor.report import Check, DiskReport, PackageInfo, Status
 
-GIB = 1024**3
 #: Below this the model store cannot hold even a small quantised model.
 MIN_FREE_ERROR_BYTES = 1 * GIB
 #: Below this a 7B-class GGUF (4-8 GiB) does not fit next to anything else.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from llmdeploy.engines.spec import BuildRequest, ContainerInfo, RunSpec
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, RunSpec
 from llmdeploy.engines.traits import EngineTraits
 
 

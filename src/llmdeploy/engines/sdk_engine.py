@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from llmdeploy.engines.spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.engines.traits import EngineTraits
 from llmdeploy.errors import (
     DeploymentError,
@@ -102,11 +102,11 @@ class SdkEngine:
             kwargs["cpu_period"] = CPU_PERIOD_US
             kwargs["cpu_quota"] = int(spec.cpus * CPU_PERIOD_US)
         if spec.memory:
-            from llmdeploy.engines.sizes import to_bytes
+            from llmdeploy.core.sizes import to_bytes
 
             kwargs["mem_limit"] = to_bytes(spec.memory)
         if spec.shm_size:
-            from llmdeploy.engines.sizes import to_bytes
+            from llmdeploy.core.sizes import to_bytes
 
             kwargs["shm_size"] = to_bytes(spec.shm_size)
         if spec.pids_limit is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmdeploy.engines.spec import GpuRequest
+from llmdeploy.core.run_spec import GpuRequest
 
 AMD_DEVICES = ("/dev/kfd", "/dev/dri")
 

@@ -29,15 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from llmdeploy.errors import ModelError
-from llmdeploy.models.gguf_split import (
+from llmdeploy.core.gguf_split import (
     SplitName,
     check_parts,
     local_parts,
     parse_split_name,
     part_names,
 )
-from llmdeploy.models.info import ModelInfo
+from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.errors import ModelError
 from llmdeploy.models.sources.base import visible_files
 
 _GGUF_MAGIC = b"GGUF"

@@ -54,10 +54,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from llmdeploy.core.gguf_split import check_parts, local_parts, part_names, require_first_part
+from llmdeploy.core.model_ref import ModelRef, local_path, parse_ref
 from llmdeploy.errors import ModelError
 from llmdeploy.fileops import link_or_copy
-from llmdeploy.models.gguf_split import check_parts, local_parts, part_names, require_first_part
-from llmdeploy.models.refs import ModelRef, local_path, parse_ref
 from llmdeploy.models.sources.base import (
     MANIFEST,
     PENDING,

@@ -20,7 +20,7 @@ Formulas, constants and their sources: ``docs/planner.md``.
 
 from __future__ import annotations
 
-from llmdeploy.models.info import ModelInfo
+from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.planner.fit import kv_bytes_per_token, plan
 from llmdeploy.planner.presets import PRESETS, parse_parameter_count, preset_for_name
 from llmdeploy.planner.reference import info_from_reference

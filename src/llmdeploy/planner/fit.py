@@ -19,13 +19,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.core.sizes import format_gib
 from llmdeploy.errors import LlmdeployError
-from llmdeploy.models.info import ModelInfo
 from llmdeploy.planner import constants as c
 from llmdeploy.planner import quant
 from llmdeploy.planner.report import FitReport, Suggestion, SuggestionKind
 from llmdeploy.planner.shape import ModelShape, WeightsEstimate, estimate_weights, shape_of
-from llmdeploy.planner.spec import ServingSpec, Target, format_gib
+from llmdeploy.planner.spec import ServingSpec, Target
 
 # the context knob and concurrency knob of each backend, as profile field paths
 _CONTEXT_FIELD = {

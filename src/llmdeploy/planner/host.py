@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmdeploy.models.info import ModelInfo
-from llmdeploy.models.refs import ModelRef
+from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.core.model_ref import ModelRef
 
 NVIDIA_SMI_TIMEOUT_S = 5.0
 
 
 def model_info_for_ref(ref: ModelRef | str) -> tuple[ModelInfo, str]:
     """The model's ModelInfo: inspected when it is on disk, else what the reference tells."""
+    from llmdeploy.core.model_ref import local_path, parse_ref
     from llmdeploy.errors import ModelError
-    from llmdeploy.models.refs import local_path, parse_ref
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
     from llmdeploy.planner import info_from_reference
@@ -52,7 +52,7 @@ def model_info_for_ref(ref: ModelRef | str) -> tuple[ModelInfo, str]:
 
 def file_sizes(path: Path) -> dict[str, int]:
     if path.is_file():  # every part of a split GGUF found beside it, else the file itself
-        from llmdeploy.models.gguf_split import part_names
+        from llmdeploy.core.gguf_split import part_names
 
         parts = [path.with_name(name) for name in part_names(path.name)]
         return {p.name: p.stat().st_size for p in parts if p.is_file()} or {

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmdeploy.core.sizes import format_gib
 from llmdeploy.errors import LlmdeployError, PlanError
 from llmdeploy.planner import check_profile
 from llmdeploy.planner.host import detect_gpu_memory, host_memory_bytes
 from llmdeploy.planner.report import FitReport
 from llmdeploy.profiles.schema import Profile
-
-GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,8 @@ class Preflight:
         hints = "; ".join(s.summary for s in report.suggestions[:3])
         raise PlanError(
             f"the model cannot start on {report.target}: it needs "
-            f"{report.total_bytes / GIB:.2f} GiB and "
-            f"{(report.budget_bytes or 0) / GIB:.2f} GiB is available",
+            f"{format_gib(report.total_bytes)} and "
+            f"{format_gib(report.budget_bytes or 0)} is available",
             hint=(f"try: {hints}. " if hints else "")
             + "`llmdeploy plan --profile ...` shows the figures; `up --ignore-fit` starts anyway",
         )
@@ -57,7 +56,7 @@ def preflight(profile: Profile, model_path: Path) -> Preflight:
         return Preflight(None, f"memory plan skipped: {exc.message}")
     if report.fits is None:
         return Preflight(
-            report, f"memory plan: needs {report.total_bytes / GIB:.2f} GiB (target memory unknown)"
+            report, f"memory plan: needs {format_gib(report.total_bytes)} (target memory unknown)"
         )
     verdict = (
         "fits"
@@ -66,6 +65,6 @@ def preflight(profile: Profile, model_path: Path) -> Preflight:
     )
     return Preflight(
         report,
-        f"memory plan: {report.total_bytes / GIB:.2f} GiB of "
-        f"{(report.budget_bytes or 0) / GIB:.2f} GiB on {report.target}: {verdict}",
+        f"memory plan: {format_gib(report.total_bytes)} of "
+        f"{format_gib(report.budget_bytes or 0)} on {report.target}: {verdict}",
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from llmdeploy.models.info import ModelInfo
+from llmdeploy.core.model_info import ModelInfo
 
 PRESETS: dict[str, ModelInfo] = {
     "llama-2-7b": ModelInfo(

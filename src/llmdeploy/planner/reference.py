@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmdeploy.models.formats import format_of_ref
-from llmdeploy.models.info import ModelInfo
-from llmdeploy.models.refs import ModelRef, parse_ref
+from llmdeploy.core.model_formats import format_of_ref
+from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.core.model_ref import ModelRef, parse_ref
 from llmdeploy.planner import quant
 from llmdeploy.planner.presets import parameters_in_name, preset_for_name
 

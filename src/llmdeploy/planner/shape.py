@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import ModelError
-from llmdeploy.models.info import ModelInfo
 from llmdeploy.planner import quant
 
 _WEIGHT_SUFFIX_GROUPS = ((".safetensors",), (".bin", ".pt", ".pth"), (".gguf",))

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from llmdeploy.engines.sizes import to_bytes
+from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.core.sizes import format_gib, to_bytes
 from llmdeploy.errors import ModelError, ProfileError, UsageError
-from llmdeploy.models.info import ModelInfo
 from llmdeploy.planner import constants as c
 from llmdeploy.planner import quant
 from llmdeploy.profiles.backend_options import LlamaCppBackend, OllamaBackend, VllmBackend
@@ -265,8 +265,6 @@ def target_for_profile(
     )
 
 
-def format_gib(value: int | float) -> str:
-    return f"{value / c.GiB:.2f} GiB"
 
 
 def _flag_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmdeploy.constants import MODEL_MOUNT_DIR
-from llmdeploy.models.formats import (
+from llmdeploy.core.model_formats import (
     compatibility_problem,
     format_of_ref,
     split_backend_problem,
 )
-from llmdeploy.models.refs import check_ollama_name
+from llmdeploy.core.model_ref import check_ollama_name
 from llmdeploy.profiles.backend_options import LlamaCppBackend, OllamaBackend, VllmBackend
 from llmdeploy.profiles.modelfile_syntax import PATH_FORMS, UnquotableError, quote_value
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmdeploy.constants import DEFAULT_HOST
-from llmdeploy.models.refs import ModelRef
+from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.profiles import rules
 from llmdeploy.profiles.addresses import host_address
 from llmdeploy.profiles.backend_options import (

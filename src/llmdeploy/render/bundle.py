@@ -6,14 +6,14 @@ import json
 import shlex
 from dataclasses import asdict
 
-from llmdeploy.backends.base import ModelMount
 from llmdeploy.backends.ollama import definition_for
 from llmdeploy.constants import MODEL_MOUNT_DIR
+from llmdeploy.core.launch import ModelMount, RenderedFile
+from llmdeploy.core.run_spec import BuildRequest
 from llmdeploy.deploy.plan import DeploymentPlan
-from llmdeploy.engines.spec import BuildRequest
 from llmdeploy.engines.traits import EngineTraits
 from llmdeploy.render.command_line import build_argv, run_argv, shell_line
-from llmdeploy.render.containerfile import CONTAINERFILE, RenderedFile, render_build_context
+from llmdeploy.render.containerfile import CONTAINERFILE, render_build_context
 from llmdeploy.render.modelfile import MODELFILE, render_modelfile
 
 RUN_SPEC = "run-spec.json"

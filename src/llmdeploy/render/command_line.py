@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmdeploy.engines.spec import BuildRequest, RunSpec
+from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.engines.traits import EngineTraits
 
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 
-from llmdeploy.backends.base import BuildRecipe
+from llmdeploy.core.launch import BuildRecipe, RenderedFile
 from llmdeploy.errors import RenderError
 
 CONTAINERFILE = "Containerfile"
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    path: str  # relative path in the output directory
-    content: str
-    executable: bool = False
 
 
 def _template_text(name: str, custom_dir: Path | None) -> str:

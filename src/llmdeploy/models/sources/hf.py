@@ -38,9 +38,9 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.core.gguf_split import part_names, require_first_part
+from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
-from llmdeploy.models.gguf_split import part_names, require_first_part
-from llmdeploy.models.refs import ModelRef
 from llmdeploy.models.sources.base import (
     FileRecord,
     NullProgress,

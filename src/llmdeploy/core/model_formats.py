@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from llmdeploy.models.gguf_split import MERGE_HINT, parse_split_name
-from llmdeploy.models.info import ModelFormat
-from llmdeploy.models.refs import ModelRef, parse_ref
+from llmdeploy.core.gguf_split import MERGE_HINT, parse_split_name
+from llmdeploy.core.model_info import ModelFormat
+from llmdeploy.core.model_ref import ModelRef, parse_ref
 
 
 def format_of_ref(ref: ModelRef | str) -> ModelFormat:

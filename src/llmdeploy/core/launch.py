@@ -1,0 +1,81 @@
+"""What a backend tells the rest of llmdeploy: how to run its server, and what goes with it.
+
+Backends describe, as data of these types; engines execute a RunSpec built from them; renderers
+print them. Nothing here knows a particular backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ApiKind = Literal["openai", "ollama"]
+
+
+@dataclass(frozen=True)
+class ModelMount:
+    """Where the weights are inside the container."""
+
+    container_dir: str  # e.g. /models
+    filename: str  # file inside container_dir ("" when the model is the directory)
+
+    @property
+    def container_path(self) -> str:
+        return f"{self.container_dir}/{self.filename}" if self.filename else self.container_dir
+
+
+@dataclass(frozen=True)
+class ServerLaunch:
+    """Everything needed to start the backend's server in a container."""
+
+    args: tuple[str, ...]  # passed after the image's entrypoint
+    container_port: int
+    health_path: str
+    api: ApiKind
+    api_base_path: str  # e.g. /v1
+    served_model: str
+    metrics_path: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)  # container name -> host var name
+    cap_add: tuple[str, ...] = ()  # what the server needs back after cap-drop ALL
+    shm_size: str | None = None
+    ipc_host: bool = False
+    # a persistent, writable directory the server keeps state in (e.g. Ollama's models);
+    # the plan maps it to a per-deployment directory under the model store
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildRecipe:
+    """The built-in Containerfile template of a backend for one accelerator."""
+
+    template: str  # name under llmdeploy/render/templates
+    context_files: tuple[str, ...]  # extra template-dir files copied into the build context
+    default_tag: str
+    variables: dict[str, str]
+    # the wheelhouse folder (under the wheelhouse root) copied into the build context's
+    # wheels/ so the build needs no network; "" = the root itself
+    wheelhouse: str = ""
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file a renderer or backend produces: a path relative to the output folder."""
+
+    path: str
+    content: str
+    executable: bool = False
+
+
+@dataclass(frozen=True)
+class PostStartStep:
+    """A command run inside the container once the server is healthy (the rendered
+    ``commands.sh`` runs it with ``podman exec`` / ``docker exec``; ``up`` does the same through
+    the backend's API).
+
+    ``stdin_file``: a file of the render bundle fed to the command's standard input.
+    """
+
+    description: str
+    argv: tuple[str, ...]
+    stdin_file: str | None = None
