@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
-from llmdeploy.engines.traits import PODMAN
+from llmdeploy.core.engine_traits import PODMAN
 from llmdeploy.errors import ImageError, NameConflictError
 
 

@@ -14,7 +14,7 @@ from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.docker_engine import DockerEngine
 from llmdeploy.engines.podman_engine import PodmanEngine
 from llmdeploy.engines.sdk_engine import SdkEngine
-from llmdeploy.engines.traits import DOCKER, PODMAN, EngineTraits
+from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
 from llmdeploy.errors import DeploymentError, EngineError, PortInUseError
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv

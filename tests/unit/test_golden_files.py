@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.engines.traits import DOCKER, PODMAN
+from llmdeploy.core.engine_traits import DOCKER, PODMAN
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.containerfile import render_build_context

@@ -26,7 +26,7 @@ from llmdeploy.backends.registry import get_backend
 from llmdeploy.core.launch import ModelMount
 from llmdeploy.core.reporting import NullReporter
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.engines.traits import DOCKER, PODMAN
+from llmdeploy.core.engine_traits import DOCKER, PODMAN
 from llmdeploy.errors import EndpointError, RenderError
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.modelfile_syntax import read_value

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.engines.traits import DOCKER, PODMAN
+from llmdeploy.core.engine_traits import DOCKER, PODMAN
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv

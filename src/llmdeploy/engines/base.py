@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, RunSpec
-from llmdeploy.engines.traits import EngineTraits
+from llmdeploy.core.engine_traits import EngineTraits
 
 
 class Engine(Protocol):

@@ -12,7 +12,7 @@ from llmdeploy.engines.podman_service import (
     socket_answers,
 )
 from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
-from llmdeploy.engines.traits import AMD_DEVICES, PODMAN
+from llmdeploy.core.engine_traits import AMD_DEVICES, PODMAN
 from llmdeploy.errors import EngineUnavailableError, ImageError
 
 

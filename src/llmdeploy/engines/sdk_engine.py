@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
-from llmdeploy.engines.traits import EngineTraits
+from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,

@@ -21,7 +21,7 @@ from typing import Literal
 
 from llmdeploy.constants import ENV_DOCKER_HOST, ENV_ENGINE, ENV_PODMAN_SOCKET
 from llmdeploy.engines.base import Engine
-from llmdeploy.engines.traits import DOCKER, PODMAN, EngineTraits
+from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
 from llmdeploy.errors import EngineUnavailableError, UsageError
 
 EngineName = Literal["podman", "docker"]

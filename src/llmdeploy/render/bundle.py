@@ -11,7 +11,7 @@ from llmdeploy.constants import MODEL_MOUNT_DIR
 from llmdeploy.core.launch import ModelMount, RenderedFile
 from llmdeploy.core.run_spec import BuildRequest
 from llmdeploy.deploy.plan import DeploymentPlan
-from llmdeploy.engines.traits import EngineTraits
+from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.render.command_line import build_argv, run_argv, shell_line
 from llmdeploy.render.containerfile import CONTAINERFILE, render_build_context
 from llmdeploy.render.modelfile import MODELFILE, render_modelfile

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
-from llmdeploy.engines.traits import EngineTraits
+from llmdeploy.core.engine_traits import EngineTraits
 
 
 class EnvRef(str):
