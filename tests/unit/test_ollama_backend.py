@@ -33,7 +33,7 @@ from llmdeploy.profiles.modelfile_syntax import read_value
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.command_line import run_argv
-from llmdeploy.render.modelfile import create_body, render_modelfile
+from llmdeploy.backends.ollama_modelfile import create_body, render_modelfile
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MOUNT = ModelMount("/models", GGUF)

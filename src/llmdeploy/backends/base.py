@@ -7,24 +7,45 @@ resolved profile and the place the model is mounted at.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
 from llmdeploy.core.model_ref import ModelRef
+from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.reporting import Reporter
-from llmdeploy.profiles.schema import Profile
+from llmdeploy.profiles.schema import BackendSpec, Profile
 
 
 @dataclass(frozen=True)
 class RunningServer:
-    """A healthy server, for backends that must prepare it further (e.g. load a model)."""
+    """A healthy server, for backends that must prepare it further (e.g. load a model).
 
-    base_url: str  # http://host:port
-    served_model: str
-    model: ModelMount
-    model_ref: ModelRef
-    profile: Profile
-    host_model_path: str | None = None  # the model file in the host's store, if any
+    ``options``: the profile's ``backend`` section, which the backend describes itself by.
+    """
+
+    plan: DeploymentPlan
+    options: BackendSpec
+
+    @property
+    def base_url(self) -> str:
+        return self.plan.endpoint
+
+    @property
+    def served_model(self) -> str:
+        return self.plan.launch.served_model
+
+    @property
+    def model(self) -> ModelMount:
+        return self.plan.model
+
+    @property
+    def model_ref(self) -> ModelRef:
+        return self.plan.model_ref
+
+    @property
+    def host_model_path(self) -> Path:
+        return self.plan.host_model_path
 
 
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"

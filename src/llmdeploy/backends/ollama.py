@@ -37,7 +37,21 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from llmdeploy.backends.base import RunningServer
-from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.backends.ollama_modelfile import (
+    MODELFILE,
+    ModelDefinition,
+    create_body,
+    model_definition,
+    render_modelfile,
+)
+from llmdeploy.core.launch import (
+    BuildRecipe,
+    ModelMount,
+    PostStartStep,
+    RenderedFile,
+    ServerLaunch,
+)
+from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.core.sizes import format_bytes
 from llmdeploy.errors import (
@@ -48,12 +62,6 @@ from llmdeploy.errors import (
     ProfileError,
 )
 from llmdeploy.profiles.schema import OllamaBackend, Profile
-from llmdeploy.render.modelfile import (
-    ModelDefinition,
-    create_body,
-    model_definition,
-    render_modelfile,
-)
 
 OLLAMA_VERSION = "0.32.15"
 IMAGE_REPOSITORY = "docker.io/ollama/ollama"
@@ -92,19 +100,43 @@ def served_model_name(profile: Profile) -> str:
 
 def definition_for(profile: Profile, model: ModelMount) -> ModelDefinition:
     """The served model as a Modelfile defines it (FROM the mounted GGUF or the pulled model)."""
-    options = _options(profile)
-    name = served_model_name(profile)
-    if profile.model.ref.scheme == "ollama":
-        return model_definition(
-            options, name=name, source=profile.model.ref.ollama_name, from_file=False
-        )
+    return definition_of(_options(profile), served_model_name(profile), profile.model.ref, model)
+
+
+def definition_of(
+    options: OllamaBackend, name: str, ref: ModelRef, model: ModelMount
+) -> ModelDefinition:
+    """The same definition from the plan's values (after start, the profile is not read)."""
+    if ref.scheme == "ollama":
+        return model_definition(options, name=name, source=ref.ollama_name, from_file=False)
     return model_definition(options, name=name, source=model.container_path, from_file=True)
 
 
 def _options(profile: Profile) -> OllamaBackend:
-    options = profile.backend
+    return _typed(profile.backend)
+
+
+def _typed(options: object) -> OllamaBackend:
     assert isinstance(options, OllamaBackend)
     return options
+
+
+def post_start_steps(definition: ModelDefinition) -> tuple[PostStartStep, ...]:
+    """What ``up`` does through Ollama's API after start, as commands inside the container (the
+    rendered ``commands.sh`` runs these)."""
+    steps = []
+    if not definition.from_file:
+        steps.append(
+            PostStartStep(f"pull {definition.source}", ("ollama", "pull", definition.source))
+        )
+    steps.append(
+        PostStartStep(
+            f"create the model {definition.name} from ./{MODELFILE}",
+            ("ollama", "create", definition.name, "-f", "/dev/stdin"),
+            stdin_file=MODELFILE,
+        )
+    )
+    return tuple(steps)
 
 
 class OllamaServer:
@@ -113,7 +145,7 @@ class OllamaServer:
     def describe(self, profile: Profile, model: ModelMount) -> ServerLaunch:
         options = _options(profile)
         definition = definition_for(profile, model)
-        render_modelfile(definition, profile_name=profile.name)  # refuse what cannot be written
+        modelfile = render_modelfile(definition, profile_name=profile.name)
         env = {
             "OLLAMA_HOST": f"0.0.0.0:{CONTAINER_PORT}",  # inside the container
             "OLLAMA_MODELS": MODELS_DIR,
@@ -132,6 +164,8 @@ class OllamaServer:
             metrics_path=None,  # Ollama has no Prometheus endpoint
             env=env,
             data_dir=DATA_DIR,
+            extra_files=(RenderedFile(MODELFILE, modelfile),),
+            post_start=post_start_steps(definition),
         )
 
     def default_image(self, profile: Profile) -> str:
@@ -143,7 +177,8 @@ class OllamaServer:
 
     def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:
         """Pull or create the served model from its Modelfile definition, then load it."""
-        definition = definition_for(server.profile, server.model)
+        options = _typed(server.options)
+        definition = definition_of(options, server.served_model, server.model_ref, server.model)
         api = OllamaApi(server.base_url)
         try:
             if definition.from_file:
@@ -155,7 +190,7 @@ class OllamaServer:
             reporter.phase("create", f"Creating the Ollama model {definition.name}")
             _follow(api.create(create_body(definition, files)), reporter, failure=_create_failed)
             reporter.phase("load", f"Loading {definition.name}")
-            api.load(definition.name, _options(server.profile).keep_alive)
+            api.load(definition.name, options.keep_alive)
         finally:
             api.close()
 
@@ -164,12 +199,7 @@ class OllamaServer:
 
 
 def _upload(api: OllamaApi, server: RunningServer, reporter: Reporter) -> str:
-    if not server.host_model_path:
-        raise ModelError(
-            f"the host path of {server.model_ref} is unknown, so it cannot be sent to Ollama",
-            hint="start the deployment with `llmdeploy up`",
-        )
-    path = Path(server.host_model_path)
+    path = server.host_model_path
     reporter.phase("blob", f"Hashing {path.name} and sending it to Ollama")
     digest = sha256_digest(path)
     if api.blob_exists(digest):

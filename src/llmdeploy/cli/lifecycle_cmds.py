@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from llmdeploy.cli.progress import RichReporter
+    from llmdeploy.deploy.up import UpResult
     from llmdeploy.engines.selection import EngineChoice, Reachable
 
 from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
@@ -33,82 +35,78 @@ def up(
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a deployment: model in the store, image ready, container healthy."""
-    from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
+    from llmdeploy.engines.selection import choose_engine
     from llmdeploy.errors import UsageError
 
     if pull not in ("missing", "always", "never"):
         raise UsageError(f"--pull {pull!r}: use missing, always or never")
-    from llmdeploy.engines.selection import choose_engine
-
     resolved = resolve_profile(profile, profile_file)
     chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
-        _dry_run(resolved, chosen, deployment)
+        from llmdeploy.cli.console import out
+        from llmdeploy.deploy.up import render_deployment
+        from llmdeploy.render.bundle import COMMANDS
+
+        files = render_deployment(
+            resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
+        )
+        commands = next(f for f in files if f.path == COMMANDS)
+        out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
         return
     from llmdeploy.cli.progress import RichReporter
-    from llmdeploy.core.sizes import format_bytes
-    from llmdeploy.deploy.lifecycle import UpOptions, prepare
-    from llmdeploy.deploy.lifecycle import up as do_up
-    from llmdeploy.engines.selection import open_engine
+    from llmdeploy.deploy.up import UpRequest
+    from llmdeploy.deploy.up import up as do_up
 
+    request = UpRequest(
+        profile=resolved.profile,
+        engine=chosen,
+        base_dir=resolved.base_dir,
+        deployment=deployment,
+        pull=pull,  # type: ignore[arg-type]  # checked above
+        force_build=build,
+        keep_on_failure=keep_on_failure,
+        ignore_fit=ignore_fit,
+    )
     reporter = RichReporter(enabled=not as_json)
-    try:
-        reporter.phase("model", f"Resolving model {resolved.profile.model.ref}")
-        plan, stored = prepare(resolved, deployment)
-        reporter.detail(
-            f"{stored.path} ({format_bytes(stored.size_bytes)}, "
-            + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
-        )
-        reporter.phase("engine", f"Connecting to {chosen.describe()}")
-        eng = open_engine(chosen)
-        try:
-            result = do_up(
-                eng,
-                plan,
-                stored,
-                UpOptions(
-                    deployment=deployment,
-                    pull=pull,  # type: ignore[arg-type]
-                    force_build=build,
-                    keep_on_failure=keep_on_failure,
-                    ignore_fit=ignore_fit,
-                ),
-                reporter,
-            )
-        finally:
-            eng.close()
-    finally:
-        reporter.finish(success=False)  # a no-op after success: the lifecycle closed it
-    base = result.plan.api_base_url
-    model = result.plan.launch.served_model
-    summary = {
-        "deployment": result.plan.deployment,
-        "engine": eng.name,
-        "container": result.container.name,
-        "image": result.container.image,
-        "image_source": result.image.source if result.image else "running",
-        "endpoint": result.plan.endpoint,
-        "api_base_url": base,
-        "model": model,
-        "unchanged": result.unchanged,
-        "replaced": result.replaced,
-        "elapsed_s": round(result.elapsed_s, 3),
-        "health_s": round(result.health.elapsed_s, 3) if result.health else None,
-        "phases": [record.to_dict() for record in reporter.records],
-    }
+    result = do_up(request, reporter)
+    _print_up(result, reporter, as_json)
+
+
+def _print_up(result: UpResult, reporter: RichReporter, as_json: bool) -> None:
+    from llmdeploy.cli.console import out, print_json
+
+    plan = result.plan
+    base = plan.api_base_url
+    model = plan.launch.served_model
     if as_json:
-        print_json(summary)
+        print_json(
+            {
+                "deployment": plan.deployment,
+                "engine": result.engine,
+                "container": result.container.name,
+                "image": result.container.image,
+                "image_source": result.image.source if result.image else "running",
+                "endpoint": plan.endpoint,
+                "api_base_url": base,
+                "model": model,
+                "unchanged": result.unchanged,
+                "replaced": result.replaced,
+                "elapsed_s": round(result.elapsed_s, 3),
+                "health_s": round(result.health.elapsed_s, 3) if result.health else None,
+                "phases": [record.to_dict() for record in reporter.records],
+            }
+        )
         return
     console = out()
     if result.unchanged:
         console.print(
-            f"[green]●[/green] {result.plan.deployment} is already running with this "
-            "profile; nothing to do."
+            f"[green]●[/green] {plan.deployment} is already running with this profile; "
+            "nothing to do."
         )
     else:
         console.print(
-            f"[green]●[/green] {result.plan.deployment} is healthy on {eng.name} "
+            f"[green]●[/green] {plan.deployment} is healthy on {result.engine} "
             f"after {result.elapsed_s:.1f} s"
         )
     console.print(f"  endpoint  {base}")
@@ -123,22 +121,8 @@ def up(
         soft_wrap=True,
     )
     console.print(
-        f'  llmdeploy chat --deployment {result.plan.deployment} "Hello!"',
-        style="dim",
-        markup=False,
+        f'  llmdeploy chat --deployment {plan.deployment} "Hello!"', style="dim", markup=False
     )
-
-
-def _dry_run(resolved, chosen: EngineChoice, deployment: str | None) -> None:  # type: ignore[no-untyped-def]
-    from llmdeploy.cli.console import out
-    from llmdeploy.deploy.lifecycle import plan_without_fetching
-    from llmdeploy.engines.selection import render_traits
-    from llmdeploy.render.bundle import COMMANDS, render_bundle
-
-    plan = plan_without_fetching(resolved, deployment)
-    files = render_bundle(plan, render_traits(chosen))
-    commands = next(f for f in files if f.path == COMMANDS)
-    out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
 
 
 def down(

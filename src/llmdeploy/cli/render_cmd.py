@@ -20,26 +20,14 @@ def render(
     """Render the build context and run spec of a profile into a directory."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
-    from llmdeploy.deploy.images import write_files
-    from llmdeploy.deploy.lifecycle import plan_without_fetching
-    from llmdeploy.engines.selection import choose_engine, render_traits
-    from llmdeploy.render.bundle import render_bundle
+    from llmdeploy.deploy.up import render_into
+    from llmdeploy.engines.selection import choose_engine
 
     resolved = resolve_profile(profile, profile_file)
-    traits = render_traits(choose_engine(engine, resolved.profile.engine))
-    plan = plan_without_fetching(resolved, deployment)
-    files = render_bundle(plan, traits)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_files(out_dir, files)
-    except OSError as exc:
-        from llmdeploy.errors import RenderError
-
-        raise RenderError(
-            f"--out {out_dir}: cannot write the rendered files there: "
-            f"{exc.strerror or exc} ({exc.filename or out_dir})",
-            hint="choose a directory you can write to (it is created when missing)",
-        ) from exc
+    choice = choose_engine(engine, resolved.profile.engine)
+    files = render_into(
+        out_dir, resolved.profile, choice, base_dir=resolved.base_dir, deployment=deployment
+    )
     if as_json:
         print_json({"out": str(out_dir), "files": [f.path for f in files]})
         return

@@ -43,6 +43,10 @@ class ServerLaunch:
     # a persistent, writable directory the server keeps state in (e.g. Ollama's models);
     # the plan maps it to a per-deployment directory under the model store
     data_dir: str | None = None
+    # files that go with the deployment (Ollama's Modelfile), which `render` writes beside the
+    # commands, and commands run in the container once it is healthy (`render` prints them)
+    extra_files: tuple[RenderedFile, ...] = ()
+    post_start: tuple[PostStartStep, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Literal
 from llmdeploy import __version__
 from llmdeploy.constants import ENV_WHEELHOUSE, LABEL_PREFIX
 from llmdeploy.core.launch import RenderedFile
+from llmdeploy.core.plan import ImageChoice
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.core.run_spec import BuildRequest
-from llmdeploy.deploy.plan import ImageChoice
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import ImageError
 from llmdeploy.fileops import link_or_copy

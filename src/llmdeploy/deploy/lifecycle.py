@@ -1,139 +1,90 @@
-"""up / down / status: the deployment lifecycle over one engine.
+"""start / down / status: the deployment lifecycle over one engine, reading only the plan.
 
-``up`` ensures the model is in the store, the image is in the engine, starts the container
-and waits for health. Any failure or Ctrl-C after the container was created removes it, so
-nothing half-started is left behind.
+``start`` checks the name is ours, the port is free and the image is in the engine, starts
+the container and waits for health, then runs the backend's post-start hook. Any failure or
+Ctrl-C after the container was created removes it (by ID), so nothing half-started is left
+behind. ``deploy.up`` is the one entry point that places the model, plans, checks the memory
+and calls ``start``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from llmdeploy.backends.base import RunningServer
-from llmdeploy.backends.registry import get_backend
 from llmdeploy.constants import (
     LABEL_DEPLOYMENT,
     LABEL_ENDPOINT,
     LABEL_HEALTH_PATH,
     LABEL_MANAGED,
     LABEL_SPEC_HASH,
-    MODEL_MOUNT_DIR,
 )
-from llmdeploy.core.launch import ModelMount
+from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import name_conflict, owned_by
-from llmdeploy.deploy.plan import DeploymentPlan, container_name, plan_deployment
+from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import InterruptedByUser, PortInUseError
-from llmdeploy.models.store import ModelStore, StoredModel
-from llmdeploy.paths import model_store_dir
-from llmdeploy.profiles.loader import ResolvedProfile
-from llmdeploy.profiles.schema import Profile
 
 
 @dataclass(frozen=True)
 class UpOptions:
-    deployment: str | None = None
     pull: PullPolicy = "missing"
     force_build: bool = False
     keep_on_failure: bool = False
-    ignore_fit: bool = False  # start even when the memory planner says it cannot
 
 
 @dataclass(frozen=True)
-class UpResult:
-    plan: DeploymentPlan
+class StartResult:
+    plan: DeploymentPlan  # with the image really used
     container: ContainerInfo
-    image: ImageReady | None
-    model: StoredModel
+    image: ImageReady | None  # None when an identical deployment was already running
     health: HealthResult | None
     unchanged: bool  # an identical deployment was already running and healthy
     replaced: bool  # an older deployment of the same name was removed
     elapsed_s: float
 
 
-def prepare(
-    resolved: ResolvedProfile, deployment: str | None = None
-) -> tuple[DeploymentPlan, StoredModel]:
-    """Resolve the model into the store and plan the deployment (no engine touched)."""
-    stored = ModelStore(model_store_dir()).ensure(resolved.profile.model.ref)
-    if resolved.profile.model.convert == "hf":
-        from llmdeploy.models.derive import ensure_hf_folder
-
-        stored = ensure_hf_folder(stored)
-    plan = plan_deployment(
-        resolved.profile,
-        model_dir=stored.directory,
-        model_filename=stored.filename,
-        deployment=deployment,
-        base_dir=resolved.base_dir,
-        data_root=data_root(),
-    )
-    return plan, stored
+AfterHealthy = Callable[[DeploymentPlan, Reporter], None]
 
 
-def planned_model_location(profile: Profile) -> tuple[Path, str]:
-    """Where the model will be mounted from (directory, file), without fetching anything."""
-    directory, filename = ModelStore(model_store_dir()).locate(profile.model.ref)
-    if profile.model.convert == "hf":
-        return directory.parent / f"{directory.name}-hf-bfloat16", ""
-    return directory, filename
-
-
-def plan_without_fetching(
-    resolved: ResolvedProfile, deployment: str | None = None
-) -> DeploymentPlan:
-    """The deployment plan of ``render`` and ``up --dry-run``: nothing is downloaded or copied."""
-    model_dir, filename = planned_model_location(resolved.profile)
-    return plan_deployment(
-        resolved.profile,
-        model_dir=model_dir,
-        model_filename=filename,
-        deployment=deployment,
-        base_dir=resolved.base_dir,
-        data_root=data_root(),
-    )
-
-
-def data_root() -> Path:
-    """Where backends that keep state (Ollama's models) get their per-deployment folder."""
-    return model_store_dir() / "_data"
-
-
-def up(
+def start(
     engine: Engine,
     plan: DeploymentPlan,
-    stored: StoredModel,
     options: UpOptions = UpOptions(),
     reporter: Reporter | None = None,
-) -> UpResult:
-    """Start the deployment and wait until it is healthy (see the module docstring).
+    *,
+    after_healthy: AfterHealthy | None = None,
+) -> StartResult:
+    """Start the planned deployment and wait until it is healthy (see the module docstring).
 
-    The reporter's open phase is closed as failed by whatever error ends ``up``.
+    ``after_healthy`` (the backend's post-start step, e.g. Ollama creating the served model)
+    runs once the health check passes; its failure removes the container like any other.
+    The reporter's open phase is closed as failed by whatever error ends ``start``.
     """
     report = reporter or NullReporter()
     try:
-        return _up(engine, plan, stored, options, report)
+        return _start(engine, plan, options, report, after_healthy)
     except BaseException:
         report.finish(success=False)
         raise
 
 
-def _up(
+def _start(
     engine: Engine,
     plan: DeploymentPlan,
-    stored: StoredModel,
     options: UpOptions,
     report: Reporter,
-) -> UpResult:
+    after_healthy: AfterHealthy | None,
+) -> StartResult:
     started = time.monotonic()
     name = plan.run.name
     report.phase("existing", f"Looking for an existing {name} in {engine.name}")
@@ -143,16 +94,16 @@ def _up(
         if not owned_by(existing, plan.deployment):
             raise name_conflict(existing, plan.deployment, engine.name)
         same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
-        health_url = plan.endpoint + plan.launch.health_path
-        healthy, health_detail = probe(health_url) if same and existing.running else (False, "")
+        healthy, health_detail = (
+            probe(plan.health.url) if same and existing.running else (False, "")
+        )
         if healthy:
             report.detail(f"{name} already runs this profile and is healthy")
             report.finish(success=True)
-            return UpResult(
+            return StartResult(
                 plan=plan,
                 container=existing,
                 image=None,
-                model=stored,
                 health=None,
                 unchanged=True,
                 replaced=False,
@@ -166,28 +117,11 @@ def _up(
         elif not existing.running:
             why = f"it is {existing.state}"
         else:
-            why = f"it does not answer {health_url} ({health_detail})"
+            why = f"it does not answer {plan.health.url} ({health_detail})"
         report.phase("replace", f"Replacing the previous {name}: {why}")
         engine.remove(existing.id)
         replaced = True
-    from llmdeploy.planner.preflight import preflight
-
-    report.phase("plan", "Checking that the model fits")
-    check = preflight(plan.profile, stored.path)
-    if check.report is None:
-        report.end_phase("skipped", check.note)
-    elif check.report.starts is False:
-        if not options.ignore_fit:
-            check.refuse_if_cannot_start()
-        report.end_phase("warned", f"{check.note}; starting anyway (--ignore-fit)")
-    elif check.report.fits is None:
-        report.end_phase("skipped", check.note)  # the target's memory is unknown
-    elif not check.report.fits:
-        report.end_phase("warned", check.note)
-    else:
-        report.detail(check.note)
-    listen = plan.profile.server
-    report.phase("port", f"Checking that {listen.host}:{listen.port} is free")
+    report.phase("port", f"Checking that {plan.host_ip}:{plan.host_port} is free")
     _check_port(engine, plan)
     image = ensure_image(
         engine, plan.images, pull=options.pull, force_build=options.force_build, reporter=report
@@ -200,24 +134,16 @@ def _up(
     created: ContainerInfo | None = None
     try:
         created = container = engine.run(run_plan.run)
-        health_url = plan.endpoint + plan.launch.health_path
-        report.phase("health", f"Waiting for {health_url}")
+        report.phase("health", f"Waiting for {plan.health.url}")
         health = wait_healthy(
             engine,
             container.id,
-            health_url,
-            timeout_s=plan.profile.health.timeout_s,
-            interval_s=plan.profile.health.interval_s,
+            plan.health.url,
+            timeout_s=plan.health.timeout_s,
+            interval_s=plan.health.interval_s,
         )
-        server = RunningServer(
-            base_url=plan.endpoint,
-            served_model=plan.launch.served_model,
-            model=ModelMount(MODEL_MOUNT_DIR, stored.filename),
-            model_ref=plan.profile.model.ref,
-            profile=plan.profile,
-            host_model_path=str(stored.path),
-        )
-        get_backend(plan.profile.backend.kind).after_healthy(server, report)
+        if after_healthy is not None:
+            after_healthy(run_plan, report)
         container = engine.inspect(container.id) or container
     except KeyboardInterrupt as exc:
         report.finish(success=False)
@@ -228,11 +154,10 @@ def _up(
         _cleanup(engine, run_plan, created, keep=options.keep_on_failure)
         raise
     report.finish(success=True)
-    return UpResult(
+    return StartResult(
         plan=run_plan,
         container=container,
         image=image,
-        model=stored,
         health=health,
         unchanged=False,
         replaced=replaced,
@@ -265,8 +190,8 @@ def _cleanup(
 
 
 def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
-    port = plan.profile.server.port
-    host = plan.profile.server.host
+    port = plan.host_port
+    host = plan.host_ip
     if port_is_free(host, port):
         return
     holders = [

@@ -1,65 +1,25 @@
-"""Turn a resolved profile into a DeploymentPlan: the RunSpec, image choice and endpoint.
+"""Turn a resolved profile into a DeploymentPlan (core/plan.py): the RunSpec, image choice,
+labels, endpoint and health check.
 
-Pure: given the profile and where the model lives on the host, no engine is touched.
+Pure: given the profile and where the model lives on the host, no engine is touched. This is
+the one place that reads the profile for a deployment; every later step reads the plan.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from llmdeploy.backends.base import Backend
 from llmdeploy.backends.registry import get_backend
-from llmdeploy.constants import (
-    CONTAINER_NAME_PREFIX,
-    LABEL_ACCELERATOR,
-    LABEL_API,
-    LABEL_BACKEND,
-    LABEL_DEPLOYMENT,
-    LABEL_ENDPOINT,
-    LABEL_HEALTH_PATH,
-    LABEL_MANAGED,
-    LABEL_METRICS_PATH,
-    LABEL_MODEL,
-    LABEL_PROFILE,
-    LABEL_SERVED_MODEL,
-    LABEL_SPEC_HASH,
-    MODEL_MOUNT_DIR,
-)
-from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.constants import CONTAINER_NAME_PREFIX, MODEL_MOUNT_DIR
+from llmdeploy.core.labels import DeploymentLabels
+from llmdeploy.core.launch import BuildRecipe, ModelMount
+from llmdeploy.core.plan import DeploymentPlan, HealthSpec, ImageChoice
 from llmdeploy.core.run_spec import BindMount, GpuRequest, PortMapping, RunSpec
 from llmdeploy.profiles.schema import Profile
-
-
-@dataclass(frozen=True)
-class ImageChoice:
-    """Which image to run: the profile's reference, and the local build to fall back on."""
-
-    image: str  # what the profile names (prebuilt), or the build tag
-    build_tag: str | None  # tag of the local build, None when the profile cannot build
-    recipe: BuildRecipe | None
-    custom_containerfile: Path | None
-    build_args: dict[str, str]
-
-
-@dataclass(frozen=True)
-class DeploymentPlan:
-    deployment: str
-    profile: Profile
-    launch: ServerLaunch
-    run: RunSpec  # image is the preferred image; lifecycle swaps in the one actually used
-    images: ImageChoice
-    endpoint: str  # http://host:port
-    spec_hash: str
-
-    @property
-    def api_base_url(self) -> str:
-        return self.endpoint + self.launch.api_base_path
-
-    def with_image(self, image: str) -> DeploymentPlan:
-        return replace(self, run=replace(self.run, image=image))
 
 
 def container_name(deployment: str) -> str:
@@ -88,20 +48,20 @@ def plan_deployment(
     name = deployment or profile.name
     images = _image_choice(profile, backend, base_dir)
     endpoint = endpoint_url(profile.server.host, profile.server.port)
-    labels = {
-        LABEL_MANAGED: "true",
-        LABEL_DEPLOYMENT: name,
-        LABEL_PROFILE: profile.name,
-        LABEL_MODEL: str(profile.model.ref),
-        LABEL_SERVED_MODEL: launch.served_model,
-        LABEL_BACKEND: profile.backend.kind,
-        LABEL_ACCELERATOR: profile.accelerator,
-        LABEL_ENDPOINT: endpoint,
-        LABEL_HEALTH_PATH: launch.health_path,
-        LABEL_API: launch.api,
-    }
-    if launch.metrics_path:
-        labels[LABEL_METRICS_PATH] = launch.metrics_path
+    record = DeploymentLabels(
+        deployment=name,
+        profile=profile.name,
+        model=str(profile.model.ref),
+        served_model=launch.served_model,
+        backend=profile.backend.kind,
+        accelerator=profile.accelerator,
+        endpoint=endpoint,
+        health_path=launch.health_path,
+        api=launch.api,
+        api_path=launch.api_base_path,
+        metrics_path=launch.metrics_path,
+    )
+    labels = record.to_labels()
     mounts = [BindMount(source=str(model_dir), target=MODEL_MOUNT_DIR, read_only=True)]
     if launch.data_dir is not None:
         if data_root is None:
@@ -146,15 +106,24 @@ def plan_deployment(
         ulimits=dict(resources.ulimits),
     )
     spec_hash = _hash(run, images)
-    run = replace(run, labels={**labels, LABEL_SPEC_HASH: spec_hash})
+    record = replace(record, spec_hash=spec_hash)
     return DeploymentPlan(
         deployment=name,
-        profile=profile,
+        profile_name=profile.name,
+        backend=profile.backend.kind,
+        accelerator=profile.accelerator,
+        model_ref=profile.model.ref,
+        model=mount,
+        host_model_dir=model_dir,
         launch=launch,
-        run=run,
+        run=replace(run, labels=record.to_labels()),
         images=images,
-        endpoint=endpoint,
-        spec_hash=spec_hash,
+        labels=record,
+        health=HealthSpec(
+            url=record.health_url,
+            timeout_s=profile.health.timeout_s,
+            interval_s=profile.health.interval_s,
+        ),
     )
 
 

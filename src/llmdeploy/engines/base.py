@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, RunSpec
 from llmdeploy.core.engine_traits import EngineTraits
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, RunSpec
 
 
 class Engine(Protocol):

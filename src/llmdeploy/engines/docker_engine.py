@@ -6,9 +6,9 @@ import os
 from typing import Any
 
 from llmdeploy.constants import ENV_DOCKER_HOST
+from llmdeploy.core.engine_traits import AMD_DEVICES, DOCKER
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
-from llmdeploy.core.engine_traits import AMD_DEVICES, DOCKER
 from llmdeploy.errors import EngineUnavailableError, ImageError
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"

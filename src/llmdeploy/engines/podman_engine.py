@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmdeploy.core.engine_traits import AMD_DEVICES, PODMAN
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.engines.podman_service import (
     TransientService,
@@ -12,7 +13,6 @@ from llmdeploy.engines.podman_service import (
     socket_answers,
 )
 from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
-from llmdeploy.core.engine_traits import AMD_DEVICES, PODMAN
 from llmdeploy.errors import EngineUnavailableError, ImageError
 
 

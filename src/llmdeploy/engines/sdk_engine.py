@@ -11,8 +11,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.core.engine_traits import EngineTraits
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,

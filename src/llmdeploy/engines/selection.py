@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llmdeploy.constants import ENV_DOCKER_HOST, ENV_ENGINE, ENV_PODMAN_SOCKET
-from llmdeploy.engines.base import Engine
 from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
+from llmdeploy.engines.base import Engine
 from llmdeploy.errors import EngineUnavailableError, UsageError
 
 EngineName = Literal["podman", "docker"]

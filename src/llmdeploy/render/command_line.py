@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.core.engine_traits import EngineTraits
+from llmdeploy.core.run_spec import BuildRequest, RunSpec
 
 
 class EnvRef(str):

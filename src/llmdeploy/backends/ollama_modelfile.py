@@ -106,9 +106,8 @@ def render_modelfile(definition: ModelDefinition, *, profile_name: str) -> str:
         "template": _optional(definition.template, "TEMPLATE"),
         "system": _optional(definition.system, "SYSTEM"),
     }
-    text = (
-        resources.files("llmdeploy.render").joinpath("templates", TEMPLATE_NAME).read_text("utf-8")
-    )
+    templates = resources.files("llmdeploy.backends").joinpath("templates")
+    text = templates.joinpath(TEMPLATE_NAME).read_text("utf-8")
     environment = jinja2.Environment(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )

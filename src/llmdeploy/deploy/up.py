@@ -1,0 +1,234 @@
+"""``up`` as one domain call, and the plan ``render`` / ``up --dry-run`` print.
+
+Any front end (the CLI, a future API, a test) builds an :class:`UpRequest` and calls
+:func:`up` once: the model is placed in the store, the deployment planned, its memory checked
+(before any engine is contacted), the engine opened, the lifecycle run, the backend's
+post-start hook run, the engine closed. Progress goes to the reporter; the result says what
+happened. :func:`render_deployment` plans the same deployment without fetching anything and
+returns the files ``render`` writes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmdeploy.backends.base import RunningServer
+from llmdeploy.backends.registry import get_backend
+from llmdeploy.core.launch import RenderedFile
+from llmdeploy.core.plan import DeploymentPlan
+from llmdeploy.core.reporting import NullReporter, Reporter
+from llmdeploy.core.run_spec import ContainerInfo
+from llmdeploy.core.sizes import format_bytes
+from llmdeploy.deploy.health import HealthResult
+from llmdeploy.deploy.images import ImageReady, PullPolicy, write_files
+from llmdeploy.deploy.lifecycle import UpOptions, start
+from llmdeploy.deploy.plan import plan_deployment
+from llmdeploy.engines.base import Engine
+from llmdeploy.engines.selection import EngineChoice, open_engine, render_traits
+from llmdeploy.errors import RenderError
+from llmdeploy.models.store import ModelStore, StoredModel
+from llmdeploy.paths import model_store_dir
+from llmdeploy.planner.preflight import Preflight, preflight
+from llmdeploy.profiles.schema import Profile
+from llmdeploy.render.bundle import render_bundle
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """What a user asks of ``up``: a validated profile and how to start it.
+
+    ``base_dir``: the profile file's folder (a relative ``build.containerfile`` is read from
+    it); ``deployment``: another name than the profile's; ``ignore_fit``: start even when the
+    memory planner says the server cannot.
+    """
+
+    profile: Profile
+    engine: EngineChoice
+    base_dir: Path | None = None
+    deployment: str | None = None
+    pull: PullPolicy = "missing"
+    force_build: bool = False
+    keep_on_failure: bool = False
+    ignore_fit: bool = False
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``up`` did: the plan (with the image used), the container, where the image and
+    the model came from, the memory check, and the time it took (seconds)."""
+
+    plan: DeploymentPlan
+    engine: str
+    container: ContainerInfo
+    image: ImageReady | None  # None when an identical deployment was already running
+    model: StoredModel
+    fit: Preflight
+    health: HealthResult | None
+    unchanged: bool
+    replaced: bool
+    elapsed_s: float
+
+
+def up(
+    request: UpRequest, reporter: Reporter | None = None, engine: Engine | None = None
+) -> UpResult:
+    """Start the deployment ``request`` describes and wait until it is healthy.
+
+    ``engine``: an engine to use instead of opening ``request.engine`` (tests, embedding).
+    Raises the error of the step that failed (ModelError, PlanError, EngineError,
+    DeploymentError, ...); whatever this call created is removed first.
+    """
+    report = reporter or NullReporter()
+    started = time.monotonic()
+    try:
+        report.phase("model", f"Resolving model {request.profile.model.ref}")
+        stored = place_model(request.profile)
+        report.detail(
+            f"{stored.path} ({format_bytes(stored.size_bytes)}, "
+            + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
+        )
+        plan = plan_deployment(
+            request.profile,
+            model_dir=stored.directory,
+            model_filename=stored.filename,
+            deployment=request.deployment,
+            base_dir=request.base_dir,
+            data_root=data_root(),
+        )
+        fit = _check_fit(request, stored, report)
+        report.phase("engine", f"Connecting to {request.engine.describe()}")
+        opened = engine is None
+        eng = open_engine(request.engine) if engine is None else engine
+    except BaseException:
+        report.finish(success=False)
+        raise
+    try:
+        backend = get_backend(plan.backend)
+        options = request.profile.backend
+
+        def after_healthy(running: DeploymentPlan, step_reporter: Reporter) -> None:
+            backend.after_healthy(RunningServer(plan=running, options=options), step_reporter)
+
+        result = start(
+            eng,
+            plan,
+            UpOptions(
+                pull=request.pull,
+                force_build=request.force_build,
+                keep_on_failure=request.keep_on_failure,
+            ),
+            report,
+            after_healthy=after_healthy,
+        )
+    finally:
+        if opened:
+            eng.close()
+    return UpResult(
+        plan=result.plan,
+        engine=eng.name,
+        container=result.container,
+        image=result.image,
+        model=stored,
+        fit=fit,
+        health=result.health,
+        unchanged=result.unchanged,
+        replaced=result.replaced,
+        elapsed_s=time.monotonic() - started,
+    )
+
+
+def _check_fit(request: UpRequest, stored: StoredModel, report: Reporter) -> Preflight:
+    """The memory planner's verdict; refuses (PlanError) what cannot start unless told not to."""
+    report.phase("plan", "Checking that the model fits")
+    check = preflight(request.profile, stored.path)
+    if check.report is None:
+        report.end_phase("skipped", check.note)
+    elif check.report.starts is False:
+        if not request.ignore_fit:
+            check.refuse_if_cannot_start()
+        report.end_phase("warned", f"{check.note}; starting anyway (--ignore-fit)")
+    elif check.report.fits is None:
+        report.end_phase("skipped", check.note)  # the target's memory is unknown
+    elif not check.report.fits:
+        report.end_phase("warned", check.note)
+    else:
+        report.detail(check.note)
+    return check
+
+
+def place_model(profile: Profile) -> StoredModel:
+    """The model in the store (hard link, one copy, or a download), and its derived format."""
+    stored = ModelStore(model_store_dir()).ensure(profile.model.ref)
+    if profile.model.convert == "hf":
+        from llmdeploy.models.derive import ensure_hf_folder
+
+        stored = ensure_hf_folder(stored)
+    return stored
+
+
+def planned_model_location(profile: Profile) -> tuple[Path, str]:
+    """Where the model will be mounted from (directory, file), without fetching anything."""
+    directory, filename = ModelStore(model_store_dir()).locate(profile.model.ref)
+    if profile.model.convert == "hf":
+        return directory.parent / f"{directory.name}-hf-bfloat16", ""
+    return directory, filename
+
+
+def plan_without_fetching(
+    profile: Profile, *, base_dir: Path | None = None, deployment: str | None = None
+) -> DeploymentPlan:
+    """The plan of ``render`` and ``up --dry-run``: nothing is downloaded or copied."""
+    model_dir, filename = planned_model_location(profile)
+    return plan_deployment(
+        profile,
+        model_dir=model_dir,
+        model_filename=filename,
+        deployment=deployment,
+        base_dir=base_dir,
+        data_root=data_root(),
+    )
+
+
+def render_deployment(
+    profile: Profile,
+    engine: EngineChoice,
+    *,
+    base_dir: Path | None = None,
+    deployment: str | None = None,
+) -> list[RenderedFile]:
+    """The files ``render`` writes for the engine ``engine`` names (``auto``: the first
+    installed), from the plan ``up`` would follow; nothing is fetched or started."""
+    plan = plan_without_fetching(profile, base_dir=base_dir, deployment=deployment)
+    return render_bundle(plan, render_traits(engine))
+
+
+def render_into(
+    out_dir: Path,
+    profile: Profile,
+    engine: EngineChoice,
+    *,
+    base_dir: Path | None = None,
+    deployment: str | None = None,
+) -> list[RenderedFile]:
+    """Write :func:`render_deployment`'s files into ``out_dir`` (created when missing).
+
+    Raises RenderError naming the folder when it cannot be written.
+    """
+    files = render_deployment(profile, engine, base_dir=base_dir, deployment=deployment)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_files(out_dir, files)
+    except OSError as exc:
+        raise RenderError(
+            f"--out {out_dir}: cannot write the rendered files there: "
+            f"{exc.strerror or exc} ({exc.filename or out_dir})",
+            hint="choose a directory you can write to (it is created when missing)",
+        ) from exc
+    return files
+
+
+def data_root() -> Path:
+    """Where backends that keep state (Ollama's models) get their per-deployment folder."""
+    return model_store_dir() / "_data"
