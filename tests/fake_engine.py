@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
-from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.core.engine_traits import PODMAN
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
 from llmdeploy.errors import ImageError, NameConflictError
 
 

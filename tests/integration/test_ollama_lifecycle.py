@@ -26,15 +26,16 @@ from fake_engine import FakeEngine
 from fakes.ollama_server import FakeOllama, LibraryModel
 from llmdeploy.client.chat import ChatUsage, stream_chat
 from llmdeploy.constants import LABEL_ENDPOINT
-from llmdeploy.core.reporting import PhaseLog
+from llmdeploy.core.reporting import PhaseLog, Reporter
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
 from llmdeploy.deploy import lifecycle
 from llmdeploy.deploy.health import probe
-from llmdeploy.deploy.lifecycle import down, up
+from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
+from llmdeploy.deploy.up import post_start_hook
 from llmdeploy.errors import DeploymentError, ModelError, ProfileError
 from llmdeploy.models.store import ModelStore, StoredModel
-from llmdeploy.profiles.schema import Profile
+from llmdeploy.profiles.schema import BackendSpec, Profile
 
 IMAGE = "docker.io/ollama/ollama:0.32.15"
 LAYER = "sha256:" + hashlib.sha256(b"smollm2 weights").hexdigest()
@@ -103,7 +104,8 @@ def free_port() -> int:
 
 
 def ollama_plan(tmp_path: Path, ref: str, name: str | None = "tiny", **backend: Any
-                ) -> tuple[DeploymentPlan, StoredModel]:
+                ) -> tuple[DeploymentPlan, BackendSpec]:
+    """The plan, and the backend options `up` hands to the backend's post-start hook."""
     profile = Profile.model_validate({
         "name": "unit",
         "backend": {"kind": "ollama", "num_ctx": 2048, **backend},
@@ -121,7 +123,14 @@ def ollama_plan(tmp_path: Path, ref: str, name: str | None = "tiny", **backend: 
         stored = ModelStore(tmp_path / "store").ensure(ref)
     plan = plan_deployment(profile, model_dir=stored.directory, model_filename=stored.filename,
                            data_root=tmp_path / "data")
-    return plan, stored
+    return plan, profile.backend
+
+
+def up(engine: OllamaEngine, plan: DeploymentPlan, options: BackendSpec,
+       reporter: Reporter | None = None) -> StartResult:
+    """What deploy.up does once the model is placed and planned: start, then the backend's
+    post-start hook (Ollama creates and loads the served model)."""
+    return start(engine, plan, UpOptions(), reporter, after_healthy=post_start_hook(options))
 
 
 @pytest.fixture
@@ -139,10 +148,10 @@ def sha256(path: Path) -> str:
 def test_up_creates_the_model_from_the_gguf_then_chat_status_and_down(
     engine: OllamaEngine, tiny_gguf: Path, tmp_path: Path
 ) -> None:
-    plan, stored = ollama_plan(tmp_path, f"file://{tiny_gguf}", temperature=0.2,
+    plan, options = ollama_plan(tmp_path, f"file://{tiny_gguf}", temperature=0.2,
                                stop=["<|im_end|>"], system='Answer "briefly".')
     recorder = Recorder()
-    result = up(engine, plan, stored, reporter=recorder)
+    result = up(engine, plan, options, reporter=recorder)
     fake = engine.server
     digest = sha256(tiny_gguf)
 
@@ -185,10 +194,10 @@ def test_up_creates_the_model_from_the_gguf_then_chat_status_and_down(
 def test_models_stay_in_the_data_dir_across_down_and_up(
     engine: OllamaEngine, tiny_gguf: Path, tmp_path: Path
 ) -> None:
-    plan, stored = ollama_plan(tmp_path, f"file://{tiny_gguf}")
-    up(engine, plan, stored)
+    plan, options = ollama_plan(tmp_path, f"file://{tiny_gguf}")
+    up(engine, plan, options)
     down(engine, "unit")
-    up(engine, plan, stored)
+    up(engine, plan, options)
     again = engine.server
     assert again is not engine.started[0]
     blob_calls = [(r.method, r.path) for r in again.requests if r.path.startswith("/api/blobs")]
@@ -197,9 +206,9 @@ def test_models_stay_in_the_data_dir_across_down_and_up(
 
 
 def test_an_identical_up_is_a_noop(engine: OllamaEngine, tiny_gguf: Path, tmp_path: Path) -> None:
-    plan, stored = ollama_plan(tmp_path, f"file://{tiny_gguf}")
-    up(engine, plan, stored)
-    assert up(engine, plan, stored).unchanged
+    plan, options = ollama_plan(tmp_path, f"file://{tiny_gguf}")
+    up(engine, plan, options)
+    assert up(engine, plan, options).unchanged
     assert len(engine.started) == 1
 
 
@@ -207,9 +216,9 @@ def test_ollama_refs_are_pulled_with_byte_progress_then_given_num_ctx(
     engine: OllamaEngine, tmp_path: Path
 ) -> None:
     engine.library = {"smollm2:135m": LibraryModel(layers=((LAYER, 91_000_000),))}
-    plan, stored = ollama_plan(tmp_path, "ollama://smollm2:135m", num_ctx=4096)
+    plan, options = ollama_plan(tmp_path, "ollama://smollm2:135m", num_ctx=4096)
     recorder = Recorder()
-    up(engine, plan, stored, reporter=recorder)
+    up(engine, plan, options, reporter=recorder)
     fake = engine.server
     assert recorder.phases[-3:] == ["pull", "create", "load"]
     label = f"pulling {LAYER[7:19]}"
@@ -229,9 +238,9 @@ def test_a_pulled_model_served_under_its_own_name_gets_the_profiles_parameters(
     engine: OllamaEngine, tmp_path: Path
 ) -> None:
     engine.library = {"smollm2:135m": LibraryModel(layers=((LAYER, 1000),))}
-    plan, stored = ollama_plan(tmp_path, "ollama://smollm2:135m", name=None, num_ctx=1024)
+    plan, options = ollama_plan(tmp_path, "ollama://smollm2:135m", name=None, num_ctx=1024)
     assert plan.launch.served_model == "smollm2:135m"
-    up(engine, plan, stored)
+    up(engine, plan, options)
     create = next(r.body for r in engine.server.requests if r.path == "/api/create")
     assert (create["model"], create["from"]) == ("smollm2:135m", "smollm2:135m")
     assert engine.server.models["smollm2:135m"].parameters == {"num_ctx": 1024}
@@ -242,9 +251,9 @@ def test_a_pulled_model_served_under_its_own_name_gets_the_profiles_parameters(
 def test_pulling_an_unknown_model_fails_clearly_and_removes_the_container(
     engine: OllamaEngine, tmp_path: Path
 ) -> None:
-    plan, stored = ollama_plan(tmp_path, "ollama://nosuchmodel:7b")
+    plan, options = ollama_plan(tmp_path, "ollama://nosuchmodel:7b")
     with pytest.raises(ModelError) as info:
-        up(engine, plan, stored, reporter=Recorder())
+        up(engine, plan, options, reporter=Recorder())
     assert info.value.message == (
         "Ollama could not pull nosuchmodel:7b: pull model manifest: file does not exist")
     assert info.value.hint and "ollama.com/library" in info.value.hint
@@ -258,18 +267,18 @@ def test_a_file_ollama_cannot_import_fails_up(engine: OllamaEngine, tmp_path: Pa
     bogus = tmp_path / "weights" / "not-really.gguf"
     bogus.parent.mkdir()
     bogus.write_bytes(b"PK\x03\x04 a zip file, not GGUF")
-    plan, stored = ollama_plan(tmp_path, f"file://{bogus}")
+    plan, options = ollama_plan(tmp_path, f"file://{bogus}")
     with pytest.raises(ModelError, match="supplied file was not in GGUF format"):
-        up(engine, plan, stored)
+        up(engine, plan, options)
     assert not engine.containers
 
 
 def test_a_template_ollama_refuses_is_a_profile_error(
     engine: OllamaEngine, tiny_gguf: Path, tmp_path: Path
 ) -> None:
-    plan, stored = ollama_plan(tmp_path, f"file://{tiny_gguf}", template="{{ .Prompt ")
+    plan, options = ollama_plan(tmp_path, f"file://{tiny_gguf}", template="{{ .Prompt ")
     with pytest.raises(ProfileError, match="template error") as info:
-        up(engine, plan, stored)
+        up(engine, plan, options)
     assert info.value.hint and "backend.template" in info.value.hint
     assert not engine.containers
 
@@ -279,9 +288,9 @@ def test_a_model_that_cannot_load_fails_up_with_ollamas_reason(
 ) -> None:
     reason = "model requires more system memory (3.2 GiB) than is available (1.9 GiB)"
     engine.inject = {"/api/generate": (500, reason)}
-    plan, stored = ollama_plan(tmp_path, f"file://{tiny_gguf}")
+    plan, options = ollama_plan(tmp_path, f"file://{tiny_gguf}")
     with pytest.raises(DeploymentError, match=r"could not load tiny: model requires more"):
-        up(engine, plan, stored)
+        up(engine, plan, options)
     assert not engine.containers
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
 from llmdeploy.core.run_spec import BindMount, GpuRequest, PortMapping, RunSpec
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.docker_engine import DockerEngine
 from llmdeploy.engines.podman_engine import PodmanEngine
 from llmdeploy.engines.sdk_engine import SdkEngine
-from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
 from llmdeploy.errors import DeploymentError, EngineError, PortInUseError
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv

@@ -12,7 +12,7 @@ import pytest
 from fake_engine import FakeEngine
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import lifecycle
-from llmdeploy.deploy.lifecycle import UpOptions, down, up
+from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
 from llmdeploy.errors import (
     ContainerExitedError,
@@ -51,8 +51,8 @@ def health_server() -> Iterator[tuple[int, type[Health]]]:
     server.server_close()
 
 
-def make_plan(port: int, gguf: Path, *, image: str = "localhost/img:1", build: bool = True,
-              timeout_s: float = 3.0, ctx: int = 2048) -> tuple[DeploymentPlan, StoredModel]:
+def make_profile(port: int, gguf: Path, *, image: str = "localhost/img:1", build: bool = True,
+                 timeout_s: float = 3.0, ctx: int = 2048) -> Profile:
     data: dict[str, object] = {
         "name": "unit",
         "backend": {"kind": "llamacpp", "ctx_size": ctx},
@@ -63,10 +63,21 @@ def make_plan(port: int, gguf: Path, *, image: str = "localhost/img:1", build: b
     }
     if build:
         data["build"] = {"base_image": "localhost/base:1"}
+    return Profile.model_validate(data)
+
+
+def make_plan(port: int, gguf: Path, *, image: str = "localhost/img:1", build: bool = True,
+              timeout_s: float = 3.0, ctx: int = 2048) -> tuple[DeploymentPlan, StoredModel]:
+    profile = make_profile(port, gguf, image=image, build=build, timeout_s=timeout_s, ctx=ctx)
     stored = ModelStore(gguf.parent.parent / "store").ensure(f"file://{gguf}")
-    plan = plan_deployment(Profile.model_validate(data), model_dir=stored.directory,
-                           model_filename=stored.filename)
+    plan = plan_deployment(profile, model_dir=stored.directory, model_filename=stored.filename)
     return plan, stored
+
+
+def up(engine: FakeEngine, plan: DeploymentPlan, stored: StoredModel,
+       options: UpOptions | None = None, reporter: object = None) -> StartResult:
+    """The lifecycle part of `up` over a plan made by make_plan (stored: where it came from)."""
+    return start(engine, plan, options or UpOptions(), reporter)  # type: ignore[arg-type]
 
 
 @pytest.fixture(autouse=True)
@@ -236,15 +247,19 @@ def test_up_refuses_a_model_that_cannot_fit(health_server, tmp_path: Path) -> No
         "server": {"port": port},
         "resources": {"memory": "64m"},
     })
-    stored = ModelStore(tmp_path / "store").ensure(profile.model.ref)
-    plan = plan_deployment(profile, model_dir=stored.directory, model_filename=stored.filename)
+    from llmdeploy.deploy.up import UpRequest
+    from llmdeploy.deploy.up import up as deploy_up
+    from llmdeploy.engines.selection import choose_engine
+
     engine = FakeEngine(images={"localhost/img:1"})
+    request = UpRequest(profile=profile, engine=choose_engine("podman"))
     with pytest.raises(PlanError) as info:
-        up(engine, plan, stored)
+        deploy_up(request, engine=engine)  # type: ignore[arg-type]
     assert "cannot start" in info.value.message and info.value.exit_code == 10
-    assert not any(c.startswith("run") for c in engine.calls)
+    assert not engine.calls  # refused before the engine was asked anything
     # the override starts it anyway
-    assert not up(engine, plan, stored, UpOptions(ignore_fit=True)).unchanged
+    forced = replace(request, ignore_fit=True)
+    assert not deploy_up(forced, engine=engine).unchanged  # type: ignore[arg-type]
 
 
 def test_port_check_ignores_time_wait_but_not_listeners() -> None:

@@ -15,10 +15,10 @@ import pytest
 
 from fakes.modelfile_parser import parse_modelfile
 from llmdeploy.backends.ollama import definition_for
+from llmdeploy.backends.ollama_modelfile import create_body, render_modelfile
 from llmdeploy.constants import MODEL_MOUNT_DIR
 from llmdeploy.core.launch import ModelMount
 from llmdeploy.profiles.loader import resolve
-from llmdeploy.backends.ollama_modelfile import create_body, render_modelfile
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELFILES = ROOT / "modelfiles"

@@ -22,18 +22,18 @@ from llmdeploy.backends.ollama import (
     definition_for,
     served_model_name,
 )
+from llmdeploy.backends.ollama_modelfile import create_body, render_modelfile
 from llmdeploy.backends.registry import get_backend
+from llmdeploy.core.engine_traits import DOCKER, PODMAN
 from llmdeploy.core.launch import ModelMount
 from llmdeploy.core.reporting import NullReporter
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.core.engine_traits import DOCKER, PODMAN
 from llmdeploy.errors import EndpointError, RenderError
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.modelfile_syntax import read_value
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.bundle import render_bundle
 from llmdeploy.render.command_line import run_argv
-from llmdeploy.backends.ollama_modelfile import create_body, render_modelfile
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MOUNT = ModelMount("/models", GGUF)
@@ -320,9 +320,10 @@ def test_unreachable_server_is_an_endpoint_error(tiny_gguf: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = RunningServer(base_url=f"http://127.0.0.1:{port}", served_model="m",
-                           model=ModelMount("/models", tiny_gguf.name), model_ref="file:///x.gguf",
-                           profile=profile(), host_model_path=str(tiny_gguf))
+    prof = profile(server={"port": port})
+    planned = plan_deployment(prof, model_dir=tiny_gguf.parent, model_filename=tiny_gguf.name,
+                              data_root=tiny_gguf.parent / "data")
+    server = RunningServer(plan=planned, options=prof.backend)
     with pytest.raises(EndpointError, match="could not reach Ollama") as info:
         OllamaServer().after_healthy(server, NullReporter())
     assert info.value.hint and "llmdeploy logs" in info.value.hint

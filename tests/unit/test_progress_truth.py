@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_lifecycle import health_server, make_plan  # noqa: F401  (fixture)
+from test_lifecycle import health_server, make_plan, make_profile, up  # noqa: F401  (fixture)
 
 import llmdeploy.cli.console as console_module
 from fake_engine import FakeEngine
 from llmdeploy.cli.progress import RichReporter
 from llmdeploy.core.reporting import NullReporter
 from llmdeploy.deploy import lifecycle
-from llmdeploy.deploy.lifecycle import up
 
 
 @pytest.fixture
@@ -65,10 +64,15 @@ def test_a_failed_pull_without_a_build_is_a_failure(
 def test_a_memory_plan_that_could_not_run_is_shown_as_skipped(
     health_server, tiny_gguf: Path, stderr: io.StringIO  # type: ignore[no-untyped-def]  # noqa: F811
 ) -> None:
+    from llmdeploy.deploy.up import UpRequest
+    from llmdeploy.deploy.up import up as deploy_up
+    from llmdeploy.engines.selection import choose_engine
+
     port, _ = health_server
-    plan, stored = make_plan(port, tiny_gguf)  # not a real GGUF: the planner cannot size it
+    profile = make_profile(port, tiny_gguf)  # not a real GGUF: the planner cannot size it
     reporter = RichReporter()
-    up(FakeEngine(images={"localhost/img:1"}), plan, stored, reporter=reporter)
+    request = UpRequest(profile=profile, engine=choose_engine("podman"))
+    deploy_up(request, reporter, engine=FakeEngine(images={"localhost/img:1"}))  # type: ignore[arg-type]
     record = next(r for r in reporter.records if r.name == "plan")
     assert record.outcome == "skipped" and "memory plan skipped" in record.note
     line = next(line for line in stderr.getvalue().splitlines() if "model fits" in line)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.core.engine_traits import DOCKER, PODMAN
+from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.profiles.loader import resolve
 from llmdeploy.profiles.schema import Profile
 from llmdeploy.render.command_line import run_argv

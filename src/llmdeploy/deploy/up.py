@@ -23,7 +23,7 @@ from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.core.sizes import format_bytes
 from llmdeploy.deploy.health import HealthResult
 from llmdeploy.deploy.images import ImageReady, PullPolicy, write_files
-from llmdeploy.deploy.lifecycle import UpOptions, start
+from llmdeploy.deploy.lifecycle import AfterHealthy, UpOptions, start
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.base import Engine
 from llmdeploy.engines.selection import EngineChoice, open_engine, render_traits
@@ -31,7 +31,7 @@ from llmdeploy.errors import RenderError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.paths import model_store_dir
 from llmdeploy.planner.preflight import Preflight, preflight
-from llmdeploy.profiles.schema import Profile
+from llmdeploy.profiles.schema import BackendSpec, Profile
 from llmdeploy.render.bundle import render_bundle
 
 
@@ -105,12 +105,6 @@ def up(
         report.finish(success=False)
         raise
     try:
-        backend = get_backend(plan.backend)
-        options = request.profile.backend
-
-        def after_healthy(running: DeploymentPlan, step_reporter: Reporter) -> None:
-            backend.after_healthy(RunningServer(plan=running, options=options), step_reporter)
-
         result = start(
             eng,
             plan,
@@ -120,7 +114,7 @@ def up(
                 keep_on_failure=request.keep_on_failure,
             ),
             report,
-            after_healthy=after_healthy,
+            after_healthy=post_start_hook(request.profile.backend),
         )
     finally:
         if opened:
@@ -137,6 +131,16 @@ def up(
         replaced=result.replaced,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def post_start_hook(options: BackendSpec) -> AfterHealthy:
+    """The backend's post-start step for a started plan (Ollama creates the served model)."""
+    backend = get_backend(options.kind)
+
+    def hook(plan: DeploymentPlan, reporter: Reporter) -> None:
+        backend.after_healthy(RunningServer(plan=plan, options=options), reporter)
+
+    return hook
 
 
 def _check_fit(request: UpRequest, stored: StoredModel, report: Reporter) -> Preflight:

@@ -82,4 +82,4 @@ def _exec_line(container: str, step: PostStartStep, traits: EngineTraits) -> str
     line = shell_line([traits.cli, "exec", *interactive, container, *step.argv])
     if step.stdin_file:
         line += f" < {shlex.quote(step.stdin_file)}"
-    return f"{line}  # {step.description}"
+    return line
