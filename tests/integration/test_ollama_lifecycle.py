@@ -28,7 +28,7 @@ from llmdeploy.client.chat import ChatUsage, stream_chat
 from llmdeploy.constants import LABEL_ENDPOINT
 from llmdeploy.core.reporting import PhaseLog, Reporter
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
-from llmdeploy.deploy import lifecycle
+from llmdeploy.deploy import lifecycle, status
 from llmdeploy.deploy.health import probe
 from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
@@ -183,7 +183,7 @@ def test_up_creates_the_model_from_the_gguf_then_chat_status_and_down(
     assert reply == "Hello from a fake Ollama"
     assert (usage.prompt_tokens, usage.completion_tokens) == (2, 5)
 
-    rows = lifecycle.status([engine])  # type: ignore[list-item]
+    rows = status.status([engine])  # type: ignore[list-item]
     assert [(r.deployment, r.healthy) for r in rows] == [("unit", True)]
     endpoint = rows[0].container.labels[LABEL_ENDPOINT]
     assert down(engine, "unit")[0].name == "llmdeploy-unit"

@@ -11,7 +11,7 @@ import pytest
 
 from fake_engine import FakeEngine
 from llmdeploy.core.run_spec import ContainerInfo
-from llmdeploy.deploy import lifecycle
+from llmdeploy.deploy import lifecycle, status
 from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
 from llmdeploy.errors import (
@@ -221,13 +221,13 @@ def test_status_reports_health_and_uptime(health_server, tiny_gguf: Path) -> Non
     engine = FakeEngine(images={"localhost/img:1"})
     plan, stored = make_plan(port, tiny_gguf)
     up(engine, plan, stored)
-    rows = lifecycle.status([engine])  # type: ignore[list-item]
+    rows = status.status([engine])  # type: ignore[list-item]
     assert len(rows) == 1
     assert rows[0].healthy is True and rows[0].deployment == "unit"
     assert rows[0].uptime_s is not None and rows[0].uptime_s > 0
     exited: ContainerInfo = replace(rows[0].container, state="exited", exit_code=3)
     engine.containers[exited.id] = exited
-    assert lifecycle.status([engine])[0].healthy is None  # type: ignore[list-item]
+    assert status.status([engine])[0].healthy is None  # type: ignore[list-item]
 
 
 def test_up_refuses_a_model_that_cannot_fit(health_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ def chat(
         from llmdeploy.deploy.discovery import find_deployment
 
         target = find_deployment(name=deployment, profile=profile)
-        base_url = target.base_url + "/v1"
+        base_url = target.api_base_url
         model = model or target.served_model
     else:
         base_url = url

@@ -223,34 +223,15 @@ def status(
 ) -> None:
     """List deployments: endpoint, health, uptime, image, model."""
     from llmdeploy.cli.console import out, print_json
-    from llmdeploy.constants import LABEL_ENDPOINT, LABEL_MODEL, LABEL_SERVED_MODEL
-    from llmdeploy.deploy.lifecycle import status as do_status
+    from llmdeploy.deploy.status import status as do_status
     from llmdeploy.engines.selection import choose_engine
 
     reach = _engines(choose_engine(engine))
-    engines = reach.engines
     try:
-        rows = do_status(engines, name)
+        rows = do_status(reach.engines, name)
     finally:
-        for eng in engines:
-            eng.close()
-    data: list[dict[str, Any]] = [
-        {
-            "deployment": r.deployment,
-            "engine": r.container.engine,
-            "container": r.container.name,
-            "state": r.container.state,
-            "healthy": r.healthy,
-            "health": r.health_detail,
-            "endpoint": r.container.labels.get(LABEL_ENDPOINT),
-            "uptime_s": round(r.uptime_s, 1) if r.uptime_s is not None else None,
-            "image": r.container.image,
-            "model": r.container.labels.get(LABEL_MODEL),
-            "served_model": r.container.labels.get(LABEL_SERVED_MODEL),
-            "exit_code": r.container.exit_code if not r.container.running else None,
-        }
-        for r in rows
-    ]
+        reach.close()
+    data: list[dict[str, Any]] = [row.to_dict() for row in rows]
     if as_json:
         print_json(data)
         return

@@ -79,6 +79,22 @@ class DeploymentLabels:
             labels[LABEL_SPEC_HASH] = self.spec_hash
         return labels
 
+    @staticmethod
+    def selector(
+        *, deployment: str | None = None, profile: str | None = None, backend: str | None = None
+    ) -> dict[str, str]:
+        """The label filter that finds llmdeploy's containers (of a deployment, profile or
+        backend when given), for ``Engine.list``."""
+        wanted = {LABEL_MANAGED: "true"}
+        for key, value in (
+            (LABEL_DEPLOYMENT, deployment),
+            (LABEL_PROFILE, profile),
+            (LABEL_BACKEND, backend),
+        ):
+            if value:
+                wanted[key] = value
+        return wanted
+
     @classmethod
     def from_labels(cls, labels: Mapping[str, str], *, name: str = "") -> DeploymentLabels | None:
         """The record of a container llmdeploy manages; None for any other container.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmdeploy.core.labels import DeploymentLabels
+
 GpuVendor = Literal["nvidia", "amd"]
 
 
@@ -82,6 +84,11 @@ class ContainerInfo:
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    @property
+    def deployment_labels(self) -> DeploymentLabels | None:
+        """llmdeploy's record on this container; None when llmdeploy does not manage it."""
+        return DeploymentLabels.from_labels(self.labels, name=self.name)
 
 
 @dataclass(frozen=True)

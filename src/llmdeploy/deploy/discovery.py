@@ -5,16 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmdeploy.constants import (
-    LABEL_API,
-    LABEL_BACKEND,
-    LABEL_DEPLOYMENT,
-    LABEL_ENDPOINT,
-    LABEL_MANAGED,
-    LABEL_METRICS_PATH,
-    LABEL_PROFILE,
-    LABEL_SERVED_MODEL,
-)
+from llmdeploy.core.labels import DEFAULT_API_PATH, DeploymentLabels
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import DeploymentNotFoundError
@@ -22,6 +13,8 @@ from llmdeploy.errors import DeploymentNotFoundError
 
 @dataclass(frozen=True)
 class DeploymentEndpoint:
+    """How to reach a running deployment, read from its container's labels."""
+
     deployment: str
     engine: str
     container_id: str
@@ -31,20 +24,29 @@ class DeploymentEndpoint:
     metrics_path: str | None
     backend: str
     profile: str
+    api_path: str = DEFAULT_API_PATH  # the OpenAI-compatible API's base path on base_url
+
+    @property
+    def api_base_url(self) -> str:
+        """``http://host:port/v1``: where OpenAI-compatible clients (chat, bench) send requests."""
+        return self.base_url + self.api_path
 
 
 def endpoint_of(engine: Engine, container: ContainerInfo) -> DeploymentEndpoint:
-    labels = container.labels
+    record = container.deployment_labels
+    if record is None:  # find_in only returns llmdeploy's containers
+        raise ValueError(f"{container.name} is not a container llmdeploy manages")
     return DeploymentEndpoint(
-        deployment=labels.get(LABEL_DEPLOYMENT, container.name),
+        deployment=record.deployment,
         engine=engine.name,
         container_id=container.id,
-        base_url=labels.get(LABEL_ENDPOINT, ""),
-        api=labels.get(LABEL_API, "openai"),
-        served_model=labels.get(LABEL_SERVED_MODEL, ""),
-        metrics_path=labels.get(LABEL_METRICS_PATH),
-        backend=labels.get(LABEL_BACKEND, ""),
-        profile=labels.get(LABEL_PROFILE, ""),
+        base_url=record.endpoint,
+        api=record.api,
+        served_model=record.served_model,
+        metrics_path=record.metrics_path,
+        backend=record.backend,
+        profile=record.profile,
+        api_path=record.api_path,
     )
 
 
@@ -56,13 +58,7 @@ def find_in(
     backend: str | None = None,
     running_only: bool = True,
 ) -> list[tuple[Engine, ContainerInfo]]:
-    wanted = {LABEL_MANAGED: "true"}
-    if name:
-        wanted[LABEL_DEPLOYMENT] = name
-    if profile:
-        wanted[LABEL_PROFILE] = profile
-    if backend:
-        wanted[LABEL_BACKEND] = backend
+    wanted = DeploymentLabels.selector(deployment=name, profile=profile, backend=backend)
     found = []
     for engine in engines:
         for container in engine.list(wanted):
@@ -80,7 +76,7 @@ def pick_one(
             hint="start one with `llmdeploy up --profile NAME`; see `llmdeploy status`",
         )
     if len(matches) > 1:
-        names = sorted(c.labels.get(LABEL_DEPLOYMENT, c.name) for _, c in matches)
+        names = sorted(_name_of(c) for _, c in matches)
         raise DeploymentNotFoundError(
             f"{len(matches)} running deployments match{what}: {', '.join(names)}",
             hint="name one with --deployment NAME (or --profile NAME)",
@@ -132,8 +128,13 @@ def deployments_mounting(
     wanted = [folder.resolve() for folder in folders]
     found = []
     for engine in engines:
-        for container in engine.list({LABEL_MANAGED: "true"}):
+        for container in engine.list(DeploymentLabels.selector()):
             sources = [Path(m.source).resolve() for m in container.mounts]
             if any(src == f or f in src.parents for src in sources for f in wanted):
                 found.append((engine, container))
     return found
+
+
+def _name_of(container: ContainerInfo) -> str:
+    record = container.deployment_labels
+    return record.deployment if record else container.name

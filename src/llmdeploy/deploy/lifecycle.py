@@ -13,16 +13,9 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from llmdeploy.constants import (
-    LABEL_DEPLOYMENT,
-    LABEL_ENDPOINT,
-    LABEL_HEALTH_PATH,
-    LABEL_MANAGED,
-    LABEL_SPEC_HASH,
-)
+from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
@@ -93,7 +86,8 @@ def _start(
     if existing is not None:
         if not owned_by(existing, plan.deployment):
             raise name_conflict(existing, plan.deployment, engine.name)
-        same = existing.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
+        theirs = existing.deployment_labels
+        same = theirs is not None and theirs.spec_hash == plan.spec_hash
         healthy, health_detail = (
             probe(plan.health.url) if same and existing.running else (False, "")
         )
@@ -112,7 +106,7 @@ def _start(
         if not same:
             why = (
                 "what it runs differs from this profile (spec hash "
-                f"{existing.labels.get(LABEL_SPEC_HASH, '?')} -> {plan.spec_hash})"
+                f"{theirs.spec_hash if theirs else '?'} -> {plan.spec_hash})"
             )
         elif not existing.running:
             why = f"it is {existing.state}"
@@ -184,7 +178,7 @@ def _cleanup(
         if (
             found is not None
             and owned_by(found, plan.deployment)
-            and found.labels.get(LABEL_SPEC_HASH) == plan.spec_hash
+            and found.labels == plan.run.labels
         ):
             engine.remove(found.id)
 
@@ -195,9 +189,9 @@ def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
     if port_is_free(host, port):
         return
     holders = [
-        c.labels.get(LABEL_DEPLOYMENT, c.name)
-        for c in engine.list({LABEL_MANAGED: "true"})
-        if c.labels.get(LABEL_ENDPOINT) == plan.endpoint and c.running
+        record.deployment
+        for c in engine.list(DeploymentLabels.selector())
+        if (record := c.deployment_labels) and record.endpoint == plan.endpoint and c.running
     ]
     hint = (
         f"deployment {holders[0]!r} uses it: `llmdeploy down {holders[0]}`"
@@ -215,7 +209,7 @@ def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[Container
     """
     found = [
         c
-        for c in engine.list({LABEL_MANAGED: "true", LABEL_DEPLOYMENT: deployment})
+        for c in engine.list(DeploymentLabels.selector(deployment=deployment))
         if owned_by(c, deployment)
     ]
     named = engine.inspect(container_name(deployment))
@@ -226,60 +220,3 @@ def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[Container
             engine.stop(container.id, timeout_s=timeout_s)
         engine.remove(container.id)
     return found
-
-
-@dataclass(frozen=True)
-class DeploymentStatus:
-    container: ContainerInfo
-    healthy: bool | None  # None when not running
-    health_detail: str
-    uptime_s: float | None
-
-    @property
-    def deployment(self) -> str:
-        return self.container.labels.get(LABEL_DEPLOYMENT, self.container.name)
-
-
-def status(engines: list[Engine], deployment: str | None = None) -> list[DeploymentStatus]:
-    wanted = {LABEL_MANAGED: "true"}
-    if deployment:
-        wanted[LABEL_DEPLOYMENT] = deployment
-    rows = []
-    for engine in engines:
-        for container in engine.list(wanted):
-            healthy: bool | None = None
-            detail = container.state
-            if container.running:
-                url = container.labels.get(LABEL_ENDPOINT, "") + container.labels.get(
-                    LABEL_HEALTH_PATH, "/health"
-                )
-                healthy, detail = probe(url, timeout_s=1.0)
-            rows.append(
-                DeploymentStatus(
-                    container=container,
-                    healthy=healthy,
-                    health_detail=detail,
-                    uptime_s=_uptime(container) if container.running else None,
-                )
-            )
-    return rows
-
-
-def _uptime(container: ContainerInfo) -> float | None:
-    if not container.started_at:
-        return None
-    text = container.started_at
-    # Docker: 2024-01-01T00:00:00.123456789Z ; Podman: 2024-01-01T00:00:00.123456789+00:00
-    text = text.replace("Z", "+00:00")
-    if "." in text:
-        head, rest = text.split(".", 1)
-        frac = "".join(ch for ch in rest if ch.isdigit())[:6]
-        tz = rest[len("".join(ch for ch in rest if ch.isdigit())) :]
-        text = f"{head}.{frac}{tz}"
-    try:
-        started = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=timezone.utc)
-    return max(0.0, (datetime.now(timezone.utc) - started).total_seconds())

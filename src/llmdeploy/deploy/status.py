@@ -1,0 +1,90 @@
+"""``status``: every deployment llmdeploy manages, read from its container's labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from llmdeploy.core.labels import DeploymentLabels
+from llmdeploy.core.run_spec import ContainerInfo
+from llmdeploy.deploy.health import probe
+from llmdeploy.engines.base import Engine
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """One deployment's container, its labels, and whether it answers its health check."""
+
+    container: ContainerInfo
+    labels: DeploymentLabels
+    healthy: bool | None  # None when not running
+    health_detail: str
+    uptime_s: float | None
+
+    @property
+    def deployment(self) -> str:
+        return self.labels.deployment
+
+    def to_dict(self) -> dict[str, object]:
+        """The row ``status --json`` prints."""
+        container = self.container
+        return {
+            "deployment": self.deployment,
+            "engine": container.engine,
+            "container": container.name,
+            "state": container.state,
+            "healthy": self.healthy,
+            "health": self.health_detail,
+            "endpoint": self.labels.endpoint,
+            "api_base_url": self.labels.api_base_url,
+            "uptime_s": round(self.uptime_s, 1) if self.uptime_s is not None else None,
+            "image": container.image,
+            "model": self.labels.model,
+            "served_model": self.labels.served_model,
+            "exit_code": container.exit_code if not container.running else None,
+        }
+
+
+def status(engines: list[Engine], deployment: str | None = None) -> list[DeploymentStatus]:
+    """Every llmdeploy container (of ``deployment`` when given) on ``engines``, health probed
+    for the running ones (1 s timeout each)."""
+    rows = []
+    for engine in engines:
+        for container in engine.list(DeploymentLabels.selector(deployment=deployment)):
+            record = container.deployment_labels
+            if record is None:
+                continue
+            healthy: bool | None = None
+            detail = container.state
+            if container.running:
+                healthy, detail = probe(record.health_url, timeout_s=1.0)
+            rows.append(
+                DeploymentStatus(
+                    container=container,
+                    labels=record,
+                    healthy=healthy,
+                    health_detail=detail,
+                    uptime_s=_uptime(container) if container.running else None,
+                )
+            )
+    return rows
+
+
+def _uptime(container: ContainerInfo) -> float | None:
+    if not container.started_at:
+        return None
+    text = container.started_at
+    # Docker: 2024-01-01T00:00:00.123456789Z ; Podman: 2024-01-01T00:00:00.123456789+00:00
+    text = text.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        frac = "".join(ch for ch in rest if ch.isdigit())[:6]
+        tz = rest[len("".join(ch for ch in rest if ch.isdigit())) :]
+        text = f"{head}.{frac}{tz}"
+    try:
+        started = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - started).total_seconds())
