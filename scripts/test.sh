@@ -37,6 +37,8 @@ export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}
 
 phase "ruff"; ruff check src tests benchmarks
 phase "mypy"; mypy
+# the layering (pyproject.toml [tool.importlinter]): an upward import or a cycle fails here
+phase "import contracts"; lint-imports
 phase "pytest"
 set +e
 # --durations: the slowest tests, so a CI run shows where its time goes
