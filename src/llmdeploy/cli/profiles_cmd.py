@@ -15,41 +15,9 @@ app = typer.Typer(help="List, show and validate deployment profiles.", no_args_i
 def list_profiles(as_json: bool = JsonOpt) -> None:
     """List built-in and user profiles (first match of a name wins)."""
     from llmdeploy.cli.console import out, print_json
-    from llmdeploy.errors import ProfileError
-    from llmdeploy.profiles.loader import discover, resolve_source
+    from llmdeploy.profiles.catalog import catalog
 
-    sources = discover()
-    rows = []
-    seen: set[str] = set()
-    for source in sources:
-        shadowed = source.name in seen
-        seen.add(source.name)
-        row: dict[str, object] = {
-            "name": source.name,
-            "origin": source.origin,
-            "location": source.location,
-            "shadowed": shadowed,
-        }
-        try:
-            profile = resolve_source(source, sources).profile
-            row.update(
-                engine=profile.engine,
-                backend=profile.backend.kind,
-                accelerator=profile.accelerator,
-                description=profile.description,
-                valid=True,
-            )
-        except ProfileError as exc:
-            problems = [line.strip() for line in exc.message.splitlines()[1:]] or [exc.message]
-            row.update(
-                engine="?",
-                backend="?",
-                accelerator="?",
-                valid=False,
-                problems=problems,
-                description="invalid: " + "; ".join(problems),
-            )
-        rows.append(row)
+    rows = [entry.to_dict() for entry in catalog()]
     if as_json:
         print_json(rows)
         return
