@@ -25,7 +25,7 @@ def plan(
         None,
         "--gpu-memory",
         help="Memory of ONE GPU, e.g. 24GiB (vLLM multiplies it by tensor_parallel_size). "
-        "Default for GPU profiles: what nvidia-smi reports.",
+        "Default for CUDA profiles: what nvidia-smi reports.",
     ),
     memory: str | None = typer.Option(
         None,
@@ -81,7 +81,7 @@ def plan(
     if list_arch:
         _print_presets(as_json)
         return
-    request = PlanRequest(
+    request = PlanRequest(  # option values are parsed first, then the profile is read
         gpu_memory_bytes=size_option("--gpu-memory", gpu_memory),
         memory_bytes=size_option("--memory", memory),
         parameters=parameters_option(params),
