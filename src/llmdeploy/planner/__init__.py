@@ -21,19 +21,15 @@ Formulas, constants and their sources: ``docs/planner.md``.
 from __future__ import annotations
 
 from llmdeploy.core.model_info import ModelInfo
-from llmdeploy.planner.fit import kv_bytes_per_token, plan
+from llmdeploy.planner.figures import kv_bytes_per_token
+from llmdeploy.planner.fit import plan
 from llmdeploy.planner.presets import PRESETS, parse_parameter_count, preset_for_name
 from llmdeploy.planner.reference import info_from_reference
 from llmdeploy.planner.report import FitReport, Suggestion
 from llmdeploy.planner.shape import ModelShape, estimate_weights, shape_of
-from llmdeploy.planner.spec import (
-    ServingSpec,
-    Target,
-    hypothetical_spec,
-    spec_from_profile,
-    target_for_profile,
-    with_overrides,
-)
+from llmdeploy.planner.spec import ServingSpec, spec_from_profile
+from llmdeploy.planner.target import Target, target_for
+from llmdeploy.planner.whatif import hypothetical_spec, with_overrides
 from llmdeploy.profiles.schema import Profile
 
 __all__ = [
@@ -53,7 +49,7 @@ __all__ = [
     "preset_for_name",
     "shape_of",
     "spec_from_profile",
-    "target_for_profile",
+    "target_for",
     "with_overrides",
 ]
 
@@ -70,4 +66,5 @@ def check_profile(profile: Profile, info: ModelInfo, *, available_bytes: int | N
     ``ProfileError`` for a cache type or flag in the profile the planner cannot read.
     """
     spec = spec_from_profile(profile, info)
-    return plan(info, spec, target_for_profile(profile, available_bytes))
+    target = target_for(spec, available_bytes, memory_limit=profile.resources.memory)
+    return plan(info, spec, target)

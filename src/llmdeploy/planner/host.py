@@ -1,10 +1,13 @@
 """What the planner reads from this host: the model on disk, host RAM, GPU memory.
 
-The rest of the planner is pure; this module does the I/O for ``plan`` and ``up``.
+The rest of the planner is pure; this module does the I/O for ``plan`` and ``up``. ``Host``
+bundles the probes so that ``plan_request`` can be given others (tests, another machine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from llmdeploy.core.model_info import ModelInfo
@@ -94,3 +97,20 @@ def detect_gpu_memory() -> tuple[int | None, str]:
     if run.returncode != 0 or not first.isdigit():
         return None, f"nvidia-smi answered {run.returncode}: {run.stderr.strip() or first}"
     return int(first) * 1024**2, "nvidia-smi"
+
+
+def gpu_memory(accelerator: str) -> tuple[int | None, str]:
+    """Memory of one GPU of the profile's ``accelerator`` in bytes (None when unknown), and
+    where the figure comes from or why it is missing. CUDA: nvidia-smi; ROCm: no probe yet."""
+    if accelerator == "cuda":
+        return detect_gpu_memory()
+    return None, f"no memory probe for {accelerator} GPUs yet"
+
+
+@dataclass(frozen=True)
+class Host:
+    """The probes ``plan_request`` calls, each only when the plan needs its figure."""
+
+    memory_bytes: Callable[[], int] = host_memory_bytes
+    gpu_memory: Callable[[str], tuple[int | None, str]] = gpu_memory  # by accelerator
+    model_info: Callable[[ModelRef | str], tuple[ModelInfo, str]] = model_info_for_ref

@@ -14,7 +14,7 @@ from pathlib import Path
 from llmdeploy.core.sizes import format_gib
 from llmdeploy.errors import LlmdeployError, PlanError
 from llmdeploy.planner import check_profile
-from llmdeploy.planner.host import detect_gpu_memory, host_memory_bytes
+from llmdeploy.planner.host import gpu_memory, host_memory_bytes
 from llmdeploy.planner.report import FitReport
 from llmdeploy.profiles.schema import Profile
 
@@ -39,11 +39,11 @@ class Preflight:
 
 
 def available_bytes(profile: Profile) -> int | None:
+    """Host RAM for CPU profiles, one GPU's memory for GPU profiles; None when unknown (the
+    planner then reports figures only)."""
     if profile.accelerator == "cpu":
         return host_memory_bytes()
-    if profile.accelerator == "cuda":
-        return detect_gpu_memory()[0]
-    return None  # ROCm: no probe yet; the planner then reports figures only
+    return gpu_memory(profile.accelerator)[0]
 
 
 def preflight(profile: Profile, model_path: Path) -> Preflight:

@@ -20,86 +20,39 @@ import re
 
 from llmdeploy.core.model_info import ModelInfo
 
-PRESETS: dict[str, ModelInfo] = {
-    "llama-2-7b": ModelInfo(
-        format="unknown",
-        architecture="llama",
-        parameters=6_738_415_616,
-        layers=32,
-        attention_heads=32,
-        kv_heads=32,
-        head_dim=128,
-        hidden_size=4096,
-        context_length=4096,
-        vocab_size=32000,
-        torch_dtype="float16",
-    ),
-    "mistral-7b": ModelInfo(
-        format="unknown",
-        architecture="mistral",
-        parameters=7_241_732_096,
-        layers=32,
-        attention_heads=32,
-        kv_heads=8,
-        head_dim=128,
-        hidden_size=4096,
-        context_length=32768,
-        vocab_size=32000,
-        torch_dtype="bfloat16",
-    ),
-    "llama-3-8b": ModelInfo(
-        format="unknown",
-        architecture="llama",
-        parameters=8_030_261_248,
-        layers=32,
-        attention_heads=32,
-        kv_heads=8,
-        head_dim=128,
-        hidden_size=4096,
-        context_length=8192,
-        vocab_size=128256,
-        torch_dtype="bfloat16",
-    ),
-    "llama-3.1-8b": ModelInfo(
-        format="unknown",
-        architecture="llama",
-        parameters=8_030_261_248,
-        layers=32,
-        attention_heads=32,
-        kv_heads=8,
-        head_dim=128,
-        hidden_size=4096,
-        context_length=131072,
-        vocab_size=128256,
-        torch_dtype="bfloat16",
-    ),
-    "qwen2.5-7b": ModelInfo(
-        format="unknown",
-        architecture="qwen2",
-        parameters=7_615_616_512,
-        layers=28,
-        attention_heads=28,
-        kv_heads=4,
-        head_dim=128,
-        hidden_size=3584,
-        context_length=32768,
-        vocab_size=152064,
-        torch_dtype="bfloat16",
-    ),
-    "smollm2-135m": ModelInfo(
-        format="unknown",
-        architecture="llama",
-        parameters=134_515_008,
-        layers=30,
-        attention_heads=9,
-        kv_heads=3,
-        head_dim=64,
-        hidden_size=576,
-        context_length=8192,
-        vocab_size=49152,
-        torch_dtype="bfloat16",
-    ),
+# One row per model. Columns: architecture, parameters, layers, attention heads, KV heads,
+# head dim, hidden size, context length, vocab size, torch dtype (the ModelInfo fields).
+_Row = tuple[str, int, int, int, int, int, int, int, int, str]
+# fmt: off
+_ROWS: dict[str, _Row] = {
+    "llama-2-7b":   ("llama",   6_738_415_616, 32, 32, 32, 128, 4096,   4096,  32000, "float16"),
+    "mistral-7b":   ("mistral", 7_241_732_096, 32, 32,  8, 128, 4096,  32768,  32000, "bfloat16"),
+    "llama-3-8b":   ("llama",   8_030_261_248, 32, 32,  8, 128, 4096,   8192, 128256, "bfloat16"),
+    "llama-3.1-8b": ("llama",   8_030_261_248, 32, 32,  8, 128, 4096, 131072, 128256, "bfloat16"),
+    "qwen2.5-7b":   ("qwen2",   7_615_616_512, 28, 28,  4, 128, 3584,  32768, 152064, "bfloat16"),
+    "smollm2-135m": ("llama",     134_515_008, 30,  9,  3,  64,  576,   8192,  49152, "bfloat16"),
 }
+# fmt: on
+
+
+def _preset(row: _Row) -> ModelInfo:
+    arch, parameters, layers, heads, kv_heads, head_dim, hidden, context, vocab, dtype = row
+    return ModelInfo(
+        format="unknown",
+        architecture=arch,
+        parameters=parameters,
+        layers=layers,
+        attention_heads=heads,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        hidden_size=hidden,
+        context_length=context,
+        vocab_size=vocab,
+        torch_dtype=dtype,
+    )
+
+
+PRESETS: dict[str, ModelInfo] = {name: _preset(row) for name, row in _ROWS.items()}
 
 
 def _squash(text: str) -> str:

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llmdeploy.planner.spec import ServingSpec, Target
+from llmdeploy.planner.spec import ServingSpec
+from llmdeploy.planner.target import Target
 
 SuggestionKind = Literal[
     "context",

@@ -1,4 +1,4 @@
-"""What is served and where: a backend-neutral ``ServingSpec`` and a memory ``Target``.
+"""What is served and how: a backend-neutral ``ServingSpec`` read from a profile.
 
 ``spec_from_profile`` reads the knobs each backend has for context, concurrency and cache
 types, with the semantics of that backend:
@@ -18,12 +18,11 @@ types, with the semantics of that backend:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from llmdeploy.core.model_info import ModelInfo
-from llmdeploy.core.sizes import format_gib, to_bytes
-from llmdeploy.errors import ModelError, ProfileError, UsageError
+from llmdeploy.errors import ModelError, ProfileError
 from llmdeploy.planner import constants as c
 from llmdeploy.planner import quant
 from llmdeploy.profiles.backend_options import LlamaCppBackend, OllamaBackend, VllmBackend
@@ -66,20 +65,16 @@ class ServingSpec:
             return self.context_tokens // max(self.sequences, 1)
         return self.context_tokens
 
-
-@dataclass(frozen=True)
-class Target:
-    """The memory a deployment gets: per GPU x GPUs, or the RAM of a CPU container."""
-
-    device: Device
-    memory_bytes: int  # per device
-    devices: int = 1
-    description: str = ""
-    host_memory_bytes: int | None = None  # host RAM as a process sees it (vLLM CPU default)
+    @property
+    def shards_across_gpus(self) -> bool:
+        """vLLM on GPUs splits the model over ``tensor_parallel_size`` GPUs; llama.cpp and
+        Ollama (offloading layers) and vLLM on the CPU are planned against one device."""
+        return self.backend == "vllm" and self.device == "gpu"
 
     @property
-    def total_bytes(self) -> int:
-        return self.memory_bytes * self.devices
+    def devices(self) -> int:
+        """The devices whose memory the deployment uses: the GPUs it shards over, else 1."""
+        return self.tensor_parallel_size if self.shards_across_gpus else 1
 
 
 def device_of(profile: Profile) -> Device:
@@ -158,7 +153,7 @@ def _vllm(
         assumptions.append(f"max_num_seqs unset: vLLM's default {sequences}")
     compute = vllm_compute_dtype(backend.dtype, info)
     weights = vllm_weights_format(backend.quantization, compute, info)
-    assumptions.extend(_dequantized_note(info, weights))
+    assumptions.extend(dequantized_note(info, weights))
     kv = compute
     if backend.kv_cache_dtype and backend.kv_cache_dtype.startswith("fp8"):
         if device == "cpu":
@@ -219,52 +214,11 @@ def vllm_weights_format(method: str | None, compute: str, info: ModelInfo) -> st
     return None  # a pre-quantized checkpoint (AWQ, GPTQ, FP8, MXFP4) is held as stored
 
 
-def _dequantized_note(info: ModelInfo, weights: str | None) -> tuple[str, ...]:
+def dequantized_note(info: ModelInfo, weights: str | None) -> tuple[str, ...]:
     stored = quant.canonical(info.quantization)
     if quant.is_gguf_quant(stored) and weights is not None:
         return (f"vLLM serves GGUF weights dequantized ({stored} -> {weights}, model.convert: hf)",)
     return ()
-
-
-def target_for_profile(
-    profile: Profile, available_bytes: int | None, *, description: str | None = None
-) -> Target | None:
-    """The memory target of a profile on a machine.
-
-    ``available_bytes`` is what the caller knows of the machine: the memory of one GPU for GPU
-    profiles (vLLM's ``tensor_parallel_size`` multiplies it), host RAM for CPU profiles. A CPU
-    profile's ``resources.memory`` (the container limit) caps it; with neither, None.
-    """
-    device = device_of(profile)
-    backend = profile.backend
-    if device == "gpu":
-        if available_bytes is None:
-            return None
-        devices = backend.tensor_parallel_size if isinstance(backend, VllmBackend) else 1
-        return Target(
-            "gpu",
-            available_bytes,
-            devices=devices,
-            description=description or f"{devices} x {format_gib(available_bytes)} GPU memory",
-        )
-    limit = to_bytes(profile.resources.memory) if profile.resources.memory else None
-    if limit is not None and (available_bytes is None or limit <= available_bytes):
-        return Target(
-            "cpu",
-            limit,
-            description=f"container memory limit (resources.memory {profile.resources.memory})",
-            host_memory_bytes=available_bytes,
-        )
-    if available_bytes is None:
-        return None
-    return Target(
-        "cpu",
-        available_bytes,
-        description=description or "host RAM",
-        host_memory_bytes=available_bytes,
-    )
-
-
 
 
 def _flag_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:
@@ -301,94 +255,3 @@ def _cache_type(args: Sequence[str], names: tuple[str, ...]) -> str:
             "(f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl)"
         )
     return kind
-
-
-def hypothetical_spec(
-    info: ModelInfo,
-    *,
-    backend: BackendKind,
-    device: Device,
-    context: int,
-    sequences: int,
-    kv_cache_dtype: str | None = None,
-    tensor_parallel_size: int = 1,
-    cpu_kv_cache_bytes: int | None = None,
-) -> ServingSpec:
-    """A spec for a model that has no profile: ``context`` tokens per sequence x ``sequences``,
-    on the backend's defaults (llama.cpp: ``ctx_size = context x sequences``)."""
-    if context <= 0 or sequences <= 0:
-        raise UsageError("--context and --seqs must be positive")
-    if backend == "llamacpp":
-        spec = ServingSpec(
-            "llamacpp",
-            device,
-            context * sequences,
-            sequences,
-            shared_context=True,
-            step_tokens=c.STEP_TOKENS_DEFAULT["llamacpp"],
-        )
-    elif backend == "ollama":
-        spec = ServingSpec(
-            "ollama", device, context, sequences, step_tokens=c.STEP_TOKENS_DEFAULT["ollama"]
-        )
-    else:
-        compute = vllm_compute_dtype(None, info)
-        weights = vllm_weights_format(None, compute, info)
-        spec = ServingSpec(
-            "vllm",
-            device,
-            context,
-            sequences,
-            kv_k_format=compute,
-            kv_v_format=compute,
-            weights_format=weights,
-            assumptions=_dequantized_note(info, weights),
-            tensor_parallel_size=tensor_parallel_size,
-            cpu_kv_cache_bytes=cpu_kv_cache_bytes,
-            step_tokens=c.STEP_TOKENS_DEFAULT["vllm"],
-            cuda_graphs=device == "gpu",
-        )
-    return with_overrides(spec, kv_cache_dtype=kv_cache_dtype)
-
-
-def with_overrides(
-    spec: ServingSpec,
-    *,
-    context: int | None = None,
-    sequences: int | None = None,
-    weights_format: str | None = None,
-    kv_cache_dtype: str | None = None,
-    tensor_parallel_size: int | None = None,
-    cpu_kv_cache_bytes: int | None = None,
-) -> ServingSpec:
-    """``spec`` with what-if changes: ``context`` is tokens per sequence on every backend."""
-    per_seq = context if context is not None else spec.context_per_sequence
-    seqs = sequences if sequences is not None else spec.sequences
-    if per_seq <= 0 or seqs <= 0:
-        raise UsageError("--context and --seqs must be positive")
-    changes: dict[str, object] = {}
-    if context is not None or sequences is not None:
-        changes["sequences"] = seqs
-        changes["context_tokens"] = per_seq * seqs if spec.shared_context else per_seq
-    if weights_format is not None:
-        known = quant.canonical(weights_format)
-        if quant.bits_per_weight(known) is None:
-            raise UsageError(
-                f"--quant: unknown quantization {weights_format!r}; known: "
-                + ", ".join(quant.WEIGHT_BITS)
-            )
-        changes["weights_format"] = known
-    if kv_cache_dtype is not None:
-        kv = quant.canonical(kv_cache_dtype)
-        if kv is None or quant.kv_element_bytes(kv) is None:
-            raise UsageError(
-                f"--kv-cache-dtype: unknown KV cache type {kv_cache_dtype!r}; known: "
-                + ", ".join(k.lower() for k in quant.KV_ELEMENT_BYTES)
-            )
-        changes["kv_k_format"] = kv
-        changes["kv_v_format"] = kv
-    if tensor_parallel_size is not None:
-        changes["tensor_parallel_size"] = tensor_parallel_size
-    if cpu_kv_cache_bytes is not None:
-        changes["cpu_kv_cache_bytes"] = cpu_kv_cache_bytes
-    return replace(spec, **changes)  # type: ignore[arg-type]

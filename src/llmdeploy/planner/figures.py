@@ -1,0 +1,156 @@
+"""The memory figures: weights + KV cache + overhead against a target, and the verdict.
+
+    weights   = the weight files' sizes, or parameters x bits per weight / 8
+    KV cache  = 2 (K and V) x layers x KV heads x head dim x bytes per element x tokens,
+                tokens = context x concurrent sequences (llama.cpp: ctx_size, shared by slots)
+    overhead  = runtime allowance (+ CUDA graphs) + activations of one forward step
+    total     = weights + KV cache + overhead            fits when total <= budget
+    budget    = the target's memory (vLLM on a GPU: x gpu_memory_utilization)
+
+vLLM sizes its KV cache itself: on a GPU it takes everything its budget leaves after weights
+and activations (``capacity_tokens`` is that figure, like vLLM's "GPU KV cache size"); on
+the CPU it allocates ``VLLM_CPU_KVCACHE_SPACE`` GiB, and the total counts that allocation.
+The verdict uses the worst case: every sequence at full context at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from llmdeploy.core.sizes import format_gib
+from llmdeploy.errors import LlmdeployError
+from llmdeploy.planner import constants as c
+from llmdeploy.planner import quant
+from llmdeploy.planner.shape import ModelShape, WeightsEstimate, estimate_weights
+from llmdeploy.planner.spec import ServingSpec
+from llmdeploy.planner.target import Target
+
+
+def kv_bytes_per_token(shape: ModelShape, spec: ServingSpec) -> int:
+    """KV cache bytes per token: layers x KV heads x head dim x (bytes per K + per V element).
+
+    With tensor parallelism each GPU holds ``ceil(kv_heads / tp)`` heads and at least one, so
+    KV heads are replicated when ``tp`` exceeds them (as vLLM does).
+    """
+    tp = max(spec.tensor_parallel_size, 1)
+    heads = max(1, math.ceil(shape.kv_heads / tp)) * tp
+    k = quant.kv_element_bytes(spec.kv_k_format)
+    v = quant.kv_element_bytes(spec.kv_v_format)
+    if k is None or v is None:
+        raise LlmdeployError(
+            f"unknown KV cache type {spec.kv_k_format if k is None else spec.kv_v_format!r}",
+            hint="use f16, bf16, fp8, q8_0 or q4_0",
+        )
+    return round(shape.layers * heads * shape.head_dim * (k + v))
+
+
+def overhead_bytes(shape: ModelShape, spec: ServingSpec, weights_bytes: int) -> dict[str, int]:
+    """The overhead allowance, itemized: runtime, CUDA graphs and activations."""
+    processes = max(spec.tensor_parallel_size, 1)
+    runtime = c.RUNTIME_BYTES[(spec.backend, spec.device)] * processes
+    graphs = c.CUDA_GRAPHS_BYTES * processes if spec.cuda_graphs else 0
+    if shape.hidden_size:
+        activations = spec.step_tokens * shape.hidden_size * c.ACTIVATION_BYTES_PER_TOKEN_PER_HIDDEN
+        if shape.vocab_size:
+            activations += spec.sequences * shape.vocab_size * c.LOGIT_BYTES
+    else:
+        activations = round(weights_bytes * c.ACTIVATION_FALLBACK_FRACTION)
+    return {"runtime": runtime, "cuda_graphs": graphs, "activations": activations}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One evaluation of a spec on a target, in bytes (``FitReport`` is built from it)."""
+
+    weights: WeightsEstimate
+    weights_bytes: int  # on the target
+    per_token: int
+    kv_required: int
+    kv_counted: int
+    overhead: dict[str, int]
+    total: int
+    budget: int | None
+    fits: bool | None
+    starts: bool | None
+    capacity_tokens: int | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overhead_total(self) -> int:
+        return sum(self.overhead.values())
+
+    @property
+    def margin(self) -> int | None:
+        return None if self.budget is None else self.budget - self.total
+
+
+def block_floor(kv_bytes: int, per_token: int, block: int) -> int:
+    """Tokens ``kv_bytes`` hold in whole blocks of ``block`` tokens (vLLM's paged cache)."""
+    if kv_bytes <= 0 or per_token <= 0:
+        return 0
+    return kv_bytes // (per_token * block) * block
+
+
+def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Figures:
+    """The figures and verdict of ``spec`` on ``target`` (None: figures only)."""
+    weights = estimate_weights(shape, spec.weights_format)
+    per_token = kv_bytes_per_token(shape, spec)
+    kv_required = per_token * spec.kv_tokens
+    overhead = overhead_bytes(shape, spec, weights.bytes)
+    notes: list[str] = []
+    weights_on_target, kv_counted = weights.bytes, kv_required
+    if spec.gpu_layers is not None and spec.device == "gpu" and spec.gpu_layers < shape.layers:
+        share = max(spec.gpu_layers, 0) / shape.layers
+        weights_on_target = round(weights.bytes * share)
+        kv_counted = round(kv_required * share)
+        notes.append(
+            f"{spec.gpu_layers} of {shape.layers} layers on the GPU: "
+            f"{format_gib(weights.bytes - weights_on_target + kv_required - kv_counted)} of "
+            "weights and KV cache stay in host RAM"
+        )
+    fixed = weights_on_target + sum(overhead.values())
+    capacity: int | None = None
+    budget = target.total_bytes if target else None
+    if spec.backend == "vllm" and spec.device == "cpu":
+        kv_space = spec.cpu_kv_cache_bytes
+        if kv_space is None and target is not None:
+            seen = target.host_memory_bytes or target.total_bytes
+            kv_space = int(seen * c.VLLM_CPU_KV_DEFAULT_FRACTION)
+        if kv_space is not None:
+            kv_counted = kv_space
+            capacity = block_floor(kv_space, per_token, c.VLLM_BLOCK_TOKENS["cpu"])
+        total = fixed + kv_counted
+        fits = starts = None
+        if budget is not None and capacity is not None:
+            in_memory = total <= budget
+            fits = in_memory and capacity >= spec.kv_tokens
+            starts = in_memory and capacity >= spec.context_per_sequence
+    elif spec.backend == "vllm":
+        utilization = spec.gpu_memory_utilization or c.VLLM_GPU_MEMORY_UTILIZATION
+        total = fixed + kv_counted
+        fits = starts = None
+        if budget is not None:
+            budget = int(budget * utilization)
+            capacity = block_floor(budget - fixed, per_token, c.VLLM_BLOCK_TOKENS["gpu"])
+            fits = total <= budget
+            starts = capacity >= spec.context_per_sequence
+    else:
+        total = fixed + kv_counted
+        capacity = spec.kv_tokens
+        fits = None if budget is None else total <= budget
+        starts = fits
+    return Figures(
+        weights=weights,
+        weights_bytes=weights_on_target,
+        per_token=per_token,
+        kv_required=kv_required,
+        kv_counted=kv_counted,
+        overhead=overhead,
+        total=total,
+        budget=budget,
+        fits=fits,
+        starts=starts,
+        capacity_tokens=capacity,
+        notes=notes,
+    )
