@@ -28,7 +28,7 @@ from llmdeploy.client.chat import ChatUsage, stream_chat
 from llmdeploy.constants import LABEL_ENDPOINT
 from llmdeploy.core.reporting import PhaseLog, Reporter
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
-from llmdeploy.deploy import lifecycle, status
+from llmdeploy.deploy import status
 from llmdeploy.deploy.health import probe
 from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
 from llmdeploy.deploy.plan import DeploymentPlan, plan_deployment
