@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
@@ -16,6 +17,7 @@ from llmdeploy.engines.traits import EngineTraits
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,
+    EngineUnavailableError,
     ImageError,
     NameConflictError,
     PortInUseError,
@@ -26,15 +28,62 @@ CPU_PERIOD_US = 100_000
 BUILD_TIMEOUT_S = 3600
 
 
+def load_sdk(package: str) -> ModuleType:
+    """Import an engine SDK (``docker``, ``podman``) with its ``errors`` module.
+
+    Imported here, not at module level, so ``llmdeploy --help`` does not pay for it; raises
+    EngineUnavailableError when the package is missing.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(package)
+        importlib.import_module(f"{package}.errors")
+    except ImportError as exc:  # pragma: no cover - both SDKs are declared dependencies
+        raise EngineUnavailableError(f"the {package} Python package is not installed") from exc
+    return module
+
+
+def ulimit_pairs(ulimits: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Ulimits as (soft, hard) numbers; a single value is both.
+
+    ``{"nofile": "4096:8192", "nproc": "100"}`` -> ``{"nofile": (4096, 8192), "nproc": (100, 100)}``
+    """
+    pairs = {}
+    for name, limit in ulimits.items():
+        soft, _, hard = str(limit).partition(":")
+        pairs[name] = (int(soft), int(hard or soft))
+    return pairs
+
+
+def build_kwargs(request: BuildRequest) -> dict[str, Any]:
+    """The build keyword arguments both SDKs take alike (intermediate containers removed)."""
+    return {
+        "path": request.context_dir,
+        "dockerfile": request.containerfile,
+        "tag": request.tag,
+        "buildargs": request.build_args,
+        "labels": request.labels,
+        "rm": True,
+        "forcerm": True,
+        "timeout": BUILD_TIMEOUT_S,
+    }
+
+
 class SdkEngine:
     traits: EngineTraits
     client: Any
     not_found: tuple[type[Exception], ...] = ()
     api_error: tuple[type[Exception], ...] = ()
+    _version: str = "unknown"
 
     @property
     def name(self) -> str:
         return self.traits.name
+
+    def version(self) -> str:
+        """The engine's version as its API reports it (``"injected"`` for a test client)."""
+        return self._version
 
     # --- images ---------------------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
