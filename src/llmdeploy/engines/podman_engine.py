@@ -95,6 +95,15 @@ class PodmanEngine(SdkEngine):
             kwargs["group_add"] = ["video"]
         return kwargs
 
+    def pull_image(self, repository: str, tag: str) -> str | None:
+        # libpod answers a failed pull with 200 and an {"error": ...} line in its stream, which
+        # podman-py's plain pull() drops (it returns an empty Image): read the stream instead
+        stream = self.client.images.pull(repository, tag=tag, stream=True, decode=True)
+        errors = [
+            str(item["error"]) for item in stream if isinstance(item, dict) and item.get("error")
+        ]
+        return "; ".join(errors) or None
+
     def label_filters(self, labels: dict[str, str]) -> Any:
         # podman-py turns a {"label": [...]} mapping into a filter Podman does not match;
         # its list form ("label=KEY=VALUE") is sent as the libpod API expects.

@@ -96,22 +96,25 @@ class SdkEngine:
         return True
 
     def pull(self, ref: str) -> None:
+        """Pull ``ref``; raise ImageError with the engine's reason when it is not there after."""
         repository, tag = _split_tag(ref)
+        hint = (
+            "check that the registry is reachable, or load the image into the engine "
+            "(podman load / docker load)"
+        )
         try:
-            result = self.client.images.pull(repository, tag=tag)
+            problem = self.pull_image(repository, tag)
         except (*self.not_found, *self.api_error) as exc:
             raise ImageError(
-                f"could not pull {ref} with {self.name}: {_explain(exc)}",
-                hint="check that the registry is reachable, or load the image into the engine "
-                "(podman load / docker load)",
+                f"could not pull {ref} with {self.name}: {_explain(exc)}", hint=hint
             ) from exc
         if not self.image_exists(ref):
-            # podman-py reports some pull failures in the result instead of raising
-            raise ImageError(
-                f"could not pull {ref} with {self.name}: {_pull_problem(result)}",
-                hint="check that the registry is reachable, or load the image into the engine "
-                "(podman load / docker load)",
-            )
+            reason = problem or "the image is not there after the pull (no such image?)"
+            raise ImageError(f"could not pull {ref} with {self.name}: {reason}", hint=hint)
+
+    def pull_image(self, repository: str, tag: str) -> str | None:
+        """Ask the engine to pull; return what it reported wrong without raising, if anything."""
+        return _pull_problem(self.client.images.pull(repository, tag=tag))
 
     def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine
         raise NotImplementedError
@@ -321,14 +324,14 @@ def _explain(exc: Exception) -> str:
     return str(exc)
 
 
-def _pull_problem(result: Any) -> str:
+def _pull_problem(result: Any) -> str | None:
     text = str(result)
     if isinstance(result, dict | list):
         import json
 
         text = json.dumps(result)[:300]
     if not text or text.startswith("<Image"):
-        return "the image is not there after the pull (registry unreachable or no such image)"
+        return None
     return text
 
 
