@@ -9,6 +9,11 @@ ENV_MODEL_STORE = "LLMDEPLOY_MODEL_STORE"
 ENV_ENGINE = "LLMDEPLOY_ENGINE"
 ENV_PODMAN_SOCKET = "LLMDEPLOY_PODMAN_SOCKET"
 ENV_DOCKER_HOST = "DOCKER_HOST"
+ENV_CONTAINER_HOST = "CONTAINER_HOST"  # Podman's remote-client address, honoured as Podman does
+ENV_XDG_RUNTIME_DIR = "XDG_RUNTIME_DIR"  # a rootless user's runtime dir (the Podman socket's home)
+ENV_XDG_CONFIG_HOME = "XDG_CONFIG_HOME"
+ENV_HOME = "HOME"
+ENV_CONTAINERS_CONF = "CONTAINERS_CONF"  # Podman reads only this containers.conf when it is set
 ENV_BASE_IMAGE = "LLMDEPLOY_BASE_IMAGE"
 ENV_WHEELHOUSE = "LLMDEPLOY_WHEELHOUSE"
 
@@ -32,6 +37,9 @@ DEFAULT_HOST = "127.0.0.1"
 CONTAINER_NAME_PREFIX = "llmdeploy-"
 MODEL_MOUNT_DIR = "/models"
 
-# Default API addresses of the engines (doctor reports on them).
+# Default API addresses of the engines (engines/addresses.py derives every address from these).
 PODMAN_ROOTFUL_SOCKET = "/run/podman/podman.sock"
+#: A rootless Podman's socket, below the user's runtime dir ($XDG_RUNTIME_DIR, else /run/user/UID).
+PODMAN_USER_SOCKET = "podman/podman.sock"
+USER_RUNTIME_DIR = "/run/user/{uid}"
 DOCKER_DEFAULT_HOST = "unix:///var/run/docker.sock"

@@ -958,3 +958,62 @@ def test_a_dead_docker_host_is_named_with_the_fix_that_helps() -> None:
     docker = row(doctor(probe), "docker")
     assert "$DOCKER_HOST" in docker.detail and "/nope.sock" in docker.detail
     assert docker.fix and "DOCKER_HOST" in docker.fix and "dockerd" not in docker.fix
+
+
+# --- doctor reports the addresses the engines use (engines/addresses.py) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "uid"),
+    [
+        ({}, 0),
+        ({"XDG_RUNTIME_DIR": "/run/user/0"}, 0),
+        ({"XDG_RUNTIME_DIR": "/run/user/1000"}, 1000),
+        ({}, 1000),
+        ({"LLMDEPLOY_PODMAN_SOCKET": "/srv/p.sock"}, 1000),
+    ],
+)
+def test_doctor_looks_for_podman_where_the_engine_does(environ: dict[str, str], uid: int) -> None:
+    from llmdeploy.engines.addresses import podman_addresses
+
+    probe = with_podman(base_host())
+    probe.environ.update(environ)
+    probe.uid = uid
+    tried = [unix_path(a.url) for a in podman_addresses(probe.environ, uid)]
+
+    podman = doctor(probe).engine("podman")
+    socket = row(doctor(probe), "podman: api socket")
+
+    assert podman.api_address == tried[0] and not podman.api_reachable
+    assert all(path and path in socket.detail for path in tried)
+    # a socket the engine never tries is not reported as the one in use
+    probe.listening.add("/run/podman/podman.sock" if uid else "/run/user/0/podman/podman.sock")
+    assert doctor(probe).engine("podman").api_reachable is (len(tried) > 1)
+
+
+def test_a_tcp_container_host_is_checked_as_the_engine_uses_it() -> None:
+    probe = with_podman(base_host(), socket="/run/podman/podman.sock")
+    probe.environ["CONTAINER_HOST"] = "tcp://127.0.0.1:8888"
+
+    report = doctor(probe, engine="podman")
+    socket = row(report, "podman: api socket")
+    assert socket.status is Status.ERROR and "tcp://127.0.0.1:8888" in socket.detail
+    assert "$CONTAINER_HOST" in socket.detail and not report.ok
+
+    probe.listening.add("tcp://127.0.0.1:8888")
+    report = doctor(probe, engine="podman")
+    socket = row(report, "podman: api socket")
+    assert socket.status is Status.OK and "tcp://127.0.0.1:8888 (from $CONTAINER_HOST)" in socket.detail
+    assert report.engine("podman").api_address == "tcp://127.0.0.1:8888" and report.ok
+
+
+def test_an_ssh_container_host_is_named_but_not_judged() -> None:
+    probe = with_podman(base_host(), socket="/run/podman/podman.sock")
+    probe.environ["CONTAINER_HOST"] = "ssh://core@box/run/podman/podman.sock"
+
+    report = doctor(probe, engine="podman")
+
+    socket = row(report, "podman: api socket")
+    assert socket.status is Status.WARN and "ssh://core@box" in socket.detail
+    assert socket.fix and "podman --url ssh://core@box" in socket.fix
+    assert report.engine("podman").usable  # doctor cannot tell; it does not block Podman

@@ -30,3 +30,17 @@ def test_missing_podman_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(EngineUnavailableError, match="Podman is not installed"):
         TransientService()
+
+
+def test_the_first_default_socket_that_answers_is_chosen(tmp_path: object) -> None:
+    from fake_engine_api import serve
+
+    from llmdeploy.engines.addresses import ApiAddress
+    from llmdeploy.engines.podman_service import first_answering
+
+    dead = ApiAddress(f"unix://{tmp_path}/dead.sock")
+    remote = ApiAddress("tcp://127.0.0.1:1")  # only unix sockets are probed
+    with serve("podman") as api:
+        alive = ApiAddress(api.url)
+        assert first_answering([dead, remote, alive]) == alive
+    assert first_answering([dead, alive]) is None  # closed again

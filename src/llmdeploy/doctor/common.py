@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llmdeploy.constants import ENV_BASE_IMAGE
 from llmdeploy.core.sizes import format_bytes
 from llmdeploy.doctor.probe import HostProbe
-from llmdeploy.doctor.report import CgroupInfo, Check, EngineName, Status
+from llmdeploy.doctor.report import CgroupInfo, Check, EngineName, EngineReport, Status
 
 DEEP_LIST_TIMEOUT_S = 10.0
 DEEP_RUN_TIMEOUT_S = 60.0
@@ -46,6 +46,61 @@ _STORAGE_FIX: dict[EngineName, str] = {
 }
 
 
+@dataclass(frozen=True)
+class EngineFacts:
+    """What an engine that answered says about itself (``podman info``, Docker's ``GET /info``),
+    parsed once; the checks and the report read these, never the raw answer."""
+
+    version: str
+    rootless: bool
+    runtime: str | None = None
+    runtime_path: str | None = None
+    runtime_version: str | None = None
+    cgroup_version: str | None = None
+    cgroup_manager: str | None = None
+    storage_driver: str | None = None
+    storage_root: str | None = None
+    selinux_enabled: bool | None = None
+    selinux_detail: str | None = None
+
+
+def answered_report(
+    base: EngineReport,
+    facts: EngineFacts,
+    checks: list[Check],
+    probe: HostProbe,
+    *,
+    runtime_works: bool | None,
+    deep_cli: str | None,
+    deep: bool,
+    blocked: bool = False,
+) -> EngineReport:
+    """The report of an engine that answered: ``base`` (binary, address) with its facts.
+
+    Usable unless its OCI runtime cannot start containers, ``blocked`` says so (a configured
+    API address that is dead), or the ``--deep`` run (with ``deep_cli``) failed.
+    """
+    rows = list(checks)
+    usable = runtime_works is not False and not blocked
+    if deep:
+        result = deep_check(base.name, deep_cli, probe)
+        rows.append(result.check)
+        usable = usable and result.works is not False
+    return replace(
+        base,
+        version=facts.version,
+        rootless=facts.rootless,
+        oci_runtime=facts.runtime,
+        oci_runtime_works=runtime_works,
+        cgroup_version=facts.cgroup_version,
+        storage_driver=facts.storage_driver,
+        selinux_enabled=facts.selinux_enabled,
+        selinux_detail=facts.selinux_detail,
+        usable=usable,
+        checks=tuple(rows),
+    )
+
+
 def version_from_output(text: str) -> str | None:
     """``podman version 4.3.1`` / ``Docker version 28.2.2, build e6534b4`` -> the version."""
     words = text.replace(",", " ").split()
@@ -56,15 +111,12 @@ def version_from_output(text: str) -> str | None:
 
 
 def runtime_check(
-    engine: EngineName,
-    runtime: str | None,
-    runtime_path: str | None,
-    runtime_version: str | None,
-    cgroups: CgroupInfo,
-    probe: HostProbe,
+    engine: EngineName, facts: EngineFacts, cgroups: CgroupInfo, probe: HostProbe
 ) -> tuple[Check, bool | None]:
     """Whether the engine's OCI runtime can start containers here; (row, works)."""
     component = f"{engine}: oci runtime"
+    runtime, runtime_path = facts.runtime, facts.runtime_path
+    runtime_version = facts.runtime_version
     if not runtime:
         return Check(component, Status.WARN, "the engine did not report its OCI runtime"), None
     described = " ".join(part for part in (runtime, runtime_version) if part)
@@ -98,10 +150,9 @@ def _runc_install_note(probe: HostProbe) -> str:
     return "" if probe.which("runc") else " (runc is not installed: apt-get install runc)"
 
 
-def storage_check(
-    engine: EngineName, driver: str | None, root: str | None, probe: HostProbe
-) -> Check:
+def storage_check(engine: EngineName, facts: EngineFacts, probe: HostProbe) -> Check:
     component = f"{engine}: storage"
+    driver, root = facts.storage_driver, facts.storage_root
     if not driver:
         return Check(component, Status.WARN, "the engine did not report its storage driver")
     detail = driver
@@ -124,9 +175,13 @@ class DeepResult:
     works: bool | None  # None: not tried (no local image)
 
 
-def deep_check(engine: EngineName, cli: str, probe: HostProbe) -> DeepResult:
+def deep_check(engine: EngineName, cli: str | None, probe: HostProbe) -> DeepResult:
     """Start a throwaway container (``true``, no network) from a local image, as a user would."""
     component = f"{engine}: container run"
+    if cli is None:
+        return DeepResult(
+            Check(component, Status.INFO, f"skipped: the {engine} CLI is missing"), None
+        )
     listing = probe.run(
         [cli, "images", "--format", "{{.Repository}}:{{.Tag}}"], timeout_s=DEEP_LIST_TIMEOUT_S
     )

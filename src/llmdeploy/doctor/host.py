@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmdeploy.constants import ENV_CONTAINERS_CONF, ENV_HOME, ENV_XDG_CONFIG_HOME
 from llmdeploy.doctor.probe import HostProbe
 from llmdeploy.doctor.report import CgroupInfo
 
@@ -112,14 +113,14 @@ def has_capability(probe: HostProbe, bit: int) -> bool | None:
 def containers_conf_files(probe: HostProbe, *, rootless: bool) -> list[str]:
     """containers.conf files Podman reads, in the order later ones override earlier ones."""
     env = probe.env()
-    override = env.get("CONTAINERS_CONF")
+    override = env.get(ENV_CONTAINERS_CONF)
     if override:
         return [override]
     files = ["/usr/share/containers/containers.conf", "/etc/containers/containers.conf"]
     files += _dropins(probe, "/etc/containers/containers.conf.d")
     if rootless:
-        home = env.get("HOME", "")
-        config_home = env.get("XDG_CONFIG_HOME") or f"{home}/.config"
+        home = env.get(ENV_HOME, "")
+        config_home = env.get(ENV_XDG_CONFIG_HOME) or f"{home}/.config"
         files.append(f"{config_home}/containers/containers.conf")
         files += _dropins(probe, f"{config_home}/containers/containers.conf.d")
     return [path for path in files if probe.exists(path)]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from llmdeploy.constants import ENV_PODMAN_SOCKET, PODMAN_ROOTFUL_SOCKET
 from llmdeploy.doctor.common import (
     ULIMITS_FIX,
     VERSION_TIMEOUT_S,
+    EngineFacts,
+    answered_report,
     as_dict,
     as_str,
-    deep_check,
     parse_json_object,
     runtime_check,
     storage_check,
@@ -25,8 +26,9 @@ from llmdeploy.doctor.host import (
     has_systemd,
     podman_default_ulimits,
 )
-from llmdeploy.doctor.probe import HostProbe, unix_path
+from llmdeploy.doctor.probe import HostProbe
 from llmdeploy.doctor.report import CgroupInfo, Check, EngineReport, Status
+from llmdeploy.engines.addresses import ApiAddress, podman_addresses
 
 INFO_TIMEOUT_S = 8.0
 SOCKET_TIMEOUT_S = 1.0
@@ -34,32 +36,6 @@ SOCKET_TIMEOUT_S = 1.0
 PODMAN_DEFAULT_RLIMIT = 1048576
 
 INSTALL_FIX = "apt-get install podman runc (or run scripts/setup-host.sh)"
-
-
-def configured_socket(probe: HostProbe) -> tuple[str, str] | None:
-    """The socket the user pointed llmdeploy at (path, variable), as ``engines/podman_service``
-    reads it: ``LLMDEPLOY_PODMAN_SOCKET``, else a unix ``CONTAINER_HOST``."""
-    env = probe.env()
-    override = env.get(ENV_PODMAN_SOCKET)
-    if override:
-        return unix_path(override) or override, ENV_PODMAN_SOCKET
-    container_host = env.get("CONTAINER_HOST", "")
-    if container_host.startswith("unix://"):
-        return container_host[len("unix://") :], "CONTAINER_HOST"
-    return None
-
-
-def socket_candidates(probe: HostProbe) -> list[str]:
-    """API sockets in the order llmdeploy tries them (see ``engines/podman_service.py``): a
-    configured socket alone (llmdeploy never falls back from it), else the default one."""
-    configured = configured_socket(probe)
-    if configured is not None:
-        return [configured[0]]
-    env = probe.env()
-    if probe.euid() == 0:
-        return [PODMAN_ROOTFUL_SOCKET]
-    runtime_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{probe.euid()}"
-    return [f"{runtime_dir}/podman/podman.sock"]
 
 
 def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -> EngineReport:
@@ -74,127 +50,136 @@ def check_podman(probe: HostProbe, cgroups: CgroupInfo, *, deep: bool = False) -
         )
     version_run = probe.run([binary, "--version"], timeout_s=VERSION_TIMEOUT_S)
     version = version_from_output(version_run.stdout) if version_run.ok else None
-    sockets = socket_candidates(probe)
-    listening = next(
-        (path for path in sockets if probe.socket_accepts(path, timeout_s=SOCKET_TIMEOUT_S)), None
+    # the addresses the Podman engine tries, in its order (engines/addresses.py)
+    addresses = podman_addresses(probe.env(), probe.euid())
+    listening = next((address for address in addresses if _answers(probe, address)), None)
+    socket_row = _socket_check(probe, addresses, listening)
+    base = EngineReport(
+        name="podman",
+        installed=True,
+        binary=binary,
+        version=version,
+        api_address=_shown(listening or addresses[0]),
+        api_reachable=listening is not None,
     )
-    socket_row = _socket_check(probe, sockets, listening)
 
     info_run = probe.run([binary, "info", "--format", "json"], timeout_s=INFO_TIMEOUT_S)
     info = parse_json_object(info_run.stdout) if info_run.ok else None
     if info is None:
         reason = info_run.first_error_line() if not info_run.ok else "unreadable JSON"
-        return EngineReport(
-            name="podman",
-            installed=True,
-            binary=binary,
-            version=version,
-            api_address=listening or sockets[0],
-            api_reachable=listening is not None,
-            checks=(
-                Check(
-                    "podman",
-                    Status.ERROR,
-                    f"{version or 'unknown version'} at {binary}, "
-                    f"but `podman info` failed: {reason}",
-                    fix="run `podman info` to see the full error (see docs/host-setup.md)",
-                ),
-                socket_row,
-            ),
+        failed = Check(
+            "podman",
+            Status.ERROR,
+            f"{version or 'unknown version'} at {binary}, but `podman info` failed: {reason}",
+            fix="run `podman info` to see the full error (see docs/host-setup.md)",
         )
+        return replace(base, checks=(failed, socket_row))
 
+    facts = _facts(info, version, probe)
+    mode = "rootless" if facts.rootless else "rootful"
+    checks: list[Check] = [
+        Check("podman", Status.OK, f"{facts.version} at {binary} ({mode})"),
+        socket_row,
+    ]
+    if facts.rootless:
+        checks.append(_subid_check(as_dict(info.get("host"))))
+    runtime_row, runtime_works = runtime_check("podman", facts, cgroups, probe)
+    checks += [
+        runtime_row,
+        _cgroup_check(facts, cgroups),
+        storage_check("podman", facts, probe),
+        ulimits_check(probe, rootless=facts.rootless),
+    ]
+    configured = addresses[0]
+    return answered_report(
+        base,
+        facts,
+        checks,
+        probe,
+        runtime_works=runtime_works,
+        deep_cli=binary,
+        deep=deep,
+        # llmdeploy never falls back from a configured address: a dead one blocks Podman
+        blocked=listening is None and configured.configured and _checkable(configured),
+    )
+
+
+def _facts(info: dict[str, Any], version: str | None, probe: HostProbe) -> EngineFacts:
+    """``podman info --format json``, parsed."""
     host = as_dict(info.get("host"))
     store = as_dict(info.get("store"))
     security = as_dict(host.get("security"))
     runtime_info = as_dict(host.get("ociRuntime"))
-    rootless = bool(security.get("rootless", probe.euid() != 0))
-    version = str(as_dict(info.get("version")).get("Version") or version or "unknown")
-    cgroup_version = str(host.get("cgroupVersion") or "") or None
-    mode = "rootless" if rootless else "rootful"
     selinux = security.get("selinuxEnabled")
     selinux_enabled = selinux if isinstance(selinux, bool) else None
-
-    checks: list[Check] = [
-        Check("podman", Status.OK, f"{version} at {binary} ({mode})"),
-        socket_row,
-    ]
-    if rootless:
-        checks.append(_subid_check(host))
-    runtime_row, runtime_works = runtime_check(
-        "podman",
-        as_str(runtime_info.get("name")),
-        as_str(runtime_info.get("path")),
-        version_from_output(str(runtime_info.get("version") or "")),
-        cgroups,
-        probe,
-    )
-    checks.append(runtime_row)
-    checks.append(
-        _cgroup_check(cgroup_version, as_str(host.get("cgroupManager")), cgroups, rootless)
-    )
-    checks.append(
-        storage_check(
-            "podman", as_str(store.get("graphDriverName")), as_str(store.get("graphRoot")), probe
-        )
-    )
-    checks.append(ulimits_check(probe, rootless=rootless))
-    usable = runtime_works is not False and not _configured_but_dead(probe, listening)
-    if deep:
-        result = deep_check("podman", binary, probe)
-        checks.append(result.check)
-        usable = usable and result.works is not False
-
-    return EngineReport(
-        name="podman",
-        installed=True,
-        binary=binary,
-        version=version,
-        api_address=listening or sockets[0],
-        api_reachable=listening is not None,
-        rootless=rootless,
-        oci_runtime=as_str(runtime_info.get("name")),
-        oci_runtime_works=runtime_works,
-        cgroup_version=cgroup_version,
+    return EngineFacts(
+        version=str(as_dict(info.get("version")).get("Version") or version or "unknown"),
+        rootless=bool(security.get("rootless", probe.euid() != 0)),
+        runtime=as_str(runtime_info.get("name")),
+        runtime_path=as_str(runtime_info.get("path")),
+        runtime_version=version_from_output(str(runtime_info.get("version") or "")),
+        cgroup_version=str(host.get("cgroupVersion") or "") or None,
+        cgroup_manager=as_str(host.get("cgroupManager")),
         storage_driver=as_str(store.get("graphDriverName")),
+        storage_root=as_str(store.get("graphRoot")),
         selinux_enabled=selinux_enabled,
         selinux_detail=None
         if selinux_enabled is None
         else f"podman reports SELinux {'on' if selinux_enabled else 'off'} (selinuxEnabled)",
-        usable=usable,
-        checks=tuple(checks),
     )
 
 
-def _configured_but_dead(probe: HostProbe, listening: str | None) -> bool:
-    return listening is None and configured_socket(probe) is not None
+def _checkable(address: ApiAddress) -> bool:
+    """Whether doctor can tell if the address answers (unix:// and tcp://, not ssh://)."""
+    return address.socket_path is not None or address.url.startswith("tcp://")
 
 
-def _socket_check(probe: HostProbe, sockets: list[str], listening: str | None) -> Check:
-    configured = configured_socket(probe)
+def _answers(probe: HostProbe, address: ApiAddress) -> bool:
+    return _checkable(address) and probe.socket_accepts(
+        address.url, timeout_s=SOCKET_TIMEOUT_S
+    )
+
+
+def _shown(address: ApiAddress) -> str:
+    """A unix socket as its path, any other address as its URL."""
+    return address.socket_path or address.url
+
+
+def _socket_check(
+    probe: HostProbe, addresses: tuple[ApiAddress, ...], listening: ApiAddress | None
+) -> Check:
+    component = "podman: api socket"
     if listening is not None:
-        origin = f" (from ${configured[1]})" if configured else ""
-        return Check("podman: api socket", Status.OK, f"listening at {listening}{origin}")
-    if configured is not None:
-        path, variable = configured
+        return Check(component, Status.OK, f"listening at {_shown(listening)}{listening.origin}")
+    first = addresses[0]
+    if first.configured and not _checkable(first):
         return Check(
-            "podman: api socket",
-            Status.ERROR,
-            f"nothing listens at {path} (from ${variable}); llmdeploy uses that socket and "
-            "never falls back to the local Podman, so every Podman command fails",
-            fix=f"start it (`podman system service --time=0 unix://{path} &`), or unset "
-            f"{variable} to use the local Podman",
+            component,
+            Status.WARN,
+            f"llmdeploy talks to {first.url}{first.origin}; doctor checks only unix:// and "
+            "tcp:// addresses",
+            fix=f"run `podman --url {first.url} info` to check that service yourself",
         )
-    manual = f"`podman system service --time=0 unix://{sockets[0]} &`"
+    if first.configured:
+        return Check(
+            component,
+            Status.ERROR,
+            f"nothing listens at {_shown(first)}{first.origin}; llmdeploy uses that socket and "
+            "never falls back to the local Podman, so every Podman command fails",
+            fix=f"start it (`podman system service --time=0 {first.url} &`), or unset "
+            f"{first.variable} to use the local Podman",
+        )
+    manual = f"`podman system service --time=0 {first.url} &`"
     if has_systemd(probe):
         user = "--user " if probe.euid() != 0 else ""
         fix = f"keep one listening: `systemctl {user}enable --now podman.socket` (or {manual})"
     else:
         fix = f"keep one listening: {manual}"
     return Check(
-        "podman: api socket",
+        component,
         Status.WARN,
-        f"nothing listens at {', '.join(sockets)}; llmdeploy starts a transient "
-        "`podman system service` for each command (slower start)",
+        f"nothing listens at {', '.join(_shown(a) for a in addresses)}; llmdeploy starts a "
+        "transient `podman system service` for each command (slower start)",
         fix=fix,
     )
 
@@ -214,12 +199,13 @@ def _subid_check(host: dict[str, Any]) -> Check:
     )
 
 
-def _cgroup_check(
-    engine_version: str | None, manager: str | None, cgroups: CgroupInfo, rootless: bool
-) -> Check:
-    reported = ", ".join(part for part in (engine_version, manager) if part) or "not reported"
+def _cgroup_check(facts: EngineFacts, cgroups: CgroupInfo) -> Check:
+    reported = (
+        ", ".join(part for part in (facts.cgroup_version, facts.cgroup_manager) if part)
+        or "not reported"
+    )
     detail = f"host {cgroups.mode}; podman reports {reported}"
-    if rootless and cgroups.mode in ("v1", "hybrid"):
+    if facts.rootless and cgroups.mode in ("v1", "hybrid"):
         return Check(
             "podman: cgroups",
             Status.WARN,

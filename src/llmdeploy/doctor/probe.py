@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from llmdeploy.engines.addresses import unix_path
+
+__all__ = ["CommandResult", "HostProbe", "ProbeError", "SystemProbe", "unix_path"]
+
 
 class ProbeError(Exception):
     """A probe could not get an answer (connection refused, timeout, bad reply)."""
@@ -89,15 +93,6 @@ class HostProbe(Protocol):
     def env(self) -> Mapping[str, str]: ...
 
     def euid(self) -> int: ...
-
-
-def unix_path(address: str) -> str | None:
-    """The socket path of ``unix:///path`` or a bare absolute path; None for other schemes."""
-    if address.startswith("unix://"):
-        return address[len("unix://") :]
-    if address.startswith("/"):
-        return address
-    return None
 
 
 class SystemProbe:

@@ -48,6 +48,13 @@ class Check:
         }
 
 
+def _with_check_dicts(report: EngineReport | DiskReport) -> dict[str, Any]:
+    """``asdict`` of a report whose ``checks`` are ``Check`` rows, each as its dict."""
+    data = asdict(report)
+    data["checks"] = [check.to_dict() for check in report.checks]
+    return data
+
+
 @dataclass(frozen=True)
 class CgroupInfo:
     mode: CgroupMode
@@ -83,9 +90,7 @@ class EngineReport:
     checks: tuple[Check, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["checks"] = [check.to_dict() for check in self.checks]
-        return data
+        return _with_check_dicts(self)
 
 
 @dataclass(frozen=True)
@@ -139,9 +144,7 @@ class DiskReport:
     checks: tuple[Check, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["checks"] = [check.to_dict() for check in self.checks]
-        return data
+        return _with_check_dicts(self)
 
 
 @dataclass(frozen=True)

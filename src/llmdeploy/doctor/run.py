@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from llmdeploy.constants import ENV_ENGINE
 from llmdeploy.doctor.docker import check_docker
 from llmdeploy.doctor.gpu import check_gpus
 from llmdeploy.doctor.host import detect_cgroups
@@ -90,7 +91,7 @@ def summarize(
     return None, Check(
         "engine",
         Status.ERROR,
-        f"{choice} was chosen (--engine / LLMDEPLOY_ENGINE) but is not usable",
+        f"{choice} was chosen (--engine / {ENV_ENGINE}) but is not usable",
         fix=f"fix the {choice} rows above{alternative}",
     )
 

@@ -5,52 +5,48 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmdeploy.constants import ENV_DOCKER_HOST
+from llmdeploy.constants import DOCKER_DEFAULT_HOST
 from llmdeploy.core.engine_traits import AMD_DEVICES, DOCKER
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
-from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
+from llmdeploy.engines.addresses import ApiAddress, as_url, docker_address
+from llmdeploy.engines.sdk_engine import SdkEngine, build_kwargs, load_sdk, ulimit_pairs
 from llmdeploy.errors import EngineUnavailableError, ImageError
-
-DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 
 
 class DockerEngine(SdkEngine):
+    """Docker Engine at ``base_url``, else at ``docker_address`` (``$DOCKER_HOST`` or the default).
+
+    Raises EngineUnavailableError (naming ``$DOCKER_HOST`` when it chose the address) when the
+    daemon does not answer.
+    """
+
     traits = DOCKER
 
     def __init__(
         self, base_url: str | None = None, timeout_s: int = 120, client: Any | None = None
     ) -> None:
-        try:
-            import docker
-            import docker.errors
-        except ImportError as exc:  # pragma: no cover - docker is a declared dependency
-            raise EngineUnavailableError("the docker Python package is not installed") from exc
-        self._docker = docker
-        self.not_found = (docker.errors.NotFound, docker.errors.ImageNotFound)
-        self.api_error = (docker.errors.APIError, docker.errors.DockerException)
-        from_env = base_url is None and bool(os.environ.get(ENV_DOCKER_HOST))
-        url = base_url or os.environ.get(ENV_DOCKER_HOST) or DEFAULT_DOCKER_URL
+        self._docker = load_sdk("docker")
+        errors = self._docker.errors
+        self.not_found = (errors.NotFound, errors.ImageNotFound)
+        self.api_error = (errors.APIError, errors.DockerException)
         if client is not None:  # an injected client (tests); no connection is made
             self.client, self._version = client, "injected"
             return
+        address = ApiAddress(as_url(base_url)) if base_url else docker_address(os.environ)
         try:
-            self.client = docker.DockerClient(base_url=url, timeout=timeout_s)
+            self.client = self._docker.DockerClient(base_url=address.url, timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))
-        except docker.errors.DockerException as exc:
-            origin = f" (from ${ENV_DOCKER_HOST})" if from_env else ""
+        except errors.DockerException as exc:
             raise EngineUnavailableError(
-                f"Docker Engine is not reachable at {url}{origin}: {exc}",
+                f"Docker Engine is not reachable at {address.url}{address.origin}: {exc}",
                 hint=(
-                    f"check ${ENV_DOCKER_HOST}, or unset it to use {DEFAULT_DOCKER_URL}; "
-                    if from_env
+                    f"check ${address.variable}, or unset it to use {DOCKER_DEFAULT_HOST}; "
+                    if address.configured
                     else ""
                 )
                 + "start Docker (`systemctl start docker`, or run scripts/setup-host.sh), "
                 "or use `engine: podman`",
             ) from exc
-
-    def version(self) -> str:
-        return self._version
 
     def create_kwargs(self, spec: RunSpec) -> dict[str, Any]:
         types = self._docker.types
@@ -66,8 +62,8 @@ class DockerEngine(SdkEngine):
             kwargs["security_opt"] = security_opt
         if spec.ulimits:
             kwargs["ulimits"] = [
-                types.Ulimit(name=name, soft=int(soft), hard=int(hard))
-                for name, (soft, hard) in _ulimits(spec.ulimits).items()
+                types.Ulimit(name=name, soft=soft, hard=hard)
+                for name, (soft, hard) in ulimit_pairs(spec.ulimits).items()
             ]
         if spec.gpu is not None and spec.gpu.vendor == "nvidia":
             count = -1 if spec.gpu.count is None else spec.gpu.count
@@ -80,17 +76,7 @@ class DockerEngine(SdkEngine):
     def build(self, request: BuildRequest) -> list[str]:
         lines: list[str] = []
         try:
-            stream = self.client.api.build(
-                path=request.context_dir,
-                dockerfile=request.containerfile,
-                tag=request.tag,
-                buildargs=request.build_args,
-                labels=request.labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                timeout=BUILD_TIMEOUT_S,
-            )
+            stream = self.client.api.build(decode=True, **build_kwargs(request))
             for item in stream:
                 if "stream" in item:
                     lines.extend(str(item["stream"]).rstrip("\n").splitlines())
@@ -106,10 +92,3 @@ class DockerEngine(SdkEngine):
             ) from exc
         return lines
 
-
-def _ulimits(ulimits: dict[str, str]) -> dict[str, tuple[str, str]]:
-    parsed = {}
-    for name, limit in ulimits.items():
-        soft, _, hard = str(limit).partition(":")
-        parsed[name] = (soft, hard or soft)
-    return parsed

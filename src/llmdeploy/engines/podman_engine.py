@@ -2,73 +2,77 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from llmdeploy.core.engine_traits import AMD_DEVICES, PODMAN
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
-from llmdeploy.engines.podman_service import (
-    TransientService,
-    configured_socket,
-    find_socket,
-    socket_answers,
-)
-from llmdeploy.engines.sdk_engine import BUILD_TIMEOUT_S, SdkEngine
+from llmdeploy.engines.addresses import ApiAddress, as_url, podman_addresses
+from llmdeploy.engines.podman_service import TransientService, first_answering, socket_answers
+from llmdeploy.engines.sdk_engine import SdkEngine, build_kwargs, load_sdk, ulimit_pairs
 from llmdeploy.errors import EngineUnavailableError, ImageError
 
 
 class PodmanEngine(SdkEngine):
+    """Podman's REST API at ``socket_path`` (used as given), else at the first address of
+    ``podman_addresses``: a configured one must answer; when no default socket answers, a
+    transient ``podman system service`` is started and stopped again by ``close``.
+
+    Raises EngineUnavailableError naming the variable that configured a dead address.
+    """
+
     traits = PODMAN
 
     def __init__(
         self, socket_path: str | None = None, timeout_s: int = 300, client: Any | None = None
     ) -> None:
-        try:
-            import podman
-            import podman.errors
-        except ImportError as exc:  # pragma: no cover - podman is a declared dependency
-            raise EngineUnavailableError("the podman Python package is not installed") from exc
+        podman = load_sdk("podman")
+        errors = podman.errors
         self._service: TransientService | None = None
-        self.not_found = (podman.errors.NotFound, podman.errors.ImageNotFound)
-        self.api_error = (podman.errors.APIError, podman.errors.PodmanError)
-        self._build_error = podman.errors.BuildError
+        self.not_found = (errors.NotFound, errors.ImageNotFound)
+        self.api_error = (errors.APIError, errors.PodmanError)
+        self._build_error = errors.BuildError
         if client is not None:  # an injected client (tests); no connection is made
             self.client, self._version, self.socket_path = client, "injected", ""
             return
-        configured = None if socket_path else configured_socket()
-        if configured is not None:
-            base_url, variable = configured
-            path = base_url.removeprefix("unix://")
-            if base_url.startswith("unix://") and not socket_answers(path):
-                raise EngineUnavailableError(
-                    f"the Podman API socket {path} (from ${variable}) does not answer",
-                    hint=f"start it (`podman system service --time=0 {base_url}`), "
-                    f"or unset {variable} to use the local Podman",
-                )
-        else:
-            path = socket_path or find_socket() or ""
-            if not path:
-                self._service = TransientService()
-                path = self._service.path
-            base_url, variable = f"unix://{path}", ""
-        self.socket_path = path
+        address = ApiAddress(as_url(socket_path)) if socket_path else self._discover()
+        self.socket_path = address.socket_path or ""
         try:
-            self.client = podman.PodmanClient(base_url=base_url, timeout=timeout_s)
+            self.client = podman.PodmanClient(base_url=address.url, timeout=timeout_s)
             self._version = str(self.client.version().get("Version", "unknown"))
         except Exception as exc:
             self.close()
-            origin = f" (from ${variable})" if variable else ""
             raise EngineUnavailableError(
-                f"the Podman API at {base_url}{origin} did not answer: {exc}",
+                f"the Podman API at {address.url}{address.origin} did not answer: {exc}",
                 hint="run `llmdeploy doctor`"
-                + (f", or unset {variable} to use the local Podman" if variable else ""),
+                + (
+                    f", or unset {address.variable} to use the local Podman"
+                    if address.configured
+                    else ""
+                ),
             ) from exc
+
+    def _discover(self) -> ApiAddress:
+        candidates = podman_addresses(os.environ, os.geteuid())
+        first = candidates[0]
+        if first.configured:
+            path = first.socket_path
+            if path is not None and not socket_answers(path):
+                raise EngineUnavailableError(
+                    f"the Podman API socket {path}{first.origin} does not answer",
+                    hint=f"start it (`podman system service --time=0 {first.url}`), "
+                    f"or unset {first.variable} to use the local Podman",
+                )
+            return first
+        answering = first_answering(candidates)
+        if answering is not None:
+            return answering
+        self._service = TransientService()
+        return ApiAddress(as_url(self._service.path))
 
     @property
     def transient(self) -> bool:
         return self._service is not None
-
-    def version(self) -> str:
-        return self._version
 
     def create_kwargs(self, spec: RunSpec) -> dict[str, Any]:
         kwargs = self.common_kwargs(spec)
@@ -80,17 +84,25 @@ class PodmanEngine(SdkEngine):
         if spec.label_disable:  # podman-py: security_opt -> libpod selinux_opts
             kwargs["security_opt"] = [self.traits.sdk_label_disable]
         if spec.ulimits:
-            limits = []
-            for name, limit in spec.ulimits.items():
-                soft, _, hard = str(limit).partition(":")
-                limits.append({"Name": name, "Soft": int(soft), "Hard": int(hard or soft)})
-            kwargs["ulimits"] = limits
+            kwargs["ulimits"] = [
+                {"Name": name, "Soft": soft, "Hard": hard}
+                for name, (soft, hard) in ulimit_pairs(spec.ulimits).items()
+            ]
         if spec.gpu is not None and spec.gpu.vendor == "nvidia":
             kwargs["devices"] = self.traits.cdi_devices(spec.gpu)
         elif spec.gpu is not None:
             kwargs["devices"] = list(AMD_DEVICES)
             kwargs["group_add"] = ["video"]
         return kwargs
+
+    def pull_image(self, repository: str, tag: str) -> str | None:
+        # libpod answers a failed pull with 200 and an {"error": ...} line in its stream, which
+        # podman-py's plain pull() drops (it returns an empty Image): read the stream instead
+        stream = self.client.images.pull(repository, tag=tag, stream=True, decode=True)
+        errors = [
+            str(item["error"]) for item in stream if isinstance(item, dict) and item.get("error")
+        ]
+        return "; ".join(errors) or None
 
     def label_filters(self, labels: dict[str, str]) -> Any:
         # podman-py turns a {"label": [...]} mapping into a filter Podman does not match;
@@ -100,16 +112,7 @@ class PodmanEngine(SdkEngine):
     def build(self, request: BuildRequest) -> list[str]:
         lines: list[str] = []
         try:
-            _image, log = self.client.images.build(
-                path=request.context_dir,
-                dockerfile=request.containerfile,
-                tag=request.tag,
-                buildargs=request.build_args,
-                labels=request.labels,
-                rm=True,
-                forcerm=True,
-                timeout=BUILD_TIMEOUT_S,
-            )
+            _image, log = self.client.images.build(**build_kwargs(request))
             lines.extend(_decode_build_log(log))
         except self._build_error as exc:
             lines.extend(_decode_build_log(getattr(exc, "build_log", []) or []))

@@ -1,11 +1,8 @@
-"""Find a listening Podman API socket, or start a transient ``podman system service``.
+"""Whether a Podman API socket answers, and a transient ``podman system service`` when none does.
 
-A socket the user configured (``LLMDEPLOY_PODMAN_SOCKET``, else ``CONTAINER_HOST``) is used
-as given: when it does not answer, that is an error naming the variable, never a silent
-switch to the local Podman. Otherwise: the rootful socket ``/run/podman/podman.sock`` (root)
-or ``$XDG_RUNTIME_DIR/podman/podman.sock`` (rootless); when none answers, llmdeploy starts
-``podman system service`` on a private socket for the duration of the command and stops it
-afterwards.
+Which sockets are tried is decided in ``engines/addresses.py`` (shared with doctor); when none
+of the default ones answers, llmdeploy starts ``podman system service`` on a private socket for
+the duration of the command and stops it afterwards.
 """
 
 from __future__ import annotations
@@ -16,49 +13,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from pathlib import Path
+from collections.abc import Iterable
 
-from llmdeploy.constants import ENV_PODMAN_SOCKET
+from llmdeploy.engines.addresses import ApiAddress
 from llmdeploy.errors import EngineUnavailableError
 
 _START_TIMEOUT_S = 20.0
 IDLE_EXIT_S = 30
-
-
-def configured_socket() -> tuple[str, str] | None:
-    """The Podman API the user pointed at explicitly: (base URL, the variable that said so).
-
-    ``LLMDEPLOY_PODMAN_SOCKET`` (a path or ``unix://`` URL) wins over ``CONTAINER_HOST``
-    (``unix://``, ``tcp://`` or ``ssh://`` as Podman's remote client takes it).
-    """
-    override = os.environ.get(ENV_PODMAN_SOCKET)
-    if override:
-        url = override if "://" in override else f"unix://{override}"
-        return url, ENV_PODMAN_SOCKET
-    host = os.environ.get("CONTAINER_HOST")
-    if host:
-        return host, "CONTAINER_HOST"
-    return None
-
-
-def default_sockets() -> list[str]:
-    """Where a Podman API socket listens when nobody configured one."""
-    found = []
-    if os.geteuid() == 0:
-        found.append("/run/podman/podman.sock")
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        found.append(str(Path(runtime) / "podman" / "podman.sock"))
-    return list(dict.fromkeys(found))
-
-
-def candidate_sockets() -> list[str]:
-    """Every unix socket llmdeploy may talk to, configured ones first (for doctor)."""
-    configured = configured_socket()
-    found = []
-    if configured is not None and configured[0].startswith("unix://"):
-        found.append(configured[0].removeprefix("unix://"))
-    return list(dict.fromkeys([*found, *default_sockets()]))
 
 
 def socket_answers(path: str, timeout_s: float = 1.0) -> bool:
@@ -124,9 +85,10 @@ class TransientService:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def find_socket() -> str | None:
-    """A listening default socket, or None (configured sockets are checked by the caller)."""
-    for path in default_sockets():
-        if socket_answers(path):
-            return path
+def first_answering(addresses: Iterable[ApiAddress]) -> ApiAddress | None:
+    """The first ``unix://`` address whose socket answers, or None."""
+    for address in addresses:
+        path = address.socket_path
+        if path is not None and socket_answers(path):
+            return address
     return None

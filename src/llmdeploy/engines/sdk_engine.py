@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 from llmdeploy.core.engine_traits import EngineTraits
@@ -16,6 +17,7 @@ from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunS
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,
+    EngineUnavailableError,
     ImageError,
     NameConflictError,
     PortInUseError,
@@ -26,15 +28,62 @@ CPU_PERIOD_US = 100_000
 BUILD_TIMEOUT_S = 3600
 
 
+def load_sdk(package: str) -> ModuleType:
+    """Import an engine SDK (``docker``, ``podman``) with its ``errors`` module.
+
+    Imported here, not at module level, so ``llmdeploy --help`` does not pay for it; raises
+    EngineUnavailableError when the package is missing.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(package)
+        importlib.import_module(f"{package}.errors")
+    except ImportError as exc:  # pragma: no cover - both SDKs are declared dependencies
+        raise EngineUnavailableError(f"the {package} Python package is not installed") from exc
+    return module
+
+
+def ulimit_pairs(ulimits: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Ulimits as (soft, hard) numbers; a single value is both.
+
+    ``{"nofile": "4096:8192", "nproc": "100"}`` -> ``{"nofile": (4096, 8192), "nproc": (100, 100)}``
+    """
+    pairs = {}
+    for name, limit in ulimits.items():
+        soft, _, hard = str(limit).partition(":")
+        pairs[name] = (int(soft), int(hard or soft))
+    return pairs
+
+
+def build_kwargs(request: BuildRequest) -> dict[str, Any]:
+    """The build keyword arguments both SDKs take alike (intermediate containers removed)."""
+    return {
+        "path": request.context_dir,
+        "dockerfile": request.containerfile,
+        "tag": request.tag,
+        "buildargs": request.build_args,
+        "labels": request.labels,
+        "rm": True,
+        "forcerm": True,
+        "timeout": BUILD_TIMEOUT_S,
+    }
+
+
 class SdkEngine:
     traits: EngineTraits
     client: Any
     not_found: tuple[type[Exception], ...] = ()
     api_error: tuple[type[Exception], ...] = ()
+    _version: str = "unknown"
 
     @property
     def name(self) -> str:
         return self.traits.name
+
+    def version(self) -> str:
+        """The engine's version as its API reports it (``"injected"`` for a test client)."""
+        return self._version
 
     # --- images ---------------------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
@@ -47,22 +96,25 @@ class SdkEngine:
         return True
 
     def pull(self, ref: str) -> None:
+        """Pull ``ref``; raise ImageError with the engine's reason when it is not there after."""
         repository, tag = _split_tag(ref)
+        hint = (
+            "check that the registry is reachable, or load the image into the engine "
+            "(podman load / docker load)"
+        )
         try:
-            result = self.client.images.pull(repository, tag=tag)
+            problem = self.pull_image(repository, tag)
         except (*self.not_found, *self.api_error) as exc:
             raise ImageError(
-                f"could not pull {ref} with {self.name}: {_explain(exc)}",
-                hint="check that the registry is reachable, or load the image into the engine "
-                "(podman load / docker load)",
+                f"could not pull {ref} with {self.name}: {_explain(exc)}", hint=hint
             ) from exc
         if not self.image_exists(ref):
-            # podman-py reports some pull failures in the result instead of raising
-            raise ImageError(
-                f"could not pull {ref} with {self.name}: {_pull_problem(result)}",
-                hint="check that the registry is reachable, or load the image into the engine "
-                "(podman load / docker load)",
-            )
+            reason = problem or "the image is not there after the pull (no such image?)"
+            raise ImageError(f"could not pull {ref} with {self.name}: {reason}", hint=hint)
+
+    def pull_image(self, repository: str, tag: str) -> str | None:
+        """Ask the engine to pull; return what it reported wrong without raising, if anything."""
+        return _pull_problem(self.client.images.pull(repository, tag=tag))
 
     def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine
         raise NotImplementedError
@@ -272,14 +324,14 @@ def _explain(exc: Exception) -> str:
     return str(exc)
 
 
-def _pull_problem(result: Any) -> str:
+def _pull_problem(result: Any) -> str | None:
     text = str(result)
     if isinstance(result, dict | list):
         import json
 
         text = json.dumps(result)[:300]
     if not text or text.startswith("<Image"):
-        return "the image is not there after the pull (registry unreachable or no such image)"
+        return None
     return text
 
 

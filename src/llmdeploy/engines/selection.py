@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from llmdeploy.constants import ENV_DOCKER_HOST, ENV_ENGINE, ENV_PODMAN_SOCKET
+from llmdeploy.constants import ENV_DOCKER_HOST, ENV_ENGINE
 from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
+from llmdeploy.engines.addresses import configured_podman_address
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import EngineUnavailableError, UsageError
 
@@ -200,4 +201,4 @@ def _present(name: EngineName) -> bool:
 
 
 def _podman_socket_configured() -> bool:
-    return bool(os.environ.get(ENV_PODMAN_SOCKET) or os.environ.get("CONTAINER_HOST"))
+    return configured_podman_address(os.environ) is not None
