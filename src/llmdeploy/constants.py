@@ -12,6 +12,7 @@ ENV_DOCKER_HOST = "DOCKER_HOST"
 ENV_CONTAINER_HOST = "CONTAINER_HOST"  # Podman's remote-client address, honoured as Podman does
 ENV_XDG_RUNTIME_DIR = "XDG_RUNTIME_DIR"  # a rootless user's runtime dir (the Podman socket's home)
 ENV_XDG_CONFIG_HOME = "XDG_CONFIG_HOME"
+ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
 ENV_HOME = "HOME"
 ENV_CONTAINERS_CONF = "CONTAINERS_CONF"  # Podman reads only this containers.conf when it is set
 ENV_BASE_IMAGE = "LLMDEPLOY_BASE_IMAGE"

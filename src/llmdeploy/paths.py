@@ -5,19 +5,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from llmdeploy.constants import ENV_CONFIG_DIR, ENV_MODEL_STORE
+from llmdeploy.constants import (
+    ENV_CONFIG_DIR,
+    ENV_MODEL_STORE,
+    ENV_XDG_CACHE_HOME,
+    ENV_XDG_CONFIG_HOME,
+)
 
 
 def config_dir() -> Path:
     override = os.environ.get(ENV_CONFIG_DIR)
     if override:
         return Path(override).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    base = os.environ.get(ENV_XDG_CONFIG_HOME) or str(Path.home() / ".config")
     return Path(base) / "llmdeploy"
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get(ENV_XDG_CACHE_HOME) or str(Path.home() / ".cache")
     return Path(base) / "llmdeploy"
 
 
