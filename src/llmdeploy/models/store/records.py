@@ -249,8 +249,14 @@ class StoreEntry:
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``models list --json``: ``directory``, the manifest's (or pending
         marker's) keys as on disk, and ``complete``."""
-        return {
-            "directory": str(self.directory),
-            **dict(sorted(self.record.to_json().items())),
-            "complete": self.complete,
-        }
+        record: dict[str, Any] = _sorted_keys(self.record.to_json())
+        return {"directory": str(self.directory), **record, "complete": self.complete}
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with the keys of every object in sorted order, as manifests are written."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value
