@@ -10,7 +10,12 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    _Model = TypeVar("_Model", bound=BaseModel)
 
 _HASH_CHUNK = 8 * 1024 * 1024
 
@@ -49,6 +54,34 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_json_model(path: Path, model: type[_Model]) -> _Model | None:
+    """``path`` parsed as the pydantic ``model``, or None when it is absent, unreadable or not
+    of that shape (a reader that cannot trust the file treats it as missing)."""
+    from pydantic import ValidationError
+
+    data = read_json_object(path)
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def files_have_sizes(directory: Path, sizes: Mapping[str, int]) -> bool:
+    """True when ``sizes`` names at least one file, and each is a regular file under
+    ``directory`` (a relative path without ``..``) of that many bytes."""
+    if not sizes:
+        return False
+    for name, size in sizes.items():
+        path = directory / name
+        if ".." in Path(name).parts or Path(name).is_absolute() or not path.is_file():
+            return False
+        if path.stat().st_size != size:
+            return False
+    return True
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any], *, mode: int = 0o644) -> None:

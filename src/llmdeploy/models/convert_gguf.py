@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from llmdeploy.errors import LlmdeployError, ModelError
-from llmdeploy.fileops import read_json_object, sha256_file, write_json_atomic
+from llmdeploy.fileops import files_have_sizes, read_json_model, sha256_file, write_json_atomic
 from llmdeploy.models import dequantize
 
 MANIFEST_NAME = "llmdeploy-conversion.json"
@@ -126,26 +126,17 @@ def fingerprint(gguf_path: Path) -> SourceFingerprint:
 
 def read_manifest(out_dir: Path) -> ConversionManifest | None:
     """The manifest of a previous conversion in ``out_dir``, or None if absent or unreadable."""
-    data = read_json_object(out_dir / MANIFEST_NAME)
-    if data is None:
-        return None
-    try:
-        return ConversionManifest.model_validate(data)
-    except ValidationError:
-        return None
+    return read_json_model(out_dir / MANIFEST_NAME, ConversionManifest)
 
 
 def _files_complete(out_dir: Path, files: Mapping[str, ConvertedFile]) -> bool:
-    if not files or any(name not in files for name in REQUIRED_FILES):
-        return False
-    for name, record in files.items():
-        path = out_dir / name
-        # A manifest names plain file names only; anything else is not ours.
-        if Path(name).name != name or not path.is_file():
-            return False
-        if path.stat().st_size != record.size:
-            return False
-    return True
+    """Every required file is listed, and every listed file (a plain name: anything else is
+    not ours) is there with its size."""
+    return (
+        all(name in files for name in REQUIRED_FILES)
+        and all(Path(name).name == name for name in files)
+        and files_have_sizes(out_dir, {name: record.size for name, record in files.items()})
+    )
 
 
 def _complete_manifest(gguf_path: Path, out_dir: Path, dtype: str) -> ConversionManifest | None:

@@ -21,20 +21,9 @@ from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
 from llmdeploy.fileops import link_or_copy, sha256_file
 from llmdeploy.models.sources.base import visible_files
+from llmdeploy.models.store import records
 from llmdeploy.models.store.ownership import claim, entry_lock, foreign, replace_dir, store_error
-from llmdeploy.models.store.records import (
-    MANIFEST,
-    PENDING,
-    Manifest,
-    PendingMarker,
-    StoredFile,
-    StoredModel,
-    files_complete,
-    now,
-    read_manifest,
-    write_manifest,
-    write_pending,
-)
+from llmdeploy.models.store.records import Manifest, PendingMarker, StoredFile, StoredModel
 
 _WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
 
@@ -44,7 +33,7 @@ def ensure_file(root: Path, ref: ModelRef, source: Path, entry: Path) -> StoredM
     require_first_part(source.name, str(ref))
     sources = local_parts(source, str(ref))
     stats = {path.name: path.stat() for path in sources}
-    manifest = read_manifest(entry)
+    manifest = records.read_manifest(entry)
     if manifest is not None and _unchanged(manifest, ref, source, entry, stats):
         return StoredModel.from_manifest(entry, manifest, reused=True)
     check_parts(sources)  # before anything is written: llama.cpp must be able to load them
@@ -63,35 +52,35 @@ def _import(
         os.chmod(entry, 0o755)
         with entry_lock(root, entry):
             claim(entry, ref)
-            old = read_manifest(entry)
+            old = records.read_manifest(entry)
             old_files = old.files if old is not None and old.source == str(source) else None
             old_files = old_files or {}
-            write_pending(entry, PendingMarker(ref=str(ref), scheme=ref.scheme))
-            (entry / MANIFEST).unlink(missing_ok=True)  # incomplete until written again
-            records: dict[str, StoredFile] = {}
+            records.write_pending(entry, PendingMarker(ref=str(ref), scheme=ref.scheme))
+            (entry / records.MANIFEST).unlink(missing_ok=True)  # incomplete until written again
+            placed: dict[str, StoredFile] = {}
             for path in sources:
                 kept = old_files.get(path.name)
                 if kept is not None and _same_file(kept, path.stat(), entry / path.name):
-                    records[path.name] = kept
+                    placed[path.name] = kept
                     continue
-                records[path.name] = _place(path, entry)
+                placed[path.name] = _place(path, entry)
             for name in old_files:  # files an earlier import made that are no longer wanted
-                if name not in records and _safe_name(name):
+                if name not in placed and _safe_name(name):
                     (entry / name).unlink(missing_ok=True)
-            first = records[source.name]
+            first = placed[source.name]
             manifest = Manifest(
                 ref=str(ref),
                 scheme=ref.scheme,
                 source=str(source),
-                size_bytes=sum(r.size for r in records.values()),
+                size_bytes=sum(r.size for r in placed.values()),
                 mtime_ns=first.mtime_ns,
                 sha256=first.sha256,
                 filename=source.name,
-                files=records,
-                stored_at=now(),
+                files=placed,
+                stored_at=records.now(),
             )
-            write_manifest(entry, manifest)
-            (entry / PENDING).unlink(missing_ok=True)
+            records.write_manifest(entry, manifest)
+            (entry / records.PENDING).unlink(missing_ok=True)
     except OSError as exc:
         raise store_error(root, source, exc) from exc
     return StoredModel.from_manifest(entry, manifest, reused=False)
@@ -107,7 +96,7 @@ def ensure_dir(root: Path, ref: ModelRef, source: Path, entry: Path) -> StoredMo
         )
     stats = {name: path.stat() for name, path in files.items()}
     size = sum(s.st_size for s in stats.values())
-    manifest = read_manifest(entry)
+    manifest = records.read_manifest(entry)
     recorded = manifest.files if manifest is not None else None
     if (
         manifest is not None
@@ -118,24 +107,24 @@ def ensure_dir(root: Path, ref: ModelRef, source: Path, entry: Path) -> StoredMo
             recorded[name].size == st.st_size and recorded[name].mtime_ns == st.st_mtime_ns
             for name, st in stats.items()
         )
-        and files_complete(entry, recorded)
+        and records.files_complete(entry, recorded)
     ):
         return StoredModel(str(ref), entry, "", size, None, reused=True)
     claim(entry, ref)
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=root))
-        records: dict[str, StoredFile] = {}
+        placed: dict[str, StoredFile] = {}
         for name, path in files.items():
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
             link_or_copy(path, target)
-            records[name] = StoredFile(
+            placed[name] = StoredFile(
                 size=stats[name].st_size,
                 mtime_ns=stats[name].st_mtime_ns,
                 sha256=sha256_file(target),
             )
-        write_manifest(
+        records.write_manifest(
             tmp,
             Manifest(
                 ref=str(ref),
@@ -143,8 +132,8 @@ def ensure_dir(root: Path, ref: ModelRef, source: Path, entry: Path) -> StoredMo
                 source=str(source),
                 size_bytes=size,
                 filename="",
-                files=records,
-                stored_at=now(),
+                files=placed,
+                stored_at=records.now(),
             ),
         )
         for directory in [tmp, *(p for p in tmp.rglob("*") if p.is_dir())]:
@@ -164,9 +153,9 @@ def ensure_placeholder(root: Path, ref: ModelRef, entry: Path) -> StoredModel:
     try:
         entry.mkdir(parents=True, exist_ok=True)
         os.chmod(entry, 0o755)
-        if read_manifest(entry) is None:
-            write_manifest(
-                entry, Manifest(ref=str(ref), placeholder=True, files={}, stored_at=now())
+        if records.read_manifest(entry) is None:
+            records.write_manifest(
+                entry, Manifest(ref=str(ref), placeholder=True, files={}, stored_at=records.now())
             )
     except OSError as exc:
         raise store_error(root, entry, exc) from exc

@@ -13,17 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     SerializerFunctionWrapHandler,
-    ValidationError,
     model_serializer,
 )
 
-from llmdeploy.fileops import read_json_object, write_json_atomic
+from llmdeploy.fileops import files_have_sizes, read_json_model, write_json_atomic
 
 MANIFEST = ".llmdeploy-model.json"  # written last into an entry: its presence means complete
 PENDING = ".llmdeploy-pending.json"  # written before a download starts: names the ref
@@ -107,27 +106,14 @@ class PendingMarker(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-_Record = TypeVar("_Record", Manifest, PendingMarker)
-
-
-def _read(entry: Path, name: str, kind: type[_Record]) -> _Record | None:
-    data = read_json_object(entry / name)
-    if data is None:
-        return None
-    try:
-        return kind.model_validate(data)
-    except ValidationError:
-        return None
-
-
 def read_manifest(entry: Path) -> Manifest | None:
     """The manifest of ``entry``, or None when it has none (or one that cannot be read)."""
-    return _read(entry, MANIFEST, Manifest)
+    return read_json_model(entry / MANIFEST, Manifest)
 
 
 def read_pending(entry: Path) -> PendingMarker | None:
     """The pending marker of ``entry``, or None."""
-    return _read(entry, PENDING, PendingMarker)
+    return read_json_model(entry / PENDING, PendingMarker)
 
 
 def read_marker(entry: Path) -> Manifest | PendingMarker | None:
@@ -145,15 +131,7 @@ def write_pending(entry: Path, marker: PendingMarker) -> None:
 
 def files_complete(entry: Path, files: dict[str, StoredFile] | None) -> bool:
     """True when every file a manifest lists exists in ``entry`` with its recorded size."""
-    if not files:
-        return False
-    for name, record in files.items():
-        path = entry / name
-        if ".." in Path(name).parts or not path.is_file():
-            return False
-        if path.stat().st_size != record.size:
-            return False
-    return True
+    return files is not None and files_have_sizes(entry, {n: r.size for n, r in files.items()})
 
 
 def now() -> str:

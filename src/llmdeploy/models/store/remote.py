@@ -17,20 +17,9 @@ from llmdeploy.core.gguf_split import check_parts, part_names, require_first_par
 from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
 from llmdeploy.models.sources.base import FileRecord, Progress, visible_files
+from llmdeploy.models.store import records
 from llmdeploy.models.store.ownership import claim, entry_lock, store_error
-from llmdeploy.models.store.records import (
-    PENDING,
-    Manifest,
-    PendingMarker,
-    StoredFile,
-    StoredModel,
-    files_complete,
-    now,
-    read_manifest,
-    read_pending,
-    write_manifest,
-    write_pending,
-)
+from llmdeploy.models.store.records import Manifest, PendingMarker, StoredFile, StoredModel
 
 if TYPE_CHECKING:
     import httpx
@@ -40,8 +29,12 @@ if TYPE_CHECKING:
 
 def complete(ref: ModelRef, entry: Path) -> StoredModel | None:
     """The complete stored copy of ``ref`` in ``entry``, or None; never fetches."""
-    manifest = read_manifest(entry)
-    if manifest is None or manifest.ref != str(ref) or not files_complete(entry, manifest.files):
+    manifest = records.read_manifest(entry)
+    if (
+        manifest is None
+        or manifest.ref != str(ref)
+        or not records.files_complete(entry, manifest.files)
+    ):
         return None
     return StoredModel.from_manifest(entry, manifest, reused=True)
 
@@ -81,18 +74,20 @@ def ensure(
             done = complete(ref, entry)
             if done is not None:
                 return done
-        pending = read_pending(entry)
+        pending = records.read_pending(entry)
         finished = pending.finished if pending is not None and not refresh else None
         try:
-            write_pending(entry, PendingMarker(ref=str(ref), scheme=ref.scheme))
+            records.write_pending(entry, PendingMarker(ref=str(ref), scheme=ref.scheme))
             if settings is not None:
-                manifest, notes = _fetch_hf(ref, entry, settings, progress, read_manifest(entry))
+                manifest, notes = _fetch_hf(
+                    ref, entry, settings, progress, records.read_manifest(entry)
+                )
             else:
                 manifest, notes = _fetch_https(ref, entry, progress, finished or {}, http_client)
-            write_manifest(entry, manifest)
+            records.write_manifest(entry, manifest)
         except OSError as exc:
             raise store_error(root, entry, exc) from exc
-        (entry / PENDING).unlink(missing_ok=True)
+        (entry / records.PENDING).unlink(missing_ok=True)
     return StoredModel.from_manifest(entry, manifest, reused=False, notes=notes)
 
 
@@ -123,7 +118,7 @@ def _fetch_hf(
         files={name: _stored_file(rec) for name, rec in result.files.items()},
         size_bytes=sum(rec.size for rec in result.files.values()),
         sha256=single.sha256 if single is not None else None,
-        stored_at=now(),
+        stored_at=records.now(),
     )
     return manifest, ()
 
@@ -154,7 +149,7 @@ def _fetch_https(
                 hint="every part must be published next to the first one; or download "
                 "the parts into one folder and use file:// with the first part",
             )
-    records: dict[str, StoredFile] = {}
+    fetched: dict[str, StoredFile] = {}
     done: dict[str, StoredFile] = {}
     for name in names:
         dest = entry / name
@@ -166,7 +161,7 @@ def _fetch_https(
             and dest.stat().st_size == before.size
             and before.sha256 is not None
         ):
-            records[name] = StoredFile(size=before.size, sha256=before.sha256)
+            fetched[name] = StoredFile(size=before.size, sha256=before.sha256)
         else:
             got = https.download(
                 urls[name],
@@ -175,11 +170,11 @@ def _fetch_https(
                 progress=progress,
                 client=http_client,
             )
-            records[name] = StoredFile(size=got.size, sha256=got.sha256)
-        done[name] = records[name].model_copy(update={"url": shown[name]})
-        write_pending(entry, PendingMarker(ref=str(ref), scheme="https", finished=done))
+            fetched[name] = StoredFile(size=got.size, sha256=got.sha256)
+        done[name] = fetched[name].model_copy(update={"url": shown[name]})
+        records.write_pending(entry, PendingMarker(ref=str(ref), scheme="https", finished=done))
     check_parts([entry / name for name in names])
-    first = records[names[0]]
+    first = fetched[names[0]]
     notes = _https_notes(ref, names, first.sha256 or "", shown[names[0]])
     fields: dict[str, Any] = {
         "ref": str(ref),
@@ -188,10 +183,10 @@ def _fetch_https(
         "verified": ref.sha256 is not None,
         "verified_files": [names[0]] if ref.sha256 is not None else [],
         "filename": names[0],
-        "files": records,
-        "size_bytes": sum(rec.size for rec in records.values()),
+        "files": fetched,
+        "size_bytes": sum(rec.size for rec in fetched.values()),
         "sha256": first.sha256,
-        "stored_at": now(),
+        "stored_at": records.now(),
     }
     if len(names) > 1:  # a split model's part URLs (a single file's is ``url``)
         fields["urls"] = shown
