@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from llmdeploy.core.model_info import ModelInfo
+from llmdeploy.core.sizes import MIB
 from llmdeploy.errors import ModelError
 from llmdeploy.models.inspect.values import as_int, dominant_type
 
-_SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
+_SAFETENSORS_HEADER_MAX = 100 * MIB
 _DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "half": "F16"}
 # config.json keys, first found wins (GPT-2 style configs use the short names).
 _LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
