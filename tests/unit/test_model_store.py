@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ def test_unchanged_model_is_not_rehashed(
     def no_hashing(path: Path) -> str:
         raise AssertionError("the model was hashed again")
 
-    monkeypatch.setattr("llmdeploy.models.store._sha256", no_hashing)
+    monkeypatch.setattr("llmdeploy.models.store.local.sha256_file", no_hashing)
     assert store.ensure(f"file://{tiny_gguf}").reused
 
 
@@ -137,7 +138,7 @@ def test_ollama_refs_get_an_empty_placeholder(tmp_path: Path) -> None:
     assert store.ensure("ollama://qwen2.5:0.5b").reused
     assert store.ensure("ollama://qwen2.5:1.5b").directory != stored.directory
     listed = store.list()  # nothing but the placeholders llmdeploy made (Ollama pulls itself)
-    assert [(e["ref"], e["placeholder"], e["complete"]) for e in listed] == [
+    assert [(e.ref, e.placeholder, e.complete) for e in listed] == [
         ("ollama://qwen2.5:0.5b", True, True), ("ollama://qwen2.5:1.5b", True, True)]
 
 
@@ -190,7 +191,7 @@ def test_list_shows_complete_and_unfinished_entries(tmp_path: Path, tiny_gguf: P
     pending.mkdir()
     (pending / ".llmdeploy-pending.json").write_text('{"ref": "hf://o/x", "scheme": "hf"}')
     (store.root / "_data").mkdir()
-    rows = {row["ref"]: row for row in store.list()}
+    rows = {row.ref: row.to_json() for row in store.list()}
     assert set(rows) == {f"file://{tiny_gguf}", "hf://o/x"}
     assert rows[f"file://{tiny_gguf}"]["complete"] is True
     assert rows[f"file://{tiny_gguf}"]["directory"] == str(stored.directory)
@@ -360,7 +361,7 @@ def test_removal_renames_the_entry_aside_first(
     def failing_rmtree(path: Path, *args: object, **kwargs: object) -> None:
         raise OSError("disk went away")
 
-    monkeypatch.setattr("llmdeploy.models.store.shutil.rmtree", failing_rmtree)
+    monkeypatch.setattr("llmdeploy.models.store.ownership.shutil.rmtree", failing_rmtree)
     with pytest.raises(ModelError, match="deleting its files failed") as info:
         store.remove(f"file://{tiny_gguf}")
     assert ".removing-" in (info.value.hint or "")
@@ -371,7 +372,7 @@ def test_removal_renames_the_entry_aside_first(
 def test_an_ollama_placeholder_is_ours_and_removable_by_name(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store")
     stored = store.ensure("ollama://host:5000/ns/model:tag")
-    assert [e["ref"] for e in store.list()] == ["ollama://host:5000/ns/model:tag"]
+    assert [e.ref for e in store.list()] == ["ollama://host:5000/ns/model:tag"]
     assert store.remove(stored.directory.name) == [stored.directory]
     assert not stored.directory.exists()
 
@@ -390,3 +391,96 @@ def test_a_guard_can_refuse_before_anything_is_deleted(tmp_path: Path, tiny_gguf
     with pytest.raises(ModelError, match="mounted by deployment x"):
         store.remove(f"file://{tiny_gguf}", guard=refuse)
     assert seen == [[stored.directory]] and stored.path.is_file()
+
+
+# --- typed manifests: read once, every version of the format, `list --json` unchanged -------
+
+
+def test_list_json_is_the_manifest_as_written_plus_directory_and_complete(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    on_disk = json.loads((stored.directory / ".llmdeploy-model.json").read_text())
+    on_disk["added_by_a_later_version"] = {"kept": True}  # a key this version does not know
+    (stored.directory / ".llmdeploy-model.json").write_text(json.dumps(on_disk))
+    [entry] = store.list()
+    assert entry.to_json() == {"directory": str(stored.directory), **on_disk, "complete": True}
+    keys = list(entry.to_json())
+    assert keys[0] == "directory" and keys[-1] == "complete"
+    assert store.ensure(f"file://{tiny_gguf}").reused  # the unknown key does not spoil reuse
+
+
+def _legacy_entry(store: ModelStore, source: Path, manifest: dict[str, object]) -> Path:
+    entry, _ = store.locate(f"file://{source}")
+    entry.mkdir(parents=True)
+    os.link(source, entry / source.name)
+    (entry / ".llmdeploy-model.json").write_text(json.dumps(manifest, indent=2))
+    return entry
+
+
+def test_a_manifest_from_before_split_support_is_reused_without_hashing(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-file records without mtime_ns or inode (the top-level mtime_ns is the file's)."""
+    store = ModelStore(tmp_path / "store")
+    st = tiny_gguf.stat()
+    sha = hashlib.sha256(tiny_gguf.read_bytes()).hexdigest()
+    entry = _legacy_entry(store, tiny_gguf, {
+        "ref": f"file://{tiny_gguf}", "scheme": "file", "source": str(tiny_gguf),
+        "size_bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha,
+        "filename": tiny_gguf.name, "files": {tiny_gguf.name: {"size": st.st_size, "sha256": sha}},
+        "stored_at": "2025-01-01T00:00:00+00:00"})
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError("the model was hashed again")
+
+    monkeypatch.setattr("llmdeploy.models.store.local.sha256_file", no_hashing)
+    again = store.ensure(f"file://{tiny_gguf}")
+    assert again.reused and again.directory == entry and again.sha256 == sha
+    assert again.files == (tiny_gguf.name,)
+    assert [(e.ref, e.complete, e.size_bytes) for e in store.list()] == [
+        (f"file://{tiny_gguf}", True, st.st_size)]
+
+
+def test_the_first_manifest_format_without_files_is_listed_removed_and_replaced(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    st = tiny_gguf.stat()
+    old = {"ref": f"file://{tiny_gguf}", "source": str(tiny_gguf), "size_bytes": st.st_size,
+           "mtime_ns": st.st_mtime_ns, "sha256": "ab" * 32, "filename": tiny_gguf.name}
+    entry = _legacy_entry(store, tiny_gguf, old)
+    [listed] = store.list()
+    assert listed.complete and listed.version == "ab" * 32
+    assert listed.to_json() == {"directory": str(entry), **old, "complete": True}
+    placed = store.ensure(f"file://{tiny_gguf}")  # placed again, as llmdeploy writes it now
+    assert not placed.reused and placed.directory == entry and placed.files == (tiny_gguf.name,)
+    assert store.remove(f"file://{tiny_gguf}") == [entry] and tiny_gguf.is_file()
+
+
+def test_an_unreadable_manifest_counts_as_none(tmp_path: Path, tiny_gguf: Path) -> None:
+    """A manifest of the wrong shape is not trusted: the entry is not listed as a model and
+    not removed as one of ours; `up` does not write into it either."""
+    store = ModelStore(tmp_path / "store")
+    stored = store.ensure(f"file://{tiny_gguf}")
+    (stored.directory / ".llmdeploy-model.json").write_text('{"ref": ["not", "a", "string"]}')
+    assert store.list() == []
+    with pytest.raises(ModelError, match="without llmdeploy's manifest"):
+        store.remove(stored.directory.name)
+    with pytest.raises(ModelError, match="left alone"):
+        store.ensure(f"file://{tiny_gguf}")
+    assert stored.path.is_file()
+
+
+def test_cli_list_table_shows_typed_entries_and_binary_sizes(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    store = tmp_path / "cli-store"
+    assert tiny_gguf.stat().st_size == 16388  # 16.0 KiB; 16.4 kB in decimal units
+    pulled = _models("pull", f"file://{tiny_gguf}", store=store)
+    assert pulled.returncode == 0 and "(16.0 KiB)" in pulled.stdout
+    ModelStore(store).ensure("ollama://qwen2.5:0.5b")
+    human = _models("list", store=store).stdout
+    assert "placeholder (Ollama pulls the model itself)" in human and "complete" in human
+    assert "16.0 KiB" in human and "kB" not in human

@@ -23,8 +23,7 @@ from llmdeploy.core.gguf_split import parse_split_name, part_names, read_split_h
 from llmdeploy.core.model_formats import split_backend_problem
 from llmdeploy.errors import ModelError, ProfileError
 from llmdeploy.models.inspect import inspect_cached, inspect_path
-from llmdeploy.models.sources.base import MANIFEST
-from llmdeploy.models.store import ModelStore
+from llmdeploy.models.store import MANIFEST, ModelStore
 from llmdeploy.planner.host import model_info_for_ref
 from llmdeploy.planner.shape import weight_file_bytes
 from llmdeploy.profiles.loader import resolve
@@ -89,7 +88,7 @@ def test_every_part_is_placed_and_recorded(
             part.stat().st_size, part.stat().st_mtime_ns, part.stat().st_ino)
         assert len(row["sha256"]) == 64
     assert manifest["size_bytes"] == stored.size_bytes
-    assert [e["complete"] for e in store.list()] == [True]
+    assert [e.complete for e in store.list()] == [True]
 
     info = inspect_path(stored.directory)  # what `models inspect ENTRY` and the server see
     assert info.parameters == 5 * TENSOR_ELEMENTS
@@ -129,7 +128,7 @@ def test_reuse_stats_every_part_and_reimports_only_changed_ones(
         hashed.append(path.name)
         return "0" * 64
 
-    monkeypatch.setattr("llmdeploy.models.store._sha256", record)
+    monkeypatch.setattr("llmdeploy.models.store.local.sha256_file", record)
     again = store.ensure(_ref(parts[0]))
     assert again.reused and hashed == [] and again.files == first.files
 
@@ -444,7 +443,7 @@ def test_https_interrupted_split_resumes_without_fetching_finished_parts(
     store = _https_store(tmp_path)
     with pytest.raises(ModelError, match="interrupted"):
         store.ensure(_https(site, NAMES[0]))
-    assert [e["complete"] for e in store.list()] == [False]
+    assert [e.complete for e in store.list()] == [False]
     site.requests.clear()
     stored = store.ensure(_https(site, NAMES[0]))
     assert site.downloads() == [last]  # parts 1 and 2 were not fetched again

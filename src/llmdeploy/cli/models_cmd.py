@@ -1,4 +1,4 @@
-"""`llmdeploy models pull | list | inspect | rm`: the host-side model store."""
+"""`llmdeploy models pull | list | inspect | convert | rm`: the host-side model store."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ app = typer.Typer(
 class RichDownloadProgress:
     """The models.sources Progress protocol as a Rich progress bar on stderr.
 
-    Drawn only when stderr is a terminal, so piped output and ``--json`` stay clean.
+    Drawn only when stderr is a terminal, so piped output and ``--json`` stay clean. Sizes and
+    speeds use llmdeploy's one byte formatter (binary units).
     """
 
     def __init__(self) -> None:
@@ -35,20 +36,12 @@ class RichDownloadProgress:
         if not self._console.is_terminal:
             return
         if self._bar is None:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
+                *_byte_columns(),
                 TimeRemainingColumn(),
                 console=self._console,
             )
@@ -67,10 +60,25 @@ class RichDownloadProgress:
             self._bar = None
 
 
-def human_bytes(n: int | None) -> str:
+def _byte_columns() -> list[Any]:
+    """Rich progress columns for bytes done / total and the speed, in binary units."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
     from llmdeploy.core.sizes import format_bytes
 
-    return format_bytes(n)
+    class Transferred(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = format_bytes(task.total)
+            return Text(f"{format_bytes(task.completed)}/{total}", style="progress.download")
+
+    class Speed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "?" if speed is None else f"{format_bytes(speed)}/s"
+            return Text(shown, style="progress.data.speed")
+
+    return [Transferred(), Speed()]
 
 
 @app.command("pull")
@@ -84,8 +92,9 @@ def pull(
     as_json: bool = JsonOpt,
 ) -> None:
     """Download (or link) a model into the store; a stored, complete copy is reused."""
-    from llmdeploy.cli.console import err, out, print_json
+    from llmdeploy.cli.console import out, print_json
     from llmdeploy.core.model_ref import parse_ref
+    from llmdeploy.core.sizes import format_bytes
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
@@ -103,8 +112,7 @@ def pull(
     stored = ModelStore(model_store_dir()).ensure(
         ref, progress=RichDownloadProgress(), refresh=refresh
     )
-    for note in stored.notes:
-        err().print(f"[yellow]Note:[/yellow] {note}", soft_wrap=True)
+    _print_notes(stored.notes)
     if as_json:
         print_json(stored.to_dict())
         return
@@ -112,7 +120,7 @@ def pull(
     extra = f", {len(stored.files)} parts" if len(stored.files) > 1 else ""
     extra += f", commit {stored.revision[:12]}" if stored.revision else ""
     out().print(
-        f"[green]{state}[/green] {stored.ref} ({human_bytes(stored.size_bytes)}{extra})",
+        f"[green]{state}[/green] {stored.ref} ({format_bytes(stored.size_bytes)}{extra})",
         soft_wrap=True,
     )
     out().print(f"  {stored.path}", markup=False, soft_wrap=True)
@@ -128,29 +136,27 @@ def list_models(as_json: bool = JsonOpt) -> None:
     store = ModelStore(model_store_dir())
     entries = store.list()
     if as_json:
-        print_json(entries)
+        print_json([entry.to_json() for entry in entries])
         return
     if not entries:
         out().print(f"no models in {store.root}")
         return
-    from pathlib import Path
-
     from rich.table import Column, Table
+
+    from llmdeploy.core.sizes import format_bytes
 
     table = Table(Column("ref", overflow="fold"), "size", "version", "state", "entry")
     for entry in entries:
-        size = entry.get("size_bytes")
-        version = entry.get("commit") or entry.get("sha256") or ""
         table.add_row(
-            str(entry.get("ref", "?")),
-            human_bytes(size if isinstance(size, int) else None),
-            str(version)[:12],
+            entry.ref,
+            format_bytes(entry.size_bytes),
+            entry.version[:12],
             "placeholder (Ollama pulls the model itself)"
-            if entry.get("placeholder")
+            if entry.placeholder
             else "complete"
-            if entry.get("complete")
+            if entry.complete
             else "[yellow]incomplete[/yellow]",
-            Path(str(entry["directory"])).name,
+            entry.name,
         )
     out().print(table)
     out().print(f"[dim]store: {store.root}[/dim]")
@@ -162,34 +168,12 @@ def inspect_model(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show a model's architecture: layers, heads, KV heads, context, quantization, sizes."""
-    from pathlib import Path
-
     from llmdeploy.cli.console import out, print_json
-    from llmdeploy.core.model_ref import local_path, parse_ref
-    from llmdeploy.errors import ModelError
     from llmdeploy.models.inspect import inspect_path
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
-    if "://" in ref_or_path:
-        ref = parse_ref(ref_or_path)
-        if ref.scheme == "ollama":
-            raise ModelError(
-                "ollama:// models live in the Ollama server, not in llmdeploy's store",
-                hint=f"ask the server: ollama show {ref.location}",
-            )
-        if ref.scheme in ("file", "pkg"):
-            path = local_path(ref)
-        else:
-            stored = ModelStore(model_store_dir()).stored(ref_or_path)
-            if stored is None:
-                raise ModelError(
-                    f"{ref} is not in the model store yet",
-                    hint=f"pull it first: llmdeploy models pull {ref_or_path}",
-                )
-            path = stored.path
-    else:
-        path = Path(ref_or_path).expanduser()
+    path = ModelStore(model_store_dir()).model_path(ref_or_path)
     info = inspect_path(path)
     if as_json:
         print_json({"path": str(path), **info.to_dict()})
@@ -197,8 +181,20 @@ def inspect_model(
     _print_info(path, info, out())
 
 
-def _print_info(path: Any, info: ModelInfo, console: Any) -> None:
+def _print_notes(notes: tuple[str, ...]) -> None:
+    """What the user should know about a pulled or converted model, on stderr."""
+    from rich.markup import escape
+
+    from llmdeploy.cli.console import err
+
+    for note in notes:
+        err().print(f"[yellow]Note:[/yellow] {escape(note)}", soft_wrap=True)
+
+
+def _print_info(path: Path, info: ModelInfo, console: Any) -> None:
     from rich.table import Table
+
+    from llmdeploy.core.sizes import format_bytes
 
     def show(value: object) -> str:
         return "?" if value is None else str(value)
@@ -231,12 +227,52 @@ def _print_info(path: Any, info: ModelInfo, console: Any) -> None:
     if info.has_chat_template is not None:
         rows.append(("chat template", "yes" if info.has_chat_template else "no"))
     for name, size in info.file_sizes.items():
-        rows.append(("file", f"{name}  {human_bytes(size)} ({size:,} bytes)"))
+        rows.append(("file", f"{name}  {format_bytes(size)} ({size:,} bytes)"))
     if len(info.file_sizes) > 1:
-        rows.append(("total size", f"{human_bytes(info.total_size_bytes)}"))
+        rows.append(("total size", format_bytes(info.total_size_bytes)))
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+
+
+@app.command("convert")
+def convert(
+    gguf: str = typer.Argument(
+        ..., help="The .gguf file: a path, or a file://, pkg:// or pulled hf:// / https:// ref."
+    ),
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="The output folder (created)."),
+    dtype: str = typer.Option("bfloat16", "--dtype", help="bfloat16, float16 or float32."),
+    force: bool = typer.Option(
+        False, "--force", help="Convert even when up to date; replace a folder of other files."
+    ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Generate a few tokens from the result with transformers."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Convert a GGUF model into a Hugging Face folder (safetensors) that vLLM loads on the CPU.
+
+    Needs torch (CPU), transformers, accelerate, safetensors and gguf. A complete conversion
+    of the same file and dtype is reused.
+    """
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.errors import UsageError
+    from llmdeploy.models.convert_gguf import SUPPORTED_DTYPES, convert_gguf_to_hf
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    if dtype not in SUPPORTED_DTYPES:
+        raise UsageError(f"--dtype {dtype!r}: use one of {', '.join(SUPPORTED_DTYPES)}")
+    source = ModelStore(model_store_dir()).model_path(gguf)
+    result = convert_gguf_to_hf(source, out_dir, dtype=dtype, force=force, verify=verify)
+    _print_notes(result.notes)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    state = "up to date" if result.reused else "converted"
+    out().print(f"{state}: {result.directory}", markup=False, soft_wrap=True)
+    if result.sample is not None:
+        out().print(f"verify: {result.sample!r}", markup=False, soft_wrap=True)
 
 
 @app.command("rm")

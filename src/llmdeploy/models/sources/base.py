@@ -1,19 +1,12 @@
-"""What every model source shares: the progress seam, file hashing, store-entry manifests."""
+"""What every model source shares: the progress seam, the record of a fetched file, and which
+files of a folder make up a model."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-MANIFEST = ".llmdeploy-model.json"  # written last into an entry: its presence means complete
-PENDING = ".llmdeploy-pending.json"  # written before a download starts: names the ref
-_HASH_CHUNK = 8 * 1024 * 1024
+from typing import Protocol
 
 
 class Progress(Protocol):
@@ -45,46 +38,10 @@ class NullProgress:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """One file of a stored model, as the manifest records it."""
+    """One file a source fetched: its size in bytes and, when known, its sha256 (hex)."""
 
     size: int
     sha256: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"size": self.size}
-        if self.sha256:
-            data["sha256"] = self.sha256
-        return data
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_manifest(entry: Path, name: str = MANIFEST) -> dict[str, Any] | None:
-    """The JSON object in ``entry/name``, or None when absent or unreadable."""
-    try:
-        data = json.loads((entry / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def write_manifest(entry: Path, data: Mapping[str, Any], name: str = MANIFEST) -> None:
-    """Write ``entry/name`` atomically (a reader never sees half a manifest)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=entry)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, entry / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def visible_files(directory: Path) -> dict[str, Path]:
@@ -105,21 +62,6 @@ def visible_files(directory: Path) -> dict[str, Path]:
             if path.is_file():
                 found[path.relative_to(directory).as_posix()] = path
     return found
-
-
-def files_complete(entry: Path, files: object) -> bool:
-    """True when every file a manifest lists exists in ``entry`` with its recorded size."""
-    if not isinstance(files, Mapping) or not files:
-        return False
-    for name, meta in files.items():
-        if not isinstance(name, str) or not isinstance(meta, Mapping):
-            return False
-        path = entry / name
-        if ".." in Path(name).parts or not path.is_file():
-            return False
-        if path.stat().st_size != meta.get("size"):
-            return False
-    return True
 
 
 def directory_bytes(directory: Path) -> int:

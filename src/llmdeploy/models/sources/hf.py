@@ -41,15 +41,18 @@ from typing import Any
 from llmdeploy.core.gguf_split import part_names, require_first_part
 from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
-from llmdeploy.models.sources.base import (
-    FileRecord,
-    NullProgress,
-    Progress,
-    directory_bytes,
-    sha256_file,
-)
+from llmdeploy.fileops import sha256_file
+from llmdeploy.models.sources.base import FileRecord, NullProgress, Progress, directory_bytes
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+# The variables huggingface_hub itself reads; llmdeploy reads the same ones, with the same meaning.
+ENV_HF_ENDPOINT = "HF_ENDPOINT"
+ENV_HF_TOKEN = "HF_TOKEN"
+ENV_HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
+ENV_TRANSFORMERS_OFFLINE = "TRANSFORMERS_OFFLINE"
+ENV_HF_HOME = "HF_HOME"
+ENV_HF_HUB_CACHE = "HF_HUB_CACHE"
+ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
 INSTALL_HINT = "huggingface_hub is a dependency of llmdeploy: reinstall llmdeploy"
 
 #: Top-level files of a repository snapshot: weights, config, tokenizer and chat template.
@@ -87,20 +90,20 @@ class HubSettings:
         env = os.environ if environ is None else environ
         offline = any(
             env.get(name, "").strip().lower() in _TRUE
-            for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+            for name in (ENV_HF_HUB_OFFLINE, ENV_TRANSFORMERS_OFFLINE)
         )
-        if env.get("HF_HUB_CACHE"):
-            cache = Path(env["HF_HUB_CACHE"])
+        if env.get(ENV_HF_HUB_CACHE):
+            cache = Path(env[ENV_HF_HUB_CACHE])
         else:
-            home = env.get("HF_HOME") or str(
-                Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface"
+            home = env.get(ENV_HF_HOME) or str(
+                Path(env.get(ENV_XDG_CACHE_HOME) or Path.home() / ".cache") / "huggingface"
             )
             cache = Path(home) / "hub"
         return cls(
-            endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
+            endpoint=(env.get(ENV_HF_ENDPOINT) or DEFAULT_ENDPOINT).rstrip("/"),
             offline=offline,
             cache_dir=cache.expanduser(),
-            token=env.get("HF_TOKEN") or None,
+            token=env.get(ENV_HF_TOKEN) or None,
         )
 
 
@@ -185,9 +188,9 @@ def require_online(ref: ModelRef, settings: HubSettings) -> None:
     """Raise the offline error when HF_HUB_OFFLINE forbids fetching ``ref``."""
     if settings.offline:
         raise ModelError(
-            f"{ref} is not in the model store, and HF_HUB_OFFLINE is set",
+            f"{ref} is not in the model store, and {ENV_HF_HUB_OFFLINE} is set",
             hint="pull it on a connected machine (llmdeploy models pull REF) and copy the "
-            "store entry, or unset HF_HUB_OFFLINE",
+            f"store entry, or unset {ENV_HF_HUB_OFFLINE}",
         )
 
 
@@ -342,7 +345,7 @@ def _translate(exc: Exception, ref: ModelRef, where: str) -> ModelError:
         return exc
     names = _class_names(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    token_hint = "set HF_TOKEN to a token that can read it"
+    token_hint = f"set {ENV_HF_TOKEN} to a token that can read it"
     if "GatedRepoError" in names:
         return ModelError(
             f"{ref}: {ref.repo} is gated ({where})",
@@ -361,7 +364,7 @@ def _translate(exc: Exception, ref: ModelRef, where: str) -> ModelError:
     if "OfflineModeIsEnabled" in names or "LocalEntryNotFoundError" in names:
         return ModelError(
             f"{ref}: cannot download ({where}): {text}",
-            hint="check the network, HF_ENDPOINT and HF_HUB_OFFLINE",
+            hint=f"check the network, {ENV_HF_ENDPOINT} and {ENV_HF_HUB_OFFLINE}",
         )
     if "EntryNotFoundError" in names:
         return ModelError(f"{ref}: file not found in the repository ({where})")
@@ -370,7 +373,7 @@ def _translate(exc: Exception, ref: ModelRef, where: str) -> ModelError:
     ):
         return ModelError(
             f"{ref}: cannot reach {where}: {text}",
-            hint="check the network; behind a mirror, set HF_ENDPOINT",
+            hint=f"check the network; behind a mirror, set {ENV_HF_ENDPOINT}",
         )
     if "HfHubHTTPError" in names or "HTTPError" in names or "HTTPStatusError" in names:
         return ModelError(f"{ref}: the Hub answered an error ({where}): {text}")

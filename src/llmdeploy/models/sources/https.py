@@ -25,11 +25,9 @@ httpx exceptions are translated here into ModelError (raised ``from`` the origin
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +38,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from llmdeploy.errors import ModelError
+from llmdeploy.fileops import hash_into, read_json_object, sha256_file, write_json_atomic
 from llmdeploy.models.sources.base import NullProgress, Progress
 
-_CHUNK = 1 << 20
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _UNSATISFIED_RANGE_RE = re.compile(r"^bytes \*/(\d+)$")
 
@@ -148,7 +146,7 @@ def _transfer(
 ) -> tuple[str, int]:
     """One attempt: returns (sha256, size) of the complete ``.part`` file, or raises."""
     part, meta_path = part_path(dest), _meta_path(dest)
-    meta = _read_meta(meta_path)
+    meta = read_json_object(meta_path)
     offset = _own_file_size(part)
     if offset and (meta is None or meta.get("url") != url or not meta.get("ranges")):
         part.unlink()
@@ -168,7 +166,7 @@ def _transfer(
                 if total == offset:  # the previous run had every byte already
                     progress.start(total, dest.name)
                     progress.advance(offset)
-                    return _hash_file(part), offset
+                    return sha256_file(part), offset
                 part.unlink()
                 raise _Interrupted(0, False, RuntimeError("the server refused to resume"))
             _raise_for_status(response, url)
@@ -193,7 +191,7 @@ def _transfer(
             progress.start(total, dest.name)
             digest = hashlib.sha256()
             if offset:
-                _hash_into(part, digest)
+                hash_into(part, digest)
                 progress.advance(offset)
             with _open_part(part, append=bool(offset)) as handle:
                 for chunk in response.iter_bytes():  # as received: a cut keeps every byte
@@ -318,14 +316,6 @@ def _strong_etag(meta: dict[str, Any] | None) -> str | None:
     return etag if isinstance(etag, str) and not etag.startswith("W/") else None
 
 
-def _read_meta(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _write_meta(path: Path, url: str, response: httpx.Response, ranges: bool) -> None:
     meta = {
         "url": url,
@@ -333,23 +323,5 @@ def _write_meta(path: Path, url: str, response: httpx.Response, ranges: bool) ->
         "etag": response.headers.get("ETag"),
         "last_modified": response.headers.get("Last-Modified"),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(meta) + "\n")
-        os.replace(tmp, path)  # atomic, and never through a link at ``path``
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _hash_into(path: Path, digest: Any) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    _hash_into(path, digest)
-    return digest.hexdigest()
+    # owner-only: a pre-signed URL carries its signature in the query string
+    write_json_atomic(path, meta, mode=0o600)
