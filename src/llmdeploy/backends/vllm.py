@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from llmdeploy import __version__
 from llmdeploy.backends.base import RunningServer, build_base_image
+from llmdeploy.constants import ENV_HF_HUB_OFFLINE
 from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import Profile, VllmBackend
@@ -58,7 +59,7 @@ class VllmServer:
         if options.enforce_eager:
             args.append("--enforce-eager")
         args += list(options.extra_args)
-        env = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+        env = {ENV_HF_HUB_OFFLINE: "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         if profile.accelerator == "cpu":
             if options.cpu_kvcache_space_gib is not None:
                 env["VLLM_CPU_KVCACHE_SPACE"] = str(options.cpu_kvcache_space_gib)

@@ -38,10 +38,12 @@ class RichDownloadProgress:
         if self._bar is None:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+            from llmdeploy.cli.progress import byte_columns
+
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                *_byte_columns(),
+                *byte_columns(),
                 TimeRemainingColumn(),
                 console=self._console,
             )
@@ -58,27 +60,6 @@ class RichDownloadProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-
-
-def _byte_columns() -> list[Any]:
-    """Rich progress columns for bytes done / total and the speed, in binary units."""
-    from rich.progress import ProgressColumn, Task
-    from rich.text import Text
-
-    from llmdeploy.core.sizes import format_bytes
-
-    class Transferred(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            total = format_bytes(task.total)
-            return Text(f"{format_bytes(task.completed)}/{total}", style="progress.download")
-
-    class Speed(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            shown = "?" if speed is None else f"{format_bytes(speed)}/s"
-            return Text(shown, style="progress.data.speed")
-
-    return [Transferred(), Speed()]
 
 
 @app.command("pull")
@@ -289,38 +270,18 @@ def remove(
     store directory is refused and left alone, and so is a model a deployment mounts (unless
     --force: that deployment then cannot restart until `up` places the model again).
     """
-    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.console import out, print_json, warn
+    from llmdeploy.deploy.discovery import refuse_if_mounted
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
-    guard = None if force else _refuse_if_mounted
-    removed = ModelStore(model_store_dir()).remove(ref_or_dir, guard=guard)
+    def guard(folders: list[Path]) -> None:
+        for line in refuse_if_mounted(folders):
+            warn(line)
+
+    removed = ModelStore(model_store_dir()).remove(ref_or_dir, guard=None if force else guard)
     if as_json:
         print_json({"removed": [str(p) for p in removed]})
         return
     for path in removed:
         out().print(f"removed {path}", markup=False, soft_wrap=True)
-
-
-def _refuse_if_mounted(folders: list[Path]) -> None:
-    """The store's guard: refuse folders a deployment (on any reachable engine) mounts."""
-    from llmdeploy.cli.console import warn
-    from llmdeploy.constants import LABEL_DEPLOYMENT
-    from llmdeploy.deploy.discovery import deployments_mounting
-    from llmdeploy.engines.selection import reachable_engines
-    from llmdeploy.errors import ModelError
-
-    reach = reachable_engines()
-    try:
-        users = deployments_mounting(reach.engines, folders)
-    finally:
-        reach.close()
-    for line in reach.warnings():
-        warn(f"{line}; a deployment there may still use this model")
-    if users:
-        names = sorted({c.labels.get(LABEL_DEPLOYMENT, c.name) for _, c in users})
-        raise ModelError(
-            f"{folders[0].name} is mounted by deployment {', '.join(names)} "
-            f"({users[0][1].state}); it was left in place",
-            hint=f"take it down first (llmdeploy down {names[0]}), or pass --force",
-        )

@@ -73,14 +73,7 @@ class RichReporter(PhaseLog):
         if not self._enabled:
             return
         if self._bars is None:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             if self._status is not None:  # one live display at a time: the bar replaces it
                 self._status.stop()
@@ -88,8 +81,7 @@ class RichReporter(PhaseLog):
             self._bars = Progress(
                 TextColumn("    {task.description}"),
                 BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                *byte_columns(),
                 TimeRemainingColumn(),
                 console=err(),
             )
@@ -105,3 +97,24 @@ class RichReporter(PhaseLog):
             self._bars.stop()
             self._bars = None
             self._bar_tasks = {}
+
+
+def byte_columns() -> list[Any]:
+    """Rich progress columns for bytes done / total and the speed, in binary units."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    from llmdeploy.core.sizes import format_bytes
+
+    class Transferred(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = format_bytes(task.total)
+            return Text(f"{format_bytes(task.completed)}/{total}", style="progress.download")
+
+    class Speed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            shown = "?" if speed is None else f"{format_bytes(speed)}/s"
+            return Text(shown, style="progress.data.speed")
+
+    return [Transferred(), Speed()]

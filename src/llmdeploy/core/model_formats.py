@@ -33,7 +33,7 @@ def compatibility_problem(backend: str, accelerator: str, fmt: ModelFormat) -> s
         return (
             f"vLLM on {accelerator} does not load GGUF files here; use backend.kind: llamacpp "
             "or ollama for GGUF, or a safetensors model (hf://org/repo, or a folder converted "
-            "with `python -m llmdeploy.models.convert_gguf`) for vLLM"
+            "with `llmdeploy models convert`) for vLLM"
         )
     if backend == "vllm" and fmt == "ollama":
         return "ollama:// models are served by backend.kind: ollama; use hf://org/repo for vLLM"

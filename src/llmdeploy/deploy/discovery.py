@@ -138,3 +138,27 @@ def deployments_mounting(
 def _name_of(container: ContainerInfo) -> str:
     record = container.deployment_labels
     return record.deployment if record else container.name
+
+
+def refuse_if_mounted(folders: list[Path]) -> list[str]:
+    """Refuse (ModelError) to remove store folders a deployment on any reachable engine mounts;
+    return one warning per engine that could not be looked in.
+
+    The store's ``remove`` calls it before deleting anything (``models rm`` without --force).
+    """
+    from llmdeploy.engines.selection import reachable_engines
+    from llmdeploy.errors import ModelError
+
+    reach = reachable_engines()
+    try:
+        users = deployments_mounting(reach.engines, folders)
+    finally:
+        reach.close()
+    if users:
+        names = sorted({_name_of(c) for _, c in users})
+        raise ModelError(
+            f"{folders[0].name} is mounted by deployment {', '.join(names)} "
+            f"({users[0][1].state}); it was left in place",
+            hint=f"take it down first (llmdeploy down {names[0]}), or pass --force",
+        )
+    return [f"{line}; a deployment there may still use this model" for line in reach.warnings()]

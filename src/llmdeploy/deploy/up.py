@@ -89,6 +89,8 @@ def up(
             f"{stored.path} ({format_bytes(stored.size_bytes)}, "
             + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
         )
+        if stored.notes:  # e.g. an https:// download without a checksum to verify it by
+            report.end_phase("warned", "; ".join(stored.notes))
         plan = plan_deployment(
             request.profile,
             model_dir=stored.directory,
@@ -176,7 +178,9 @@ def planned_model_location(profile: Profile) -> tuple[Path, str]:
     """Where the model will be mounted from (directory, file), without fetching anything."""
     directory, filename = ModelStore(model_store_dir()).locate(profile.model.ref)
     if profile.model.convert == "hf":
-        return directory.parent / f"{directory.name}-hf-bfloat16", ""
+        from llmdeploy.models.derive import converted_dir
+
+        return converted_dir(directory), ""
     return directory, filename
 
 
@@ -235,4 +239,4 @@ def render_into(
 
 def data_root() -> Path:
     """Where backends that keep state (Ollama's models) get their per-deployment folder."""
-    return model_store_dir() / "_data"
+    return ModelStore(model_store_dir()).data_root

@@ -38,6 +38,14 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from llmdeploy.constants import (
+    ENV_HF_ENDPOINT,
+    ENV_HF_HOME,
+    ENV_HF_HUB_CACHE,
+    ENV_HF_HUB_OFFLINE,
+    ENV_HF_TOKEN,
+    ENV_TRANSFORMERS_OFFLINE,
+)
 from llmdeploy.core.gguf_split import part_names, require_first_part
 from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
@@ -46,12 +54,6 @@ from llmdeploy.models.sources.base import FileRecord, NullProgress, Progress, di
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 # The variables huggingface_hub itself reads; llmdeploy reads the same ones, with the same meaning.
-ENV_HF_ENDPOINT = "HF_ENDPOINT"
-ENV_HF_TOKEN = "HF_TOKEN"
-ENV_HF_HUB_OFFLINE = "HF_HUB_OFFLINE"
-ENV_TRANSFORMERS_OFFLINE = "TRANSFORMERS_OFFLINE"
-ENV_HF_HOME = "HF_HOME"
-ENV_HF_HUB_CACHE = "HF_HUB_CACHE"
 ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
 INSTALL_HINT = "huggingface_hub is a dependency of llmdeploy: reinstall llmdeploy"
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmdeploy.constants import ENV_HF_HUB_OFFLINE
 from llmdeploy.core.gguf_split import check_parts, part_names, require_first_part
 from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
@@ -59,7 +60,7 @@ def ensure(
         settings = hf.HubSettings.from_env()
         if settings.offline and stored is not None:
             return stored.with_note(
-                f"{hf.ENV_HF_HUB_OFFLINE} is set: used the stored copy without checking for updates"
+                f"{ENV_HF_HUB_OFFLINE} is set: used the stored copy without checking for updates"
             )
         hf.require_online(ref, settings)  # before anything is written
     claim(entry, ref)
