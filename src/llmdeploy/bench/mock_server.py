@@ -37,12 +37,11 @@ Server behaviours seen in the field, each off by default:
   the longest word prefix shared with an earlier prompt) and ``mock:prefix_cache_*_total``.
 * ``record_requests``: keep ``(method, path, body)`` of every request in ``server.requests``.
 
-Run it: ``llmdeploy bench mock-server`` or ``python -m llmdeploy.bench.mock_server``.
+Run it: ``llmdeploy bench mock-server`` (prints ``listening http://HOST:PORT`` once ready).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -53,11 +52,11 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MockConfig", "MockServer", "main", "running_mock_server"]
+__all__ = ["MockConfig", "MockServer", "running_mock_server", "serve"]
 
 
 @dataclass
@@ -744,52 +743,25 @@ def running_mock_server(config: MockConfig | None = None) -> Iterator[MockServer
         thread.join(5)
 
 
-def serve(config: MockConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve until interrupted; prints ``listening http://HOST:PORT`` once ready."""
+def serve(
+    config: MockConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until interrupted; ``on_ready(url)`` once it accepts connections (``port`` 0:
+    a free port, which the URL names)."""
     server = MockServer(config)
     loop = new_loop(config.precise_timers)
     asyncio.set_event_loop(loop)
     try:
         actual = loop.run_until_complete(server.start(host, port))
-        print(f"listening http://{host}:{actual}", flush=True)
+        if on_ready is not None:
+            on_ready(f"http://{host}:{actual}")
         loop.run_forever()
     except KeyboardInterrupt:
         pass
     finally:
         loop.run_until_complete(server.stop())
         loop.close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m llmdeploy.bench.mock_server")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--ttft-ms", type=float, default=50.0)
-    p.add_argument("--itl-ms", type=float, default=10.0)
-    p.add_argument("--output-tokens", type=int, default=32)
-    p.add_argument("--model", default="mock-model")
-    p.add_argument("--error-rate", type=float, default=0.0)
-    p.add_argument("--disconnect-after", type=int, default=None)
-    p.add_argument("--no-usage", action="store_true")
-    p.add_argument("--api-key", default=None)
-    p.add_argument("--epoll", action="store_true", help="default loop instead of select()")
-    a = p.parse_args(argv)
-    serve(
-        MockConfig(
-            ttft_ms=a.ttft_ms,
-            itl_ms=a.itl_ms,
-            output_tokens=a.output_tokens,
-            model=a.model,
-            error_rate=a.error_rate,
-            disconnect_after=a.disconnect_after,
-            usage=not a.no_usage,
-            api_key=a.api_key,
-            precise_timers=not a.epoll,
-        ),
-        a.host,
-        a.port,
-    )
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
