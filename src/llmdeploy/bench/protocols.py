@@ -435,12 +435,7 @@ class Collector:
         obj = self._event_object(payload)
         if obj is None:
             return
-        message = obj.get("message")
-        if isinstance(message, dict):
-            content = message.get("content") or message.get("thinking")
-        else:
-            content = obj.get("response") or obj.get("thinking")
-        if content:
+        if _ollama_text(obj):
             self.token_times.append(t)
         else:
             self.events += 1
@@ -467,12 +462,7 @@ class Collector:
     def _ollama_whole(self, obj: dict[str, Any]) -> None:
         self.prompt_tokens = _int_or_none(obj.get("prompt_eval_count"))
         self.output_tokens = _int_or_none(obj.get("eval_count"))
-        message = obj.get("message")
-        if isinstance(message, dict):
-            text = message.get("content") or message.get("thinking")
-        else:
-            text = obj.get("response") or obj.get("thinking")
-        if text:
+        if _ollama_text(obj):
             self.done_with_text = True
 
 
@@ -480,3 +470,12 @@ def _generated_text(part: dict[str, Any]) -> Any:
     """The text a chat ``delta`` or ``message`` carries: content, or reasoning text (vLLM's
     ``reasoning_content``, newer servers' ``reasoning``), which is generated tokens too."""
     return part.get("content") or part.get("reasoning_content") or part.get("reasoning")
+
+
+def _ollama_text(obj: dict[str, Any]) -> Any:
+    """The text an Ollama line or answer carries: ``message.content`` (chat) or
+    ``response`` (generate), else the reasoning text (``thinking``), generated tokens too."""
+    message = obj.get("message")
+    if isinstance(message, dict):
+        return message.get("content") or message.get("thinking")
+    return obj.get("response") or obj.get("thinking")

@@ -26,7 +26,7 @@ from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.bench.http import HttpClient, RequestFailure
 from llmdeploy.bench.loop import environment, run_coroutine
 from llmdeploy.bench.metrics import summarize
-from llmdeploy.bench.preflight import discover, preflight
+from llmdeploy.bench.preflight import Probe, discover, preflight
 from llmdeploy.bench.progress import Progress, ProgressCallback, StageTicker
 from llmdeploy.bench.protocols import Collector, build_body, endpoint_path
 from llmdeploy.bench.report import (
@@ -130,16 +130,9 @@ class BenchRunner:
                              ("ignore_eos", self._ignore_eos))
             if on
         ]
-        kept, self._downgrades = await preflight(
-            client,
-            t,
-            self._model,
-            self._workload.preflight_prompt(),
-            fields,
-            extra_body=self._extra_body,
-            timeout_s=self.config.stop.timeout_s,
-            served=served,
-        )
+        probe = Probe(client, t, self._model, self._workload.preflight_prompt(),
+                      self._extra_body, self.config.stop.timeout_s)
+        kept, self._downgrades = await preflight(probe, fields, served)
         self._stream_usage = "stream_options" in kept
         self._ignore_eos = "ignore_eos" in kept
 
