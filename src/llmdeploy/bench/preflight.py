@@ -23,17 +23,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from llmdeploy.bench.collector import EMPTY, UNPARSEABLE, Collector
 from llmdeploy.bench.config import TargetSpec
 from llmdeploy.bench.http import HttpClient, RequestFailure, fetch
-from llmdeploy.bench.protocols import (
-    EMPTY,
-    UNPARSEABLE,
-    ApiName,
-    Collector,
-    Prompt,
-    build_body,
-    endpoint_path,
-)
+from llmdeploy.bench.protocols import ApiName, Prompt, build_body, endpoint_path
 from llmdeploy.bench.report import Downgrade
 from llmdeploy.errors import EndpointError
 

@@ -22,13 +22,14 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from llmdeploy.bench.collector import Collector
 from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.bench.http import HttpClient, RequestFailure
 from llmdeploy.bench.loop import environment, run_coroutine
 from llmdeploy.bench.metrics import summarize
 from llmdeploy.bench.preflight import Probe, discover, preflight
 from llmdeploy.bench.progress import Progress, ProgressCallback, StageTicker
-from llmdeploy.bench.protocols import Collector, build_body, endpoint_path
+from llmdeploy.bench.protocols import build_body, endpoint_path
 from llmdeploy.bench.report import (
     BenchReport,
     Downgrade,
