@@ -94,12 +94,14 @@ def render_html(report: BenchReport) -> str:
 def _environment() -> Environment:
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    return Environment(
+    env = Environment(
         loader=PackageLoader("llmdeploy.bench", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.policies["json.dumps_kwargs"] = {"separators": (",", ":")}  # |tojson, compact
+    return env
 
 
 @lru_cache(maxsize=4)

@@ -5,7 +5,8 @@ line per stage), TTFT and TPOT (p50 and p99) against output throughput across st
 TTFT of every request over time with failed requests marked. Every plot zooms and pans
 (wheel, drag; double-click resets), shows the values under the pointer, and a click on a
 legend entry brings that series forward. Point counts are capped (:data:`MAX_CDF_POINTS`
-per stage, :data:`MAX_SCATTER_POINTS` in all) so the page stays light.
+per stage, :data:`MAX_SCATTER_POINTS` in all) and values rounded (latencies to the
+microsecond, fractions to 1e-4) so the page stays light.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _stage_colors(report: BenchReport) -> tuple[list[str], list[str]]:
 
 def _cdf(report: BenchReport, metric: str, label: str) -> Spec:
     rows = [
-        {"series": st.name, "x": x, "y": y}
+        {"series": st.name, "x": round(x, 3), "y": round(y, 4)}
         for st in report.stages
         for x, y in cdf_points(stage_values_ms(st, metric))
     ]
@@ -156,7 +157,7 @@ def _sweep(report: BenchReport, label: str, field: str) -> Spec:
             continue
         for stat, value in (("p50", dist.median), ("p99", dist.p99)):
             rows.append({"series": f"{label} {stat}", "stat": stat, "stage": st.name,
-                         "x": st.summary.output_tokens_per_s, "y": value})
+                         "x": round(st.summary.output_tokens_per_s, 3), "y": round(value, 3)})
     return _spec(
         f"{label} latency vs throughput across stages",
         sorted(rows, key=lambda r: (r["series"], r["x"])),
@@ -193,10 +194,11 @@ def _timeline(report: BenchReport) -> Spec:
             ttft = r.ttft_s
             if not r.ok:
                 failed = True
-                rows.append({"series": "failed", "x": r.start_s, "y": 0.0,
+                rows.append({"series": "failed", "x": round(r.start_s, 4), "y": 0.0,
                              "error": r.error or ""})
             elif ttft is not None:
-                rows.append({"series": st.name, "x": r.start_s, "y": ttft * 1000, "error": ""})
+                rows.append({"series": st.name, "x": round(r.start_s, 4),
+                             "y": round(ttft * 1000, 3), "error": ""})
     names, colors = _stage_colors(report)
     if failed:
         names, colors = [*names, "failed"], [*colors, FAILED_COLOR]
