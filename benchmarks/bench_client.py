@@ -109,7 +109,7 @@ http {{
         desc = "nginx (1 worker) returning a static 32-token SSE body"
     else:
         proc = subprocess.Popen(
-            [PY, "-m", "llmdeploy.bench.mock_server", "--port", str(port), "--ttft-ms", "0",
+            [PY, "-m", "llmdeploy", "bench", "mock-server", "--port", str(port), "--ttft-ms", "0",
              "--itl-ms", "0", "--output-tokens", str(tokens), "--epoll"],
             stdout=subprocess.DEVNULL,
         )
@@ -125,7 +125,7 @@ http {{
 @contextmanager
 def mock_server(ttft_ms: float, itl_ms: float, tokens: int) -> Iterator[str]:
     proc = subprocess.Popen(
-        [PY, "-m", "llmdeploy.bench.mock_server", "--port", "0", "--ttft-ms", str(ttft_ms),
+        [PY, "-m", "llmdeploy", "bench", "mock-server", "--port", "0", "--ttft-ms", str(ttft_ms),
          "--itl-ms", str(itl_ms), "--output-tokens", str(tokens)],
         stdout=subprocess.PIPE, text=True,
     )

@@ -31,7 +31,7 @@ def mock_server() -> Iterator[Callable[..., MockServer]]:
 class MockProcess:
     def __init__(self, args: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmdeploy.bench.mock_server", "--port", "0", *args],
+            [sys.executable, "-m", "llmdeploy", "bench", "mock-server", "--port", "0", *args],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -139,8 +139,27 @@ def test_report_rerenders_csv_html_and_new_slo(url: str, tmp_path: Path) -> None
     assert float(rows[0]["ttft_median_ms"]) > 0 and rows[0]["goodput_ratio"] == "1.0"
     assert len(list(csv.DictReader(req_csv.open()))) == 10
     page = html.read_text()
-    assert page.count("<svg") == 7
-    assert "src=" not in page and "<link" not in page  # self-contained: nothing to fetch
+    assert page.count('<div class="plot"') == 7  # drawn in the page from inline Vega-Lite specs
+    assert _fetched_resources(page) == []  # self-contained: nothing to fetch
+    assert "<link" not in page and "sourceMappingURL" not in page
+
+
+def _fetched_resources(page: str) -> list[tuple[str, str, str]]:
+    """(tag, attribute, value) of every element attribute that would make a browser fetch."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, str, str]] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for name, value in attrs:
+                if name in ("src", "href", "data", "poster", "srcset", "action") or (
+                    name == "style" and "url(" in (value or "")
+                ):
+                    found.append((tag, name, value or ""))
+
+    Parser().feed(page)
+    return found
 
 
 def test_compare_shows_deltas(url: str, tmp_path: Path) -> None:

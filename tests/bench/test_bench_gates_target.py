@@ -10,8 +10,9 @@ import pytest
 from llmdeploy.bench.config import BenchConfig, LoadSpec, TargetSpec
 from llmdeploy.bench.gates import check_gates, metric_value, parse_gates
 from llmdeploy.bench.metrics import summarize
+from llmdeploy.bench.options import BenchOptions
 from llmdeploy.bench.report import BenchReport, EnvironmentInfo, RequestRecord, StageResult
-from llmdeploy.bench.target import resolve_target, split_url
+from llmdeploy.bench.target import RunningEndpoint, resolve_target, split_url
 from llmdeploy.errors import DeploymentNotFoundError, UsageError
 
 
@@ -113,21 +114,36 @@ def _fake_discovery(monkeypatch: pytest.MonkeyPatch, result: Any) -> list[dict[s
     return calls
 
 
+def _resolve(**kw: Any) -> TargetSpec:
+    """What `llmdeploy bench` does: the CLI looks the deployment up (the bench does not
+    import deploy/), then the bench resolves the target from what was found."""
+    from llmdeploy.cli.bench import _running_deployment
+
+    options = BenchOptions(**kw)
+    found = _running_deployment(options) if options.names_a_deployment else None
+    return resolve_target(url=options.url, profile=options.profile, backend=options.backend,
+                          name=options.deployment, deployment=found)
+
+
+def _dep(**kw: Any) -> SimpleNamespace:
+    return SimpleNamespace(**{"served_model": "", "metrics_path": "/metrics", **kw})
+
+
 def test_profile_uses_the_running_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
-    dep = SimpleNamespace(base_url="http://127.0.0.1:8080", api="openai",
-                          served_model="smollm2", metrics_path="/metrics", backend="llamacpp")
+    dep = _dep(base_url="http://127.0.0.1:8080", api="openai",
+               served_model="smollm2", metrics_path="/metrics", backend="llamacpp")
     calls = _fake_discovery(monkeypatch, dep)
-    t = resolve_target(profile="edge-podman")
+    t = _resolve(profile="edge-podman")
     assert calls == [{"profile": "edge-podman", "backend": None, "name": None}]
     assert (t.base_url, t.model, t.api, t.backend) == (
         "http://127.0.0.1:8080", "smollm2", "openai", "llamacpp")
 
 
 def test_ollama_deployment_has_no_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
-    dep = SimpleNamespace(base_url="http://127.0.0.1:11434", api="ollama",
-                          served_model="qwen", metrics_path=None, backend="ollama")
+    dep = _dep(base_url="http://127.0.0.1:11434", api="ollama",
+               served_model="qwen", metrics_path=None, backend="ollama")
     _fake_discovery(monkeypatch, dep)
-    t = resolve_target(backend="ollama")
+    t = _resolve(backend="ollama")
     assert t.api == "ollama" and t.metrics_path is None
 
 
@@ -135,14 +151,32 @@ def test_backend_without_deployment_falls_back_to_default_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _fake_discovery(monkeypatch, DeploymentNotFoundError("none"))
-    t = resolve_target(backend="vllm")
+    t = _resolve(backend="vllm")
     assert t.base_url == "http://127.0.0.1:8000" and t.api == "openai"
 
 
 def test_missing_profile_deployment_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_discovery(monkeypatch, DeploymentNotFoundError("no running deployment"))
     with pytest.raises(DeploymentNotFoundError):
-        resolve_target(profile="nope")
+        _resolve(profile="nope")
+
+
+def test_url_wins_and_no_deployment_is_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_discovery(monkeypatch, DeploymentNotFoundError("none"))
+    t = _resolve(url="http://127.0.0.1:9000/v1", profile="edge-podman")
+    assert calls == [] and t.base_url == "http://127.0.0.1:9000"
+
+
+def test_found_deployment_keeps_the_precedence_rules() -> None:
+    """The domain side alone: explicit flag > deployment > URL path > port."""
+    found = RunningEndpoint(base_url="http://127.0.0.1:11434", api="ollama",
+                            served_model="qwen", metrics_path=None, backend="ollama")
+    t = resolve_target(profile="p", deployment=found)
+    assert (t.api, t.api_source, t.model, t.api_prefix) == ("ollama", "deployment", "qwen", "")
+    t = resolve_target(profile="p", deployment=found, api="openai", model="other")
+    assert (t.api, t.api_source, t.model, t.api_prefix) == ("openai", "flag", "other", "/v1")
+    with pytest.raises(DeploymentNotFoundError):
+        resolve_target(profile="p")  # a profile without the caller's lookup result
 
 
 def test_nothing_to_benchmark() -> None:

@@ -1,4 +1,7 @@
-"""The HTML report opened in headless Chromium: every plot is laid out with drawn marks."""
+"""The HTML report opened in headless Chromium: every plot is laid out with drawn marks.
+
+The plots are drawn in the page by the inlined Vega / Vega-Lite; the page's own script records
+per plot how many data marks it laid out with a non-empty box, and any error."""
 
 from __future__ import annotations
 
@@ -55,4 +58,5 @@ def test_plots_render_in_headless_chromium(
                           "sweep-tpot", "ttft-time"}
     for pid, p in plots.items():
         assert p["width"] > 100 and p["height"] > 100, pid
+        assert p["error"] is None, (pid, p["error"])
         assert p["marks"] > 0 and p["drawn"] == p["marks"], pid

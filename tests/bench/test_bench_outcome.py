@@ -21,8 +21,9 @@ from llmdeploy.bench.config import (
     WorkloadSpec,
 )
 from llmdeploy.bench.mock_server import MockServer
+from llmdeploy.bench.outcome import outcome_error
 from llmdeploy.bench.report import load_report
-from llmdeploy.bench.runner import outcome_error, run_bench
+from llmdeploy.bench.runner import run_bench
 from llmdeploy.cli import bench
 from llmdeploy.errors import EndpointError
 

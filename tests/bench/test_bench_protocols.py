@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from llmdeploy.bench.protocols import Collector, Prompt, build_body, endpoint_path, server_message
+from llmdeploy.bench.collector import Collector, server_message
+from llmdeploy.bench.protocols import Prompt, build_body, endpoint_path
 
 
 def _feed(col: Collector, body: bytes, times: list[float] | None = None, status: int = 200) -> None:

@@ -4,7 +4,8 @@ A gate *fails the run* when its condition is true (``ttft_p99_ms>800`` fails if 
 TTFT p99 exceeds 800 ms). A metric that could not be measured (say, no request succeeded)
 also fails the gate: CI must not pass on missing data.
 
-Metric names: ``{ttft,itl,tpot,e2e,schedule_lag}_{mean,median,p50,p90,p95,p99,max,min}_ms``,
+Metric names are those of :data:`llmdeploy.bench.columns.METRICS`:
+``{ttft,itl,tpot,e2e,schedule_lag}_{mean,median,p50,p90,p95,p99,max,min}_ms``,
 ``output_tokens_per_s``, ``total_tokens_per_s``, ``requests_per_s``, ``concurrency``,
 ``error_rate``, ``errors``, ``requests``, ``goodput_per_s``, ``goodput_ratio``.
 """
@@ -16,10 +17,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from llmdeploy.bench.report import BenchReport, StageSummary
+from llmdeploy.bench.columns import METRICS, metric_value
+from llmdeploy.bench.report import BenchReport
 from llmdeploy.errors import UsageError
 
-__all__ = ["Gate", "check_gates", "metric_value", "parse_gates"]
+__all__ = ["METRIC_NAMES", "Gate", "check_gates", "failed_gates", "metric_value", "parse_gates"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -30,20 +32,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _EXPR = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=|==|!=|>|<)\s*([-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$")
-_DIST = ("ttft", "itl", "tpot", "e2e", "schedule_lag")
-_STATS = ("mean", "median", "p50", "p90", "p95", "p99", "max", "min")
-_SCALARS = (
-    "output_tokens_per_s",
-    "total_tokens_per_s",
-    "requests_per_s",
-    "concurrency",
-    "error_rate",
-    "errors",
-    "requests",
-    "goodput_per_s",
-    "goodput_ratio",
-)
-METRIC_NAMES = tuple(f"{d}_{s}_ms" for d in _DIST for s in _STATS) + _SCALARS
+METRIC_NAMES = tuple(METRICS)
 
 
 @dataclass(frozen=True)
@@ -80,29 +69,6 @@ def parse_gates(exprs: list[str]) -> list[Gate]:
     return gates
 
 
-def metric_value(summary: StageSummary, metric: str) -> float | None:
-    """The value of a gate metric in one stage summary (None when not measured)."""
-    if metric.endswith("_ms"):
-        for d in _DIST:
-            if metric.startswith(d + "_"):
-                stat = metric[len(d) + 1 : -3]
-                dist = getattr(summary, f"{d}_ms")
-                if dist is None:
-                    return None
-                return float(getattr(dist, "median" if stat == "p50" else stat))
-        return None
-    if metric == "errors":
-        return float(summary.failed)
-    if metric == "requests":
-        return float(summary.requests)
-    if metric.startswith("goodput_"):
-        if summary.goodput is None:
-            return None
-        g = summary.goodput
-        return g.requests_per_s if metric == "goodput_per_s" else g.ratio
-    return float(getattr(summary, metric))
-
-
 def check_gates(report: BenchReport, gates: list[Gate]) -> list[str]:
     """One line per crossed gate and stage, e.g. ``concurrency=4: ttft_p99_ms = 912.3 > 800``."""
     failures: list[str] = []
@@ -116,3 +82,8 @@ def check_gates(report: BenchReport, gates: list[Gate]) -> list[str]:
                     f"{stage.name}: {gate.metric} = {value:.4g} {gate.op} {gate.threshold:g}"
                 )
     return failures
+
+
+def failed_gates(report: BenchReport) -> list[str]:
+    """The report's own ``--fail-on`` checks (``config.fail_on``) that failed, one line each."""
+    return check_gates(report, parse_gates(report.config.fail_on))

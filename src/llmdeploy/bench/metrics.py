@@ -16,12 +16,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from llmdeploy.bench.report import Distribution, GoodputSummary, RequestRecord, StageSummary
+from llmdeploy.bench.report import (
+    BenchReport,
+    Distribution,
+    GoodputSummary,
+    RequestRecord,
+    StageSummary,
+)
 from llmdeploy.errors import UsageError
 
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 
-__all__ = ["SLO_KEYS", "distribution", "parse_slo", "percentile", "summarize"]
+__all__ = [
+    "SLO_KEYS",
+    "distribution",
+    "parse_slo",
+    "percentile",
+    "resummarize",
+    "summarize",
+]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -174,3 +187,11 @@ def summarize(
         token_sources=sources,
         goodput=goodput,
     )
+
+
+def resummarize(report: BenchReport, slo: dict[str, float]) -> None:
+    """Derive every stage summary of ``report`` again from its records, with goodput under
+    ``slo``, and record ``slo`` in its config (``bench report --slo``)."""
+    report.config.slo = dict(slo)
+    for stage in report.stages:
+        stage.summary = summarize(stage.records, slo or None)

@@ -20,23 +20,17 @@ instead of a stage of identical failures:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from llmdeploy.bench.collector import EMPTY, UNPARSEABLE, Collector
 from llmdeploy.bench.config import TargetSpec
 from llmdeploy.bench.http import HttpClient, RequestFailure, fetch
-from llmdeploy.bench.protocols import (
-    EMPTY,
-    UNPARSEABLE,
-    ApiName,
-    Collector,
-    Prompt,
-    build_body,
-    endpoint_path,
-)
+from llmdeploy.bench.protocols import ApiName, Prompt, build_body, endpoint_path
 from llmdeploy.bench.report import Downgrade
 from llmdeploy.errors import EndpointError
 
-__all__ = ["EFFECTS", "discover", "list_models", "preflight"]
+__all__ = ["EFFECTS", "Probe", "discover", "list_models", "preflight"]
 
 REFUSAL_STATUSES = (400, 422)
 EFFECTS = {
@@ -94,40 +88,53 @@ async def discover(client: HttpClient, target: TargetSpec) -> list[str] | None:
     return names
 
 
-async def _probe(
-    client: HttpClient,
-    target: TargetSpec,
-    model: str,
-    prompt: Prompt,
-    fields: list[str],
-    extra_body: dict[str, Any] | None,
-    timeout_s: float,
-) -> Collector:
-    body = build_body(
-        target.api,
-        target.endpoint,
-        model,
-        prompt,
-        stream=target.stream,
-        ignore_eos="ignore_eos" in fields,
-        stream_usage="stream_options" in fields,
-        extra_body=extra_body,
-    )
-    path = endpoint_path(target.api, target.endpoint, target.api_prefix)
-    col = Collector(target.api, target.stream)
-    try:
-        await client.send(client.build("POST", path, body), col, timeout_s=timeout_s)
-    except RequestFailure as exc:
-        what = {
-            "connect": "cannot connect",
-            "timeout": f"no complete answer within {timeout_s:g} s",
-            "disconnect": "the connection closed mid-answer",
-        }.get(exc.cause, exc.cause)
-        raise EndpointError(
-            f"the pre-flight request to {target.base_url}{path} failed: {what}: {exc.detail}",
-            hint="is the server up and serving this API? check --url, --api and --timeout",
-        ) from exc
-    return col
+@dataclass(frozen=True)
+class Probe:
+    """The pre-flight request, shaped like every request of the run: the same endpoint,
+    model and ``extra_body``, with a short prompt no stage uses."""
+
+    client: HttpClient
+    target: TargetSpec
+    model: str
+    prompt: Prompt
+    extra_body: dict[str, Any] | None
+    timeout_s: float
+
+    @property
+    def path(self) -> str:
+        t = self.target
+        return endpoint_path(t.api, t.endpoint, t.api_prefix)
+
+    async def send(self, fields: list[str]) -> Collector:
+        """Send it with the optional ``fields``; EndpointError when no answer came back."""
+        t = self.target
+        body = build_body(
+            t.api,
+            t.endpoint,
+            self.model,
+            self.prompt,
+            stream=t.stream,
+            ignore_eos="ignore_eos" in fields,
+            stream_usage="stream_options" in fields,
+            extra_body=self.extra_body,
+        )
+        col = Collector(t.api, t.stream)
+        client = self.client
+        try:
+            await client.send(client.build("POST", self.path, body), col,
+                              timeout_s=self.timeout_s)
+        except RequestFailure as exc:
+            what = {
+                "connect": "cannot connect",
+                "timeout": f"no complete answer within {self.timeout_s:g} s",
+                "disconnect": "the connection closed mid-answer",
+            }.get(exc.cause, exc.cause)
+            raise EndpointError(
+                f"the pre-flight request to {t.base_url}{self.path} failed: {what}: "
+                f"{exc.detail}",
+                hint="is the server up and serving this API? check --url, --api and --timeout",
+            ) from exc
+        return col
 
 
 def _accepted(col: Collector) -> bool:
@@ -135,10 +142,12 @@ def _accepted(col: Collector) -> bool:
     return col.error is None or col.error in (EMPTY, UNPARSEABLE)
 
 
-def _error(
-    col: Collector, target: TargetSpec, model: str, served: list[str] | None
-) -> EndpointError:
-    path = endpoint_path(target.api, target.endpoint, target.api_prefix)
+def _listed(served: list[str]) -> str:
+    return ", ".join(served[:5]) + (" ..." if len(served) > 5 else "")
+
+
+def _error(col: Collector, probe: Probe, served: list[str] | None) -> EndpointError:
+    target, model, path = probe.target, probe.model, probe.path
     what = f"HTTP {col.status}" if col.error and col.error.startswith("http_") else "an error"
     message = (
         f"{target.base_url} answered the one-request pre-flight (POST {path}, model "
@@ -148,25 +157,22 @@ def _error(
     if col.status in (401, 403):
         hint = "check the API key (--api-key)"
     elif served and model not in served:
-        listed = ", ".join(served[:5]) + (" ..." if len(served) > 5 else "")
-        hint = f"the server lists: {listed}; pass --model {served[0]}"
+        hint = f"the server lists: {_listed(served)}; pass --model {served[0]}"
     elif col.status in (404, 405):
         hint = f"check --url and --api (this was the {target.api} API at {path})"
     return EndpointError(message, hint=hint)
 
 
-def _check_answered_model(
-    col: Collector, target: TargetSpec, model: str, served: list[str] | None
-) -> None:
+def _check_answered_model(col: Collector, probe: Probe, served: list[str] | None) -> None:
     """A server that ignores the model name (llama.cpp serves its one model whatever is asked)
     would have the whole run measured and reported under a name it does not serve: refuse when
     the listing lacks the name and the answer names another model."""
-    answered = col.answered_model
+    answered, model = col.answered_model, probe.model
     if not served or model in served or answered is None or answered == model:
         return
-    listed = ", ".join(served[:5]) + (" ..." if len(served) > 5 else "")
     raise EndpointError(
-        f"{target.base_url} does not serve a model named {model!r}: it lists {listed}, and "
+        f"{probe.target.base_url} does not serve a model named {model!r}: it lists "
+        f"{_listed(served)}, and "
         f"the pre-flight request was answered by {answered!r}",
         hint=f"pass --model {answered}"
         + (" (or leave --model out: the bench asks the server)" if answered in served else ""),
@@ -174,15 +180,7 @@ def _check_answered_model(
 
 
 async def preflight(
-    client: HttpClient,
-    target: TargetSpec,
-    model: str,
-    prompt: Prompt,
-    fields: list[str],
-    *,
-    extra_body: dict[str, Any] | None,
-    timeout_s: float,
-    served: list[str] | None,
+    probe: Probe, fields: list[str], served: list[str] | None
 ) -> tuple[list[str], list[Downgrade]]:
     """Send the pre-flight; return the optional fields to keep sending and the downgrades.
 
@@ -192,7 +190,7 @@ async def preflight(
     unnamed: list[str] = []  # dropped without the server naming them
     refusal: Collector | None = None
     while True:
-        col = await _probe(client, target, model, prompt, sent, extra_body, timeout_s)
+        col = await probe.send(sent)
         if _accepted(col):
             break
         if col.status in REFUSAL_STATUSES and sent:
@@ -204,12 +202,11 @@ async def preflight(
             dropped += drop
             sent = [f for f in sent if f not in drop]
             continue
-        raise _error(refusal or col, target, model, served)
-    _check_answered_model(col, target, model, served)
+        raise _error(refusal or col, probe, served)
+    _check_answered_model(col, probe, served)
     if len(unnamed) > 1:  # which of them did the server refuse? put each back alone
         for field in list(unnamed):
-            again = await _probe(client, target, model, prompt, [*sent, field], extra_body,
-                                 timeout_s)
+            again = await probe.send([*sent, field])
             if _accepted(again):
                 sent.append(field)
                 dropped.remove(field)

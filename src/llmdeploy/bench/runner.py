@@ -9,69 +9,44 @@ bounded by a request count or a duration (the config always has one) and every r
 its timeout. Requests are numbered across the whole run for their prompts (unique prompts),
 or per stage when the workload repeats prompts.
 
-The runner reports; it does not judge. :func:`outcome_error` says whether a finished run
-measured nothing (a stage without one successful request) so the caller can exit 7 after
-writing the report.
+The runner reports; it does not judge: :func:`llmdeploy.bench.outcome.outcome_error` says
+how a finished run ends, after the caller has written the report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import platform
 import random
-import socket
-import sys
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
-from llmdeploy import __version__
+from llmdeploy.bench.collector import Collector
 from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.bench.http import HttpClient, RequestFailure
+from llmdeploy.bench.loop import environment, run_coroutine
 from llmdeploy.bench.metrics import summarize
-from llmdeploy.bench.preflight import discover, preflight
-from llmdeploy.bench.protocols import Collector, build_body, endpoint_path
+from llmdeploy.bench.preflight import Probe, discover, preflight
+from llmdeploy.bench.progress import Progress, ProgressCallback, StageTicker
+from llmdeploy.bench.protocols import build_body, endpoint_path
 from llmdeploy.bench.report import (
     BenchReport,
     Downgrade,
-    EnvironmentInfo,
     RequestRecord,
     StageResult,
 )
 from llmdeploy.bench.schedule import arrival_offsets
 from llmdeploy.bench.server_metrics import StageScraper
 from llmdeploy.bench.workload import Workload
-from llmdeploy.errors import BenchError, EndpointError, UsageError
+from llmdeploy.errors import EndpointError, UsageError
 
-EventLoopChoice = Literal["auto", "asyncio", "uvloop"]
 # Timestamps come from time.monotonic(), never loop.time(): uvloop's clock has 1 ms steps.
 _now = time.monotonic
 ABORT_AFTER_CONNECT_FAILURES = 50
 
-__all__ = ["BenchRunner", "Progress", "outcome_error", "run_bench"]
+__all__ = ["BenchRunner", "run_bench"]
 
-
-@dataclass
-class Progress:
-    """A snapshot for a live display; emitted every ``progress_interval_s`` while running."""
-
-    stage: str
-    stage_index: int
-    stage_count: int | None
-    done: int
-    failed: int
-    in_flight: int
-    total: int | None
-    elapsed_s: float
-    duration_s: float | None
-    finished: bool = False
-
-
-ProgressCallback = Callable[[Progress], None]
 
 # (index, warmup, scheduled, start, end, token_times, prompt_toks, output_toks, source,
 #  error, detail, malformed, cached_toks) -- a tuple in the hot path, a RequestRecord after
@@ -156,16 +131,9 @@ class BenchRunner:
                              ("ignore_eos", self._ignore_eos))
             if on
         ]
-        kept, self._downgrades = await preflight(
-            client,
-            t,
-            self._model,
-            self._workload.preflight_prompt(),
-            fields,
-            extra_body=self._extra_body,
-            timeout_s=self.config.stop.timeout_s,
-            served=served,
-        )
+        probe = Probe(client, t, self._model, self._workload.preflight_prompt(),
+                      self._extra_body, self.config.stop.timeout_s)
+        kept, self._downgrades = await preflight(probe, fields, served)
         self._stream_usage = "stream_options" in kept
         self._ignore_eos = "ignore_eos" in kept
 
@@ -195,7 +163,7 @@ class BenchRunner:
         return BenchReport(
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             config=cfg,
-            environment=_environment(loop),
+            environment=environment(loop),
             model=self._model,
             stages=stages,
             downgrades=self._downgrades,
@@ -236,7 +204,12 @@ class BenchRunner:
         stop = self.config.stop
         limit = None if stop.requests is None else stop.requests + stop.warmup_requests
         started = _now()
-        ticker = self._start_ticker(load.name, index, count, limit, started)
+        ticker = StageTicker(
+            self._on_progress,
+            self._progress_interval_s,
+            lambda finished: self._snapshot(load.name, index, count, limit, started, finished),
+        )
+        ticker.start()
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
@@ -249,7 +222,7 @@ class BenchRunner:
                 gc.enable()
             ticker.cancel()
         ended = _now()
-        self._emit(load.name, index, count, limit, started, finished=True)
+        ticker.finish()
         if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
         records = [self._record(r) for r in self._raws]
@@ -397,136 +370,34 @@ class BenchRunner:
                 )
 
     # progress ------------------------------------------------------------------
-    def _emit(
-        self,
-        name: str,
-        index: int,
-        count: int | None,
-        limit: int | None,
-        started: float,
-        finished: bool = False,
-    ) -> None:
-        if self._on_progress is None:
-            return
-        self._on_progress(
-            Progress(
-                stage=name,
-                stage_index=index,
-                stage_count=count,
-                done=self._done,
-                failed=self._failed,
-                in_flight=self._in_flight,
-                total=limit,
-                elapsed_s=_now() - started,
-                duration_s=self.config.stop.duration_s,
-                finished=finished,
-            )
+    def _snapshot(
+        self, name: str, index: int, count: int | None, limit: int | None, started: float,
+        finished: bool,
+    ) -> Progress:
+        return Progress(
+            stage=name,
+            stage_index=index,
+            stage_count=count,
+            done=self._done,
+            failed=self._failed,
+            in_flight=self._in_flight,
+            total=limit,
+            elapsed_s=_now() - started,
+            duration_s=self.config.stop.duration_s,
+            finished=finished,
         )
-
-    def _start_ticker(
-        self, name: str, index: int, count: int | None, limit: int | None, started: float
-    ) -> asyncio.TimerHandle | _NoTimer:
-        if self._on_progress is None:
-            return _NoTimer()
-        loop = asyncio.get_running_loop()
-        holder: list[asyncio.TimerHandle] = []
-
-        def tick() -> None:
-            self._emit(name, index, count, limit, started)
-            holder[0] = loop.call_later(self._progress_interval_s, tick)
-
-        holder.append(loop.call_later(self._progress_interval_s, tick))
-
-        class _Cancel:
-            def cancel(self) -> None:
-                holder[0].cancel()
-
-        return _Cancel()  # type: ignore[return-value]
-
-
-class _NoTimer:
-    def cancel(self) -> None:
-        pass
-
-
-def outcome_error(report: BenchReport) -> EndpointError | None:
-    """The error for a run that measured nothing: any stage without one successful measured
-    request (every request failed, or none was sent). None when every stage measured."""
-    dead = [st for st in report.stages if st.summary.ok == 0]
-    if not dead:
-        return None
-    parts = []
-    for st in dead:
-        s = st.summary
-        causes = ", ".join(f"{k} x{v}" for k, v in s.errors_by_cause.items()) or "no request sent"
-        parts.append(f"{st.name} ({s.requests} requests: {causes})")
-    first = next(
-        (msg for st in dead for msg in st.summary.error_messages.values()), None
-    )
-    message = (
-        f"{len(dead)} of {len(report.stages)} stage(s) had no successful request: "
-        + "; ".join(parts)
-    )
-    if first:
-        message += f"\nfirst error message: {first}"
-    return EndpointError(
-        message,
-        hint="the endpoint answered but produced nothing measurable; the messages per error "
-        "cause are listed under the table",
-    )
-
-
-def _environment(loop: asyncio.AbstractEventLoop) -> EnvironmentInfo:
-    return EnvironmentInfo(
-        hostname=socket.gethostname(),
-        platform=platform.platform(),
-        python=sys.version.split()[0],
-        cpu_count=os.cpu_count() or 1,
-        llmdeploy_version=__version__,
-        event_loop=f"{type(loop).__module__}.{type(loop).__name__}",
-    )
-
-
-def _loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEventLoop]:
-    if choice in ("auto", "uvloop"):
-        try:
-            import uvloop
-
-            factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-            return factory
-        except ImportError:
-            if choice == "uvloop":
-                raise BenchError(
-                    "uvloop is not installed", hint="pip install uvloop, or --loop asyncio"
-                ) from None
-    return asyncio.new_event_loop
-
-
-def run_coroutine(coro: Coroutine[Any, Any, Any], event_loop: EventLoopChoice = "auto") -> Any:
-    """Run ``coro`` on a fresh loop of the chosen kind (works on Python 3.10 too)."""
-    loop = _loop_factory(event_loop)()
-    try:
-        asyncio.set_event_loop(loop)
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
 
 
 def run_bench(
     config: BenchConfig,
     *,
     on_progress: ProgressCallback | None = None,
-    event_loop: EventLoopChoice = "auto",
+    event_loop: str = "auto",
 ) -> BenchReport:
-    """Run every stage of ``config`` and return the report (gates are checked by the caller)."""
+    """Run every stage of ``config`` and return the report (gates are checked by the caller).
+
+    ``event_loop``: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``; another
+    value is a UsageError, ``uvloop`` without uvloop a BenchError."""
     runner = BenchRunner(config, on_progress=on_progress)
     report: BenchReport = run_coroutine(runner.run(), event_loop)
     return report

@@ -17,6 +17,18 @@ __all__ = ["NdjsonDecoder", "SseDecoder"]
 _BOM = b"\xef\xbb\xbf"
 
 
+def _complete_lines(decoder: SseDecoder | NdjsonDecoder, chunk: bytes) -> list[bytes] | None:
+    """The lines ``chunk`` completes (LF-split, without the LF), keeping the unfinished rest
+    in the decoder's buffer; None when it completes none."""
+    buf = decoder._buf + chunk if decoder._buf else chunk
+    if b"\n" not in buf:
+        decoder._buf = buf
+        return None
+    lines = buf.split(b"\n")
+    decoder._buf = lines.pop()
+    return lines
+
+
 class SseDecoder:
     """Server-Sent Events: ``data:`` lines joined by ``\\n``, dispatched at a blank line.
 
@@ -59,12 +71,9 @@ class SseDecoder:
     def feed(self, chunk: bytes, t: float) -> None:
         if self._slow or b"\r" in chunk:
             chunk = self._normalise(chunk)
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\n" not in buf:
-            self._buf = buf
+        lines = _complete_lines(self, chunk)
+        if lines is None:
             return
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
         data = self._data
         for line in lines:
             if not line:
@@ -102,12 +111,9 @@ class NdjsonDecoder:
         self._buf = b""
 
     def feed(self, chunk: bytes, t: float) -> None:
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\n" not in buf:
-            self._buf = buf
+        lines = _complete_lines(self, chunk)
+        if lines is None:
             return
-        lines = buf.split(b"\n")
-        self._buf = lines.pop()
         for line in lines:
             line = line.strip()
             if line:

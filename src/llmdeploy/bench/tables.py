@@ -1,38 +1,225 @@
-"""Plain rows for every tabular output (console, CSV, HTML, compare): one source of truth."""
+"""What every output shows, as plain data: the console, HTML, CSV and ``compare`` render it.
+
+* :func:`summary_table`: the summary (:data:`~llmdeploy.bench.columns.SUMMARY_COLUMNS`, one
+  row per metric, one cell per stage); :func:`compare_rows` the same metrics across reports;
+* :func:`describe_run`: what was run (target, model, workload, client);
+* :func:`stage_notes`: per stage, what the table cannot say (token source, cache, errors,
+  warm-up, send lag, early stop, the server's metrics);
+* :func:`error_messages`: the first message per error cause, over all stages;
+* :data:`CSV_COLUMNS` / :func:`stage_csv_row` and :func:`request_rows`: the CSV files.
+"""
 
 from __future__ import annotations
 
-from llmdeploy.bench.gates import metric_value
-from llmdeploy.bench.report import BenchReport, Distribution, StageResult, StageSummary
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from llmdeploy.bench.columns import (
+    LATENCIES,
+    METRICS,
+    SUMMARY_COLUMNS,
+    Column,
+    format_number,
+)
+from llmdeploy.bench.report import BenchReport, StageResult, StageSummary
 
 __all__ = [
-    "COMPARE_METRICS",
     "CSV_COLUMNS",
+    "CompareRow",
+    "Note",
+    "RunDescription",
+    "SummaryRow",
     "compare_rows",
+    "describe_run",
+    "error_messages",
     "request_rows",
+    "server_table",
     "stage_csv_row",
+    "stage_notes",
+    "summary_table",
+    "token_source_label",
 ]
 
-# (metric key for metric_value, label, higher_is_better)
-COMPARE_METRICS: list[tuple[str, str, bool]] = [
-    ("requests_per_s", "requests/s", True),
-    ("output_tokens_per_s", "output tok/s", True),
-    ("total_tokens_per_s", "total tok/s", True),
-    ("concurrency", "concurrency", True),
-    ("ttft_median_ms", "TTFT p50 ms", False),
-    ("ttft_p99_ms", "TTFT p99 ms", False),
-    ("itl_median_ms", "ITL p50 ms", False),
-    ("itl_p99_ms", "ITL p99 ms", False),
-    ("tpot_median_ms", "TPOT p50 ms", False),
-    ("tpot_p99_ms", "TPOT p99 ms", False),
-    ("e2e_median_ms", "E2E p50 ms", False),
-    ("e2e_p99_ms", "E2E p99 ms", False),
-    ("error_rate", "error rate", False),
-    ("goodput_per_s", "goodput req/s", True),
-]
+API_SOURCE_LABELS = {
+    "flag": "--api",
+    "deployment": "from the deployment",
+    "backend": "from --backend",
+    "url": "from the URL path",
+    "port": "guessed from the port",
+    "discovery": "found by the model listing",
+    "default": "default",
+}
 
-_DISTS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
-_STATS = ("mean", "median", "p90", "p95", "p99", "max")
+
+# the summary table ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SummaryRow:
+    column: Column
+    cells: list[str]  # one per stage
+    alerts: list[bool]  # the cell reports a problem
+
+
+def _rows(columns: tuple[Column, ...], summaries: list[StageSummary]) -> list[SummaryRow]:
+    rows = []
+    for col in columns:
+        if col.optional and all(col.value(s) is None for s in summaries):
+            continue
+        rows.append(SummaryRow(col, [col.cell(s) for s in summaries],
+                               [col.alerts(s) for s in summaries]))
+    return rows
+
+
+def summary_table(report: BenchReport) -> list[SummaryRow]:
+    """The summary rows of ``report``, one cell per stage (in ``report.stages`` order)."""
+    return _rows(SUMMARY_COLUMNS, [st.summary for st in report.stages])
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    stage: str
+    column: Column
+    cells: list[str]  # per report; "-" where the stage is missing
+    values: list[float | None]  # per report
+    deltas_pct: list[float | None]  # change against the first report
+
+
+def compare_rows(reports: list[BenchReport]) -> list[CompareRow]:
+    """The summary's numeric columns for each stage name across ``reports`` (matched by
+    name; a stage missing from a run shows as None), with % change against the first."""
+    names: list[str] = []
+    for rep in reports:
+        names.extend(st.name for st in rep.stages if st.name not in names)
+    rows: list[CompareRow] = []
+    for name in names:
+        summaries = [next((s.summary for s in r.stages if s.name == name), None) for r in reports]
+        for col in SUMMARY_COLUMNS:
+            if col.metric is None:
+                continue
+            values = [None if s is None else col.value(s) for s in summaries]
+            if all(v is None for v in values):
+                continue
+            base = values[0]
+            deltas = [
+                None if v is None or base is None or base == 0 else (v - base) / abs(base) * 100
+                for v in values
+            ]
+            cells = ["-" if s is None else col.cell(s) for s in summaries]
+            rows.append(CompareRow(name, col, cells, values, deltas))
+    return rows
+
+
+# what was run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunDescription:
+    endpoint: str  # e.g. http://127.0.0.1:8000/v1 (openai chat)
+    api_source: str  # how the API kind was decided, in words
+    model: str
+    stream: bool
+    workload: str  # e.g. synthetic; input 128 / output 128 tokens; unique prompts; seed 0
+    created: str
+    client: str
+    slo: str
+    gates: str
+
+    def facts(self) -> list[tuple[str, str]]:
+        """(label, text) pairs for a table of the run."""
+        return [
+            ("target", f"{self.endpoint} (API kind {self.api_source})"),
+            ("model", self.model),
+            ("streaming", "yes" if self.stream else "no"),
+            ("workload", self.workload),
+            ("created", self.created),
+            ("client", self.client),
+            ("SLO", self.slo),
+            ("gates", self.gates),
+        ]
+
+
+def describe_run(report: BenchReport) -> RunDescription:
+    cfg, env = report.config, report.environment
+    t, wl = cfg.target, cfg.workload
+    prompts = "unique prompts" if wl.unique_prompts else "repeated prompts"
+    if wl.shared_prefix_tokens:
+        prompts += f", shared prefix {wl.shared_prefix_tokens} tokens"
+    output = wl.output_tokens.describe() if wl.output_tokens else "from the dataset"
+    return RunDescription(
+        endpoint=f"{t.base_url}{t.api_prefix} ({t.api} {t.endpoint})",
+        api_source=API_SOURCE_LABELS.get(t.api_source, t.api_source),
+        model=report.model,
+        stream=t.stream,
+        workload=f"{wl.kind}; input {wl.input_tokens.describe()} / output {output} tokens; "
+        f"{prompts}; seed {wl.seed}",
+        created=report.created_at,
+        client=f"{env.http_client}, {env.event_loop}, {env.cpu_count} CPUs, {env.platform}",
+        slo=json.dumps(cfg.slo) if cfg.slo else "-",
+        gates=", ".join(cfg.fail_on) or "-",
+    )
+
+
+# notes -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Note:
+    text: str
+    level: Literal["info", "error", "dim"] = "info"
+
+
+def token_source_label(summary: StageSummary) -> str:
+    if not summary.token_sources:
+        return "-"
+    return "+".join(k for k, _ in sorted(summary.token_sources.items(), key=lambda x: -x[1]))
+
+
+def stage_notes(stage: StageResult) -> list[Note]:
+    """What the summary table cannot say about one stage."""
+    s = stage.summary
+    notes = [Note(f"tokens from {token_source_label(s)}")]
+    if s.cached_prompt_tokens is not None:
+        notes.append(Note(f"cached prompt tokens {s.cached_prompt_tokens:,} of "
+                          f"{s.prompt_tokens:,}"))
+    if s.errors_by_cause:
+        causes = ", ".join(f"{k}: {v}" for k, v in s.errors_by_cause.items())
+        notes.append(Note(f"errors {s.error_rate:.1%} ({causes})", "error"))
+    if s.warmup_excluded:
+        notes.append(Note(f"{s.warmup_excluded} warm-up excluded"))
+    if s.schedule_lag_ms is not None:
+        notes.append(Note(f"send lag p99 {s.schedule_lag_ms.p99:.2f} ms"))
+    if stage.aborted:
+        notes.append(Note(f"stopped early: {stage.aborted}", "error"))
+    if stage.server is not None and stage.server.derived:
+        server = ", ".join(f"{k} {format_number(v, 1)}" for k, v in stage.server.derived.items())
+        notes.append(Note(f"server: {server}"))
+    elif stage.server is not None and stage.server.error:
+        notes.append(Note(f"server metrics: {stage.server.error}", "dim"))
+    return notes
+
+
+def error_messages(report: BenchReport) -> list[tuple[str, str]]:
+    """(cause, first message) over all stages, each pair once, in stage order."""
+    seen: dict[tuple[str, str], None] = {}
+    for st in report.stages:
+        for cause, message in st.summary.error_messages.items():
+            seen.setdefault((cause, message), None)
+    return list(seen)
+
+
+def server_table(report: BenchReport) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The server's derived metrics: (metric names, [(stage, cells)]); no names when none."""
+    keys: list[str] = []
+    for st in report.stages:
+        if st.server:
+            keys.extend(k for k in st.server.derived if k not in keys)
+    rows = [
+        (st.name, [format_number((st.server.derived if st.server else {}).get(k)) for k in keys])
+        for st in report.stages
+    ]
+    return keys, rows
+
+
+# CSV -------------------------------------------------------------------------------------
+_CSV_STATS = ("mean", "median", "p90", "p95", "p99", "max")
+_CSV_LATENCIES = [f"{name}_{stat}_ms" for name, _, _ in LATENCIES[:4] for stat in _CSV_STATS]
+_CSV_RATES = ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s", "concurrency")
 
 CSV_COLUMNS = [
     "stage",
@@ -43,29 +230,21 @@ CSV_COLUMNS = [
     "failed",
     "error_rate",
     "duration_s",
-    "requests_per_s",
-    "output_tokens_per_s",
-    "total_tokens_per_s",
-    "concurrency",
+    *_CSV_RATES,
     "prompt_tokens",
     "output_tokens",
     "cached_prompt_tokens",
     "token_source",
-    *[f"{d[:-3]}_{s}_ms" for d in _DISTS for s in _STATS],
+    *_CSV_LATENCIES,
     "goodput_per_s",
     "goodput_ratio",
     "errors_by_cause",
 ]
 
 
-def _dist(d: Distribution | None, stat: str) -> float | None:
-    return None if d is None else float(getattr(d, stat))
-
-
-def token_source_label(summary: StageSummary) -> str:
-    if not summary.token_sources:
-        return "-"
-    return "+".join(f"{k}" for k, _ in sorted(summary.token_sources.items(), key=lambda x: -x[1]))
+def _csv_number(key: str, s: StageSummary, digits: int) -> object:
+    value = METRICS[key].value(s)
+    return "" if value is None else round(value, digits)
 
 
 def stage_csv_row(stage: StageResult) -> dict[str, object]:
@@ -77,25 +256,19 @@ def stage_csv_row(stage: StageResult) -> dict[str, object]:
         "requests": s.requests,
         "ok": s.ok,
         "failed": s.failed,
-        "error_rate": round(s.error_rate, 6),
+        "error_rate": _csv_number("error_rate", s, 6),
         "duration_s": round(s.duration_s, 6),
-        "requests_per_s": round(s.requests_per_s, 4),
-        "output_tokens_per_s": round(s.output_tokens_per_s, 4),
-        "total_tokens_per_s": round(s.total_tokens_per_s, 4),
-        "concurrency": round(s.concurrency, 4),
+        **{key: _csv_number(key, s, 4) for key in _CSV_RATES},
         "prompt_tokens": s.prompt_tokens,
         "output_tokens": s.output_tokens,
         "cached_prompt_tokens": "" if s.cached_prompt_tokens is None else s.cached_prompt_tokens,
         "token_source": token_source_label(s),
-        "goodput_per_s": "" if s.goodput is None else round(s.goodput.requests_per_s, 4),
-        "goodput_ratio": "" if s.goodput is None else round(s.goodput.ratio, 6),
+        **{key: _csv_number(key, s, 4) for key in _CSV_LATENCIES},
+        "goodput_per_s": _csv_number("goodput_per_s", s, 4),
+        "goodput_ratio": _csv_number("goodput_ratio", s, 6),
         "errors_by_cause": ";".join(f"{k}={v}" for k, v in s.errors_by_cause.items()),
     }
-    for d in _DISTS:
-        for st in _STATS:
-            v = _dist(getattr(s, d), st)
-            row[f"{d[:-3]}_{st}_ms"] = "" if v is None else round(v, 4)
-    return row
+    return {key: row[key] for key in CSV_COLUMNS}
 
 
 def request_rows(report: BenchReport) -> list[dict[str, object]]:
@@ -123,33 +296,4 @@ def request_rows(report: BenchReport) -> list[dict[str, object]]:
                     "error_detail": r.error_detail or "",
                 }
             )
-    return rows
-
-
-def compare_rows(
-    reports: list[BenchReport],
-) -> list[tuple[str, str, list[float | None], list[float | None], bool]]:
-    """Rows (stage, metric label, values per report, % delta vs the first, higher_is_better).
-
-    Stages are matched by name; a stage missing from a run shows as None."""
-    names: list[str] = []
-    for rep in reports:
-        for st in rep.stages:
-            if st.name not in names:
-                names.append(st.name)
-    rows: list[tuple[str, str, list[float | None], list[float | None], bool]] = []
-    for name in names:
-        summaries = [next((s.summary for s in r.stages if s.name == name), None) for r in reports]
-        for key, label, higher in COMPARE_METRICS:
-            values = [None if s is None else metric_value(s, key) for s in summaries]
-            base = values[0]
-            deltas: list[float | None] = []
-            for v in values:
-                if v is None or base is None or base == 0:
-                    deltas.append(None)
-                else:
-                    deltas.append((v - base) / abs(base) * 100.0)
-            if all(v is None for v in values):
-                continue
-            rows.append((name, label, values, deltas, higher))
     return rows

@@ -10,16 +10,27 @@ it with the server's model listing before the first stage.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 from llmdeploy.bench.config import ApiSource, TargetSpec
-from llmdeploy.errors import BenchError, DeploymentNotFoundError, UsageError
-
-if TYPE_CHECKING:
-    from llmdeploy.deploy.discovery import DeploymentEndpoint
+from llmdeploy.errors import DeploymentNotFoundError, UsageError
 
 ApiChoice = Literal["openai", "ollama"]
+
+
+@dataclass(frozen=True)
+class RunningEndpoint:
+    """What a deployment lookup found for ``--profile`` / ``--deployment`` / ``--backend``:
+    plain data, so the bench needs no deployment code. ``base_url`` is ``http://host:port``;
+    ``api`` is ``openai`` or ``ollama``; empty strings mean "not recorded"."""
+
+    base_url: str
+    api: str
+    served_model: str | None = None
+    metrics_path: str | None = "/metrics"
+    backend: str | None = None
 
 # Where each backend listens by default, its API and its metrics path.
 BACKEND_DEFAULTS: dict[str, tuple[str, ApiChoice, str | None]] = {
@@ -32,7 +43,13 @@ OLLAMA_PORT = 11434
 _OPENAI_PATHS = ("/v1", "/chat/completions", "/completions")
 _OLLAMA_PATHS = ("/api", "/api/chat", "/api/generate")
 
-__all__ = ["BACKEND_DEFAULTS", "api_of_path", "resolve_target", "split_url"]
+__all__ = [
+    "BACKEND_DEFAULTS",
+    "RunningEndpoint",
+    "api_of_path",
+    "resolve_target",
+    "split_url",
+]
 
 
 def _parts(url: str) -> tuple[str, str, int | None]:
@@ -90,14 +107,15 @@ def resolve_target(
     api_key: str | None = None,
     metrics_path: str | None = None,
     scrape_metrics: bool = True,
+    deployment: RunningEndpoint | None = None,
 ) -> TargetSpec:
-    """Build the target. ``--url`` wins; otherwise ask the deployment registry
-    (``--profile`` / ``--backend`` / ``--name``); with only ``--backend`` and no running
-    deployment, use that backend's default local port.
+    """Build the target. ``--url`` wins; otherwise the running ``deployment`` the caller
+    looked up for ``--profile`` / ``--backend`` / ``--name``; with only ``--backend`` and no
+    running deployment, that backend's default local port.
 
     Raises UsageError for a bad URL, API key or metrics path, an unknown backend, nothing to
     benchmark, or an ``--api`` that contradicts the URL path; DeploymentNotFoundError for a
-    profile or name that runs nothing."""
+    profile or name without a ``deployment``."""
     if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
         raise UsageError("the API key must be printable ASCII (it is sent as an HTTP header)")
     if metrics_path is not None and not metrics_path.startswith("/"):
@@ -116,14 +134,17 @@ def resolve_target(
                 "nothing to benchmark",
                 hint="pass --url http://127.0.0.1:8000/v1, --profile NAME or --backend NAME",
             )
-        dep = _find_deployment(profile=profile, backend=backend, name=name)
+        dep = deployment
+        if dep is None and (profile is not None or name is not None):
+            # the caller's lookup reports this with the engines it searched; a safety net
+            raise DeploymentNotFoundError(f"no running deployment {name or profile!r}")
         if dep is not None:
-            url = str(dep.base_url)
+            url = dep.base_url
             if api is None:
-                api, source = ("ollama" if str(dep.api) == "ollama" else "openai"), "deployment"
-            model = model or (str(dep.served_model) if dep.served_model else None)
+                api, source = ("ollama" if dep.api == "ollama" else "openai"), "deployment"
+            model = model or dep.served_model or None
             found_metrics = dep.metrics_path
-            found_backend = str(dep.backend) if dep.backend else backend
+            found_backend = dep.backend or backend
         else:
             assert backend is not None  # a profile or name that runs nothing raised above
             url, default_api, found_metrics = BACKEND_DEFAULTS[backend.lower()]
@@ -166,22 +187,3 @@ def resolve_target(
         api_key=api_key,
     )
 
-
-def _find_deployment(
-    *, profile: str | None, backend: str | None, name: str | None
-) -> DeploymentEndpoint | None:
-    """The running deployment, or None when only a backend was named and none runs."""
-    try:
-        from llmdeploy.deploy.discovery import find_deployment
-    except ImportError:
-        if profile is not None or name is not None:
-            raise BenchError(
-                "this llmdeploy cannot look up deployments yet", hint="pass --url instead"
-            ) from None
-        return None
-    try:
-        return find_deployment(profile=profile, backend=backend, name=name)
-    except DeploymentNotFoundError:
-        if profile is None and name is None:
-            return None
-        raise

@@ -1,7 +1,10 @@
 """``llmdeploy bench``: load-test an inference endpoint; ``report``, ``compare``, ``mock-server``.
 
-Thin layer: read options, build a typed :class:`~llmdeploy.bench.config.BenchConfig`, call the
-engine, render with Rich. Domain code is imported inside the functions so ``--help`` is fast.
+Thin layer: read options, look up the running deployment they name (the deployment layer's
+:func:`~llmdeploy.deploy.discovery.find_deployment`, so the bench itself never imports it),
+build the typed config with :func:`~llmdeploy.bench.options.config_from_options`, run, and
+render with Rich the rows :mod:`llmdeploy.bench.tables` defines for every output. Domain code
+is imported inside the functions so ``--help`` is fast.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from llmdeploy.bench.options import BenchOptions
     from llmdeploy.bench.report import BenchReport
+    from llmdeploy.bench.target import RunningEndpoint
 
 ENV_API_KEY = "LLMDEPLOY_API_KEY"
 
@@ -112,144 +117,47 @@ def bench(
     """Run a benchmark (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
         return
-    import json
     import sys
 
-    from pydantic import ValidationError
+    from llmdeploy.bench.gates import failed_gates
+    from llmdeploy.bench.options import BenchOptions, config_from_options
+    from llmdeploy.bench.outcome import outcome_error
+    from llmdeploy.bench.runner import run_bench
 
-    from llmdeploy.bench.config import (
-        BenchConfig,
-        LengthDist,
-        LoadSpec,
-        StopSpec,
-        SweepSpec,
-        WorkloadSpec,
-        parse_duration_s,
-        parse_float_list,
+    options = BenchOptions(
+        url=url, model=model, api=api, endpoint=endpoint, profile=profile, backend=backend,
+        deployment=deployment, api_key=api_key, stream=stream, stream_usage=stream_usage,
+        concurrency=concurrency, rate=rate, arrivals=arrivals, max_concurrency=max_concurrency,
+        sweep=sweep, sweep_max_concurrency=sweep_max_concurrency, sweep_steps=sweep_steps,
+        requests=requests, duration=duration, warmup=warmup, timeout=timeout,
+        input_tokens=input_tokens, output_tokens=output_tokens, dataset=dataset, prompt=prompt,
+        ignore_eos=ignore_eos, unique_prompts=unique_prompts, prompt_nonce=prompt_nonce,
+        shared_prefix_tokens=shared_prefix_tokens, extra_body=extra_body, seed=seed, slo=slo,
+        fail_on=tuple(fail_on or ()), server_metrics=metrics, metrics_path=metrics_path,
+        output=output, html=html, csv=csv,
     )
-    from llmdeploy.bench.gates import check_gates, parse_gates
-    from llmdeploy.bench.metrics import parse_slo
-    from llmdeploy.bench.runner import outcome_error, run_bench
-    from llmdeploy.bench.target import resolve_target
-    from llmdeploy.errors import GateFailedError, UsageError
-
-    _choice(api, ("openai", "ollama"), "--api")
-    _choice(endpoint, ("chat", "completions"), "--endpoint")
-    _choice(arrivals, ("constant", "poisson"), "--arrivals")
-    _choice(loop, ("auto", "asyncio", "uvloop"), "--loop")
-    gates = parse_gates(fail_on or [])
-    slo_map = parse_slo(slo) if slo else {}
-    target = resolve_target(
-        url=url,
-        api=api,  # type: ignore[arg-type]
-        model=model,
-        profile=profile,
-        backend=backend,
-        name=deployment,
-        endpoint=endpoint,  # type: ignore[arg-type]
-        stream=stream,
-        stream_usage=stream_usage,
-        api_key=api_key,
-        metrics_path=metrics_path,
-        scrape_metrics=metrics,
-    )
-    if dataset is not None and prompt is not None:
-        raise UsageError("use either --dataset or --prompt, not both")
-    extra: dict[str, Any] = {}
-    if extra_body:
-        try:
-            extra = json.loads(extra_body)
-        except (ValueError, RecursionError) as exc:
-            raise UsageError(f"--extra-body is not JSON: {exc}") from exc
-        if not isinstance(extra, dict):
-            raise UsageError("--extra-body must be a JSON object")
-    kind = "dataset" if dataset is not None else "prompt" if prompt is not None else "synthetic"
-    out_dist = LengthDist.parse(output_tokens) if output_tokens else None
-    if out_dist is None and kind != "dataset":
-        out_dist = LengthDist.parse(128)
-    try:
-        workload = WorkloadSpec(
-            kind=kind,  # type: ignore[arg-type]
-            input_tokens=LengthDist.parse(input_tokens),
-            output_tokens=out_dist,
-            dataset_path=str(dataset) if dataset else None,
-            prompt=prompt,
-            ignore_eos=ignore_eos,
-            unique_prompts=unique_prompts,
-            prompt_nonce=prompt_nonce,
-            shared_prefix_tokens=shared_prefix_tokens,
-            seed=seed,
-            extra_body=extra,
-        )
-        stages: list[LoadSpec] = []
-        if concurrency:
-            stages += [
-                LoadSpec(mode="concurrency", value=int(v))
-                for v in parse_float_list(concurrency, "--concurrency", integer=True)
-            ]
-        if rate:
-            stages += [
-                LoadSpec(mode="rate", value=v, arrivals=arrivals,  # type: ignore[arg-type]
-                         max_concurrency=max_concurrency)
-                for v in parse_float_list(rate, "--rate")
-            ]
-        if sweep and stages:
-            raise UsageError("--sweep picks its own stages; drop --concurrency / --rate")
-        config = BenchConfig(
-            target=target,
-            workload=workload,
-            stages=stages,
-            sweep=SweepSpec(max_concurrency=sweep_max_concurrency, steps=sweep_steps)
-            if sweep
-            else None,
-            stop=StopSpec(
-                requests=requests,
-                duration_s=parse_duration_s(duration) if duration else None,
-                warmup_requests=warmup,
-                timeout_s=parse_duration_s(timeout),
-            ),
-            slo=slo_map,
-            fail_on=[str(g) for g in gates],
-            scrape_metrics=metrics,
-        )
-    except ValidationError as exc:
-        raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
-    for flag, written in (("--output", output), ("--html", html), ("--csv", csv)):
-        _writable_before_run(flag, written)
-
-    show_progress = progress and not json_out and sys.stderr.isatty()
-    display = _LiveProgress() if show_progress else None
+    found = _running_deployment(options) if options.names_a_deployment else None
+    config = config_from_options(options, found)
+    display = _LiveProgress() if progress and not json_out and sys.stderr.isatty() else None
     try:
         report = run_bench(
-            config,
-            on_progress=display.update if display else None,
-            event_loop=loop,  # type: ignore[arg-type]
+            config, on_progress=display.update if display else None, event_loop=loop
         )
     finally:
         if display is not None:
             display.stop()
-    report.gates = check_gates(report, gates)
+    report.gates = failed_gates(report)
     if output is not None:
         report.save(output)
     _write_extras(report, html, csv, None)
-    if json_out:
-        from llmdeploy.cli.console import print_json
+    _show(report, output, json_out)
+    if output is not None and not json_out:
+        from llmdeploy.cli.console import err
 
-        print_json(_summary_json(report, output))
-    else:
-        _print_summary(report)
-        if output is not None:
-            from llmdeploy.cli.console import err
-
-            err().print(f"[dim]Report written to {output}[/dim]")
-    unusable = outcome_error(report)
-    if unusable is not None:
-        raise unusable
-    if report.gates:
-        raise GateFailedError(
-            f"{len(report.gates)} --fail-on check(s) failed:\n  " + "\n  ".join(report.gates),
-            hint="the thresholds come from --fail-on; the full report has every request",
-        )
+        err().print(f"[dim]Report written to {output}[/dim]")
+    error = outcome_error(report)
+    if error is not None:
+        raise error
 
 
 @app.command("report")
@@ -263,22 +171,14 @@ def report_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Re-render a saved report: console table, CSV, HTML with plots."""
-    from llmdeploy.bench.metrics import parse_slo, summarize
+    from llmdeploy.bench.metrics import parse_slo, resummarize
     from llmdeploy.bench.report import load_report
 
     report = load_report(path)
     if slo:
-        slo_map = parse_slo(slo)
-        report.config.slo = slo_map
-        for stage in report.stages:
-            stage.summary = summarize(stage.records, slo_map)
+        resummarize(report, parse_slo(slo))
     _write_extras(report, html, csv, requests_csv)
-    if json_out:
-        from llmdeploy.cli.console import print_json
-
-        print_json(_summary_json(report, path))
-    else:
-        _print_summary(report)
+    _show(report, path, json_out)
 
 
 @app.command("compare")
@@ -294,8 +194,7 @@ def compare_cmd(
 
     if len(paths) < 2:
         raise UsageError("compare needs at least two reports")
-    reports = [load_report(p) for p in paths]
-    rows = compare_rows(reports)
+    rows = compare_rows([load_report(p) for p in paths])
     if json_out:
         from llmdeploy.cli.console import print_json
 
@@ -303,12 +202,16 @@ def compare_cmd(
             {
                 "runs": [str(p) for p in paths],
                 "rows": [
-                    {"stage": s, "metric": m, "values": v, "delta_pct": d}
-                    for s, m, v, d, _ in rows
+                    {"stage": r.stage, "metric": r.column.label,
+                     "key": r.column.metric.key if r.column.metric else None,
+                     "unit": r.column.metric.unit if r.column.metric else None,
+                     "values": r.values, "delta_pct": r.deltas_pct}
+                    for r in rows
                 ],
             }
         )
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from llmdeploy.cli.console import out
@@ -317,19 +220,18 @@ def compare_cmd(
     table.add_column("stage")
     table.add_column("metric")
     for i, p in enumerate(paths):
-        table.add_column(f"{'base: ' if i == 0 else ''}{p.name}", justify="right")
+        table.add_column(f"{'base: ' if i == 0 else ''}{escape(p.name)}", justify="right")
     prev = None
-    for stage, metric, values, deltas, higher in rows:
+    for r in rows:
+        higher = r.column.metric is not None and r.column.metric.higher_is_better
         cells = []
-        for i, (v, d) in enumerate(zip(values, deltas, strict=True)):
-            text = "-" if v is None else _fmt(v)
+        for i, (text, d) in enumerate(zip(r.cells, r.deltas_pct, strict=True)):
             if i > 0 and d is not None:
-                better = (d > 0) == higher
-                color = "dim" if abs(d) < 1 else ("green" if better else "red")
+                color = "dim" if abs(d) < 1 else ("green" if (d > 0) == higher else "red")
                 text += f" [{color}]({d:+.1f}%)[/{color}]"
             cells.append(text)
-        table.add_row(stage if stage != prev else "", metric, *cells)
-        prev = stage
+        table.add_row(escape(r.stage) if r.stage != prev else "", r.column.label, *cells)
+        prev = r.stage
     out().print(table)
 
 
@@ -347,68 +249,53 @@ def mock_server_cmd(
                                                    help="Drop the connection after N tokens."),
     usage: bool = typer.Option(True, "--usage/--no-usage", help="Send token usage."),
     api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token."),
+    epoll: bool = typer.Option(False, "--epoll", help="The default event loop instead of "
+                               "select(), whose timers are precise to the microsecond."),
 ) -> None:
-    """Serve OpenAI and Ollama APIs with exact injected TTFT and ITL (for tests)."""
+    """Serve OpenAI and Ollama APIs with exact injected TTFT and ITL (for tests).
+
+    Prints ``listening http://HOST:PORT`` once it accepts connections (``--port 0``: a free
+    port)."""
     from llmdeploy.bench.mock_server import MockConfig, serve
 
-    serve(
-        MockConfig(
-            ttft_ms=ttft_ms,
-            itl_ms=itl_ms,
-            output_tokens=output_tokens,
-            model=model,
-            error_rate=error_rate,
-            disconnect_after=disconnect_after,
-            usage=usage,
-            api_key=api_key,
-        ),
-        host,
-        port,
+    config = MockConfig(
+        ttft_ms=ttft_ms,
+        itl_ms=itl_ms,
+        output_tokens=output_tokens,
+        model=model,
+        error_rate=error_rate,
+        disconnect_after=disconnect_after,
+        usage=usage,
+        api_key=api_key,
+        precise_timers=not epoll,
     )
+    serve(config, host, port, on_ready=lambda url: typer.echo(f"listening {url}"))
 
 
 # helpers ---------------------------------------------------------------------------------
-def _writable_before_run(flag: str, path: Path | None) -> None:
-    """Refuse an output path that cannot be written before the run, not after it."""
-    import os
+def _running_deployment(options: BenchOptions) -> RunningEndpoint | None:
+    """The running deployment ``--profile`` / ``--deployment`` / ``--backend`` name, found by
+    its labels on every engine that answers. With only ``--backend`` and none running: None
+    (the bench then uses that backend's default local port)."""
+    from llmdeploy.bench.target import RunningEndpoint
+    from llmdeploy.deploy.discovery import find_deployment
+    from llmdeploy.errors import DeploymentNotFoundError
 
-    from llmdeploy.errors import UsageError
-
-    if path is None:
-        return
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory; give a file name")
-    if not folder.is_dir():
-        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{flag} {path}: not writable")
-
-
-def _choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:
-    if value is not None and value not in allowed:
-        from llmdeploy.errors import UsageError
-
-        raise UsageError(f"{flag} must be one of {', '.join(allowed)} (got {value!r})")
-
-
-def _validation_summary(exc: Any) -> str:
-    """The first problems of a pydantic ValidationError as ``field: message``."""
-    errors = exc.errors()
-    text = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or 'options'}: {e['msg']}" for e in errors[:3]
+    try:
+        dep = find_deployment(
+            profile=options.profile, backend=options.backend, name=options.deployment
+        )
+    except DeploymentNotFoundError:
+        if options.profile is None and options.deployment is None:
+            return None
+        raise
+    return RunningEndpoint(
+        base_url=dep.base_url,
+        api=dep.api,
+        served_model=dep.served_model or None,
+        metrics_path=dep.metrics_path,
+        backend=dep.backend or None,
     )
-    return text + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
-
-
-def _fmt(v: float | None, digits: int = 1) -> str:
-    if v is None:
-        return "-"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) < 1 and v != 0:
-        return f"{v:.3g}"
-    return f"{v:.{digits}f}"
 
 
 def _write_extras(
@@ -424,44 +311,40 @@ def _write_extras(
         write_requests_csv(report, requests_csv)
 
 
-def _summary_json(report: BenchReport, path: Path | None) -> dict[str, Any]:
-    data = report.model_dump(mode="json", exclude={"stages": {"__all__": {"records"}}})
-    data["report_path"] = str(path) if path else None
-    return data
+def _show(report: BenchReport, path: Path | None, json_out: bool) -> None:
+    """The summary on stdout: JSON (without per-request records) or the console tables."""
+    if json_out:
+        from llmdeploy.cli.console import print_json
+
+        data = report.model_dump(mode="json", exclude={"stages": {"__all__": {"records"}}})
+        data["report_path"] = str(path) if path else None
+        print_json(data)
+    else:
+        _print_summary(report)
 
 
-_API_SOURCE = {
-    "flag": "--api",
-    "deployment": "from the deployment",
-    "backend": "from --backend",
-    "url": "from the URL path",
-    "port": "guessed from the port",
-    "discovery": "found by the model listing",
-    "default": "default",
-}
+_NOTE_STYLE = {"info": "", "error": "red", "dim": "dim"}
+
+
+def _styled(text: str, style: str) -> str:
+    from rich.markup import escape
+
+    return f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
 
 
 def _print_summary(report: BenchReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from llmdeploy.bench.tables import token_source_label
+    from llmdeploy.bench.tables import describe_run, error_messages, stage_notes, summary_table
     from llmdeploy.cli.console import out
 
     console = out()
-    cfg = report.config
-    wl = cfg.workload
-    out_len = wl.output_tokens.describe() if wl.output_tokens else "dataset"
-    prompts = "unique prompts" if wl.unique_prompts else "repeated prompts"
-    if wl.shared_prefix_tokens:
-        prompts += f", shared prefix {wl.shared_prefix_tokens}"
+    run = describe_run(report)
     console.print(
-        f"[bold]llmdeploy bench[/bold] {cfg.target.base_url}{cfg.target.api_prefix} · "
-        f"{cfg.target.api} {cfg.target.endpoint} "
-        f"[dim]({_API_SOURCE.get(cfg.target.api_source, cfg.target.api_source)})[/dim] · "
-        f"model [cyan]{escape(report.model)}[/cyan] · "
-        f"{'stream' if cfg.target.stream else 'no stream'} · input {wl.input_tokens.describe()} "
-        f"/ output {out_len} tokens ({wl.kind}, {prompts})"
+        f"[bold]llmdeploy bench[/bold] {escape(run.endpoint)} [dim](API kind "
+        f"{escape(run.api_source)})[/dim] · model [cyan]{escape(run.model)}[/cyan] · "
+        f"{'stream' if run.stream else 'no stream'} · {escape(run.workload)}"
     )
     for d in report.downgrades:
         why = f"HTTP {d.status}" + (f": {d.server_message}" if d.server_message else "")
@@ -472,79 +355,26 @@ def _print_summary(report: BenchReport) -> None:
     table = Table(title_justify="left", show_lines=False)
     table.add_column("metric", no_wrap=True)
     for st in report.stages:
-        table.add_column(st.name, justify="right", no_wrap=True)
-    summaries = [st.summary for st in report.stages]
-
-    def dist_row(label: str, name: str, stat: str) -> None:
-        cells = []
-        for s in summaries:
-            dist = getattr(s, name)
-            cells.append("-" if dist is None else _fmt(getattr(dist, stat), 2))
-        table.add_row(label, *cells)
-
-    def ok_cell(s: Any) -> str:
-        text = f"{s.ok}/{s.requests}"
-        return f"[red]{text}[/red]" if s.failed else text
-
-    table.add_row("ok / requests", *[ok_cell(s) for s in summaries])
-    table.add_row("requests/s", *[_fmt(s.requests_per_s, 2) for s in summaries])
-    table.add_row("output tok/s", *[_fmt(s.output_tokens_per_s) for s in summaries])
-    table.add_row("total tok/s", *[_fmt(s.total_tokens_per_s) for s in summaries])
-    table.add_row("concurrency", *[_fmt(s.concurrency, 2) for s in summaries])
-    for label, name in (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("TPOT", "tpot_ms"),
-                        ("E2E", "e2e_ms")):
-        for stat, stat_label in (("mean", "mean"), ("median", "p50"), ("p90", "p90"),
-                                 ("p99", "p99"), ("max", "max")):
-            if name in ("tpot_ms", "itl_ms") and stat == "p90":
-                continue
-            dist_row(f"{label} {stat_label} ms", name, stat)
-    if any(s.goodput for s in summaries):
-        table.add_row(
-            "goodput",
-            *[
-                "-" if s.goodput is None
-                else f"{s.goodput.requests_per_s:.2f}/s ({s.goodput.ratio:.0%})"
-                for s in summaries
-            ],
-        )
+        table.add_column(escape(st.name), justify="right", no_wrap=True)
+    for row in summary_table(report):
+        cells = [_styled(c, "red" if a else "") for c, a in zip(row.cells, row.alerts,
+                                                                 strict=True)]
+        table.add_row(row.column.label, *cells)
     console.print(table)
     console.print("[dim]latencies in ms; TTFT/ITL/TPOT/E2E over successful requests only[/dim]")
     for st in report.stages:
-        s = st.summary
-        notes = [f"tokens from {token_source_label(s)}"]
-        if s.cached_prompt_tokens is not None:
-            notes.append(f"cached prompt tokens {s.cached_prompt_tokens:,} of {s.prompt_tokens:,}")
-        if s.errors_by_cause:
-            causes = ", ".join(f"{k}: {v}" for k, v in s.errors_by_cause.items())
-            notes.append(f"[red]errors {s.error_rate:.1%} ({causes})[/red]")
-        if s.warmup_excluded:
-            notes.append(f"{s.warmup_excluded} warm-up excluded")
-        if s.schedule_lag_ms is not None:
-            notes.append(f"send lag p99 {s.schedule_lag_ms.p99:.2f} ms")
-        if st.aborted:
-            notes.append(f"[red]stopped early: {st.aborted}[/red]")
-        if st.server is not None and st.server.derived:
-            server = ", ".join(f"{k} {_fmt(v)}" for k, v in st.server.derived.items())
-            notes.append(f"server: {server}")
-        elif st.server is not None and st.server.error:
-            notes.append(f"[dim]server metrics: {st.server.error}[/dim]")
-        console.print(f"  {st.name}: " + " · ".join(notes))
-    seen: set[tuple[str, str]] = set()
-    for st in report.stages:
-        for cause, message in st.summary.error_messages.items():
-            if (cause, message) in seen:
-                continue
-            if not seen:
-                console.print(
-                    "[bold]First message per error cause[/bold] "
-                    "(the server's own where it sent one):"
-                )
-            seen.add((cause, message))
-            console.print(f"  [red]{escape(cause)}[/red]: {escape(message)}", soft_wrap=True)
-    if report.gates:
-        for g in report.gates:
-            console.print(f"  [red]✗ {g}[/red]")
-    elif report.config.fail_on:
+        notes = " · ".join(_styled(n.text, _NOTE_STYLE[n.level]) for n in stage_notes(st))
+        console.print(f"  {escape(st.name)}: {notes}")
+    messages = error_messages(report)
+    if messages:
+        console.print(
+            "[bold]First message per error cause[/bold] (the server's own where it sent one):"
+        )
+    for cause, message in messages:
+        console.print(f"  [red]{escape(cause)}[/red]: {escape(message)}", soft_wrap=True)
+    for g in report.gates:
+        console.print(f"  [red]✗ {escape(g)}[/red]")
+    if not report.gates and report.config.fail_on:
         console.print(f"  [green]✓ gates passed: {', '.join(report.config.fail_on)}[/green]")
 
 
@@ -577,7 +407,7 @@ class _LiveProgress:
         self._tasks: dict[int, Any] = {}
 
     def update(self, p: Any) -> None:
-        from llmdeploy.bench.runner import Progress as BenchProgress
+        from llmdeploy.bench.progress import Progress as BenchProgress
 
         assert isinstance(p, BenchProgress)
         prog = self._progress

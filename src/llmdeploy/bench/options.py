@@ -1,0 +1,220 @@
+"""From ``llmdeploy bench`` option values to a typed run: the one place they are interpreted.
+
+:func:`config_from_options` checks every option value and combination and builds the
+:class:`~llmdeploy.bench.config.BenchConfig`. The target comes from the URL, or from the
+running deployment the caller looked up (:class:`~llmdeploy.bench.target.RunningEndpoint`,
+plain data: the bench needs no deployment code), by the precedence rules of
+:func:`~llmdeploy.bench.target.resolve_target`. A bad value is a
+:class:`~llmdeploy.errors.UsageError` (exit 2) naming the option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from llmdeploy.bench.config import (
+    BenchConfig,
+    LengthDist,
+    LoadSpec,
+    StopSpec,
+    SweepSpec,
+    WorkloadSpec,
+    parse_duration_s,
+    parse_float_list,
+)
+from llmdeploy.bench.gates import parse_gates
+from llmdeploy.bench.metrics import parse_slo
+from llmdeploy.bench.target import RunningEndpoint, resolve_target
+from llmdeploy.errors import UsageError
+
+__all__ = ["DEFAULT_OUTPUT_TOKENS", "BenchOptions", "config_from_options", "usage_choice"]
+
+DEFAULT_OUTPUT_TOKENS = 128  # synthetic and fixed-prompt workloads; datasets bring their own
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """The values of ``llmdeploy bench``'s options, as the command line gives them (text
+    where it is text). ``deployment`` is ``--deployment``'s name; ``output``, ``html`` and
+    ``csv`` are the files the run will write (checked before the run)."""
+
+    url: str | None = None
+    model: str | None = None
+    api: str | None = None
+    endpoint: str = "chat"
+    profile: str | None = None
+    backend: str | None = None
+    deployment: str | None = None
+    api_key: str | None = None
+    stream: bool = True
+    stream_usage: bool = True
+    concurrency: str | None = None
+    rate: str | None = None
+    arrivals: str = "constant"
+    max_concurrency: int | None = None
+    sweep: bool = False
+    sweep_max_concurrency: int = 32
+    sweep_steps: int = 4
+    requests: int | None = None
+    duration: str | None = None
+    warmup: int = 0
+    timeout: str = "120s"
+    input_tokens: str = "128"
+    output_tokens: str | None = None
+    dataset: Path | None = None
+    prompt: str | None = None
+    ignore_eos: bool = True
+    unique_prompts: bool = True
+    prompt_nonce: int | None = None
+    shared_prefix_tokens: int = 0
+    extra_body: str | None = None
+    seed: int = 0
+    slo: str | None = None
+    fail_on: tuple[str, ...] = ()
+    server_metrics: bool = True
+    metrics_path: str | None = None
+    output: Path | None = None
+    html: Path | None = None
+    csv: Path | None = None
+
+    @property
+    def names_a_deployment(self) -> bool:
+        """No ``--url``, and a deployment to look up by profile, name or backend."""
+        return self.url is None and any((self.profile, self.backend, self.deployment))
+
+
+def config_from_options(
+    options: BenchOptions, deployment: RunningEndpoint | None = None
+) -> BenchConfig:
+    """The run ``options`` describe, aimed at ``deployment`` when there is no URL.
+
+    Raises UsageError for a bad value or combination (the message names the option);
+    DeploymentNotFoundError when a profile or name is given without a ``deployment``."""
+    o = options
+    usage_choice(o.api, ("openai", "ollama"), "--api")
+    usage_choice(o.endpoint, ("chat", "completions"), "--endpoint")
+    usage_choice(o.arrivals, ("constant", "poisson"), "--arrivals")
+    gates = parse_gates(list(o.fail_on))
+    slo = parse_slo(o.slo) if o.slo else {}
+    target = resolve_target(
+        url=o.url,
+        api=o.api,  # type: ignore[arg-type]  # checked above
+        model=o.model,
+        profile=o.profile,
+        backend=o.backend,
+        name=o.deployment,
+        endpoint=o.endpoint,  # type: ignore[arg-type]
+        stream=o.stream,
+        stream_usage=o.stream_usage,
+        api_key=o.api_key,
+        metrics_path=o.metrics_path,
+        scrape_metrics=o.server_metrics,
+        deployment=deployment,
+    )
+    if o.dataset is not None and o.prompt is not None:
+        raise UsageError("use either --dataset or --prompt, not both")
+    if o.sweep and (o.concurrency or o.rate):
+        raise UsageError("--sweep picks its own stages; drop --concurrency / --rate")
+    kind: Literal["synthetic", "dataset", "prompt"] = (
+        "dataset" if o.dataset is not None else "prompt" if o.prompt is not None else "synthetic"
+    )
+    out_tokens = LengthDist.parse(o.output_tokens) if o.output_tokens else None
+    if out_tokens is None and kind != "dataset":
+        out_tokens = LengthDist.parse(DEFAULT_OUTPUT_TOKENS)
+    from pydantic import ValidationError
+
+    try:
+        config = BenchConfig(
+            target=target,
+            workload=WorkloadSpec(
+                kind=kind,
+                input_tokens=LengthDist.parse(o.input_tokens),
+                output_tokens=out_tokens,
+                dataset_path=str(o.dataset) if o.dataset else None,
+                prompt=o.prompt,
+                ignore_eos=o.ignore_eos,
+                unique_prompts=o.unique_prompts,
+                prompt_nonce=o.prompt_nonce,
+                shared_prefix_tokens=o.shared_prefix_tokens,
+                seed=o.seed,
+                extra_body=_extra_body(o.extra_body),
+            ),
+            stages=_stages(o),
+            sweep=SweepSpec(max_concurrency=o.sweep_max_concurrency, steps=o.sweep_steps)
+            if o.sweep
+            else None,
+            stop=StopSpec(
+                requests=o.requests,
+                duration_s=parse_duration_s(o.duration) if o.duration else None,
+                warmup_requests=o.warmup,
+                timeout_s=parse_duration_s(o.timeout),
+            ),
+            slo=slo,
+            fail_on=[str(g) for g in gates],
+            scrape_metrics=o.server_metrics,
+        )
+    except ValidationError as exc:
+        raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
+    for flag, path in (("--output", o.output), ("--html", o.html), ("--csv", o.csv)):
+        _check_writable(flag, path)
+    return config
+
+
+def usage_choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:
+    """UsageError unless ``value`` is None or one of ``allowed``."""
+    if value is not None and value not in allowed:
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def _stages(o: BenchOptions) -> list[LoadSpec]:
+    stages: list[LoadSpec] = []
+    if o.concurrency:
+        stages += [
+            LoadSpec(mode="concurrency", value=int(v))
+            for v in parse_float_list(o.concurrency, "--concurrency", integer=True)
+        ]
+    if o.rate:
+        stages += [
+            LoadSpec(mode="rate", value=v, arrivals=o.arrivals,  # type: ignore[arg-type]
+                     max_concurrency=o.max_concurrency)
+            for v in parse_float_list(o.rate, "--rate")
+        ]
+    return stages
+
+
+def _extra_body(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        extra = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"--extra-body is not JSON: {exc}") from exc
+    if not isinstance(extra, dict):
+        raise UsageError("--extra-body must be a JSON object")
+    return extra
+
+
+def _check_writable(flag: str, path: Path | None) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path}: not writable")
+
+
+def _validation_summary(exc: Any) -> str:
+    """The first problems of a pydantic ValidationError as ``field: message``."""
+    errors = exc.errors()
+    text = "; ".join(
+        f"{'.'.join(str(x) for x in e['loc']) or 'options'}: {e['msg']}" for e in errors[:3]
+    )
+    return text + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")
