@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
 from llmdeploy.backends.base import RunningServer
+from llmdeploy.backends.ollama_api import ByteCallback, OllamaApi, OllamaApiError, unreachable
 from llmdeploy.backends.ollama_modelfile import (
     MODELFILE,
     ModelDefinition,
@@ -55,8 +53,6 @@ from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.core.sizes import format_bytes
 from llmdeploy.errors import (
-    DeploymentError,
-    EndpointError,
     LlmdeployError,
     ModelError,
     ProfileError,
@@ -72,11 +68,7 @@ MODELS_DIR = f"{DATA_DIR}/models"
 HEALTH_PATH = "/api/version"
 DEFAULT_TAG = "latest"
 HASH_CHUNK = 8 * 1024 * 1024
-TIMEOUT = httpx.Timeout(600.0, connect=10.0)  # per read: creating from a big GGUF is quiet
 
-# Ollama model names: [host/][namespace/]model[:tag] (types/model/name.go)
-_MODEL_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")  # host (may have a port), namespace
 
 
 @runtime_checkable
@@ -246,7 +238,7 @@ class _Failure(Protocol):
 def _pull_failed(definition: ModelDefinition) -> _Failure:
     def failure(error: OllamaApiError) -> LlmdeployError:
         if error.unreachable:
-            return _unreachable(error)
+            return unreachable(error)
         unknown = error.status_code == 404 or "file does not exist" in error.message
         return ModelError(
             f"Ollama could not pull {definition.source}: {error.message}",
@@ -261,7 +253,7 @@ def _pull_failed(definition: ModelDefinition) -> _Failure:
 
 def _create_failed(error: OllamaApiError) -> LlmdeployError:
     if error.unreachable:
-        return _unreachable(error)
+        return unreachable(error)
     if error.message.startswith("template error"):
         return ProfileError(
             f"Ollama refused the profile's template: {error.message}",
@@ -274,14 +266,7 @@ def _create_failed(error: OllamaApiError) -> LlmdeployError:
     )
 
 
-def _unreachable(error: OllamaApiError) -> EndpointError:
-    return EndpointError(
-        f"could not reach Ollama: {error.message}",
-        hint="the container may have stopped: `llmdeploy logs` shows why",
-    )
-
-
-def _progress_callback(reporter: Reporter, label: str) -> _Callback:
+def _progress_callback(reporter: Reporter, label: str) -> ByteCallback:
     if isinstance(reporter, ByteProgress):
         sink = reporter
 
@@ -297,139 +282,6 @@ def _progress_callback(reporter: Reporter, label: str) -> _Callback:
     return quiet
 
 
-class _Callback(Protocol):
-    def __call__(self, completed: int, total: int) -> None: ...
-
-
 def _size(count: object) -> str:
     return format_bytes(count if isinstance(count, int) else 0)
 
-
-# -- the seam over Ollama's HTTP API -----------------------------------------------------------
-
-
-@dataclass
-class OllamaApiError(Exception):
-    """Ollama answered with an error (status -1: inside a 200 stream), or did not answer."""
-
-    message: str
-    status_code: int = -1
-    unreachable: bool = False
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class OllamaApi:
-    """The few Ollama API calls llmdeploy makes, with errors as ``OllamaApiError``."""
-
-    def __init__(self, base_url: str, *, timeout: httpx.Timeout = TIMEOUT) -> None:
-        try:
-            import ollama
-        except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise DeploymentError(
-                "the Ollama backend needs the `ollama` Python package",
-                hint="pip install 'llmdeploy[ollama]'",
-            ) from exc
-        self._base_url = base_url.rstrip("/")
-        self._response_error: type[Exception] = ollama.ResponseError
-        self._client = ollama.Client(host=self._base_url, timeout=timeout)
-        self._http = httpx.Client(base_url=self._base_url, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-        self._client.close()  # type: ignore[no-untyped-call]  # ollama leaves it unannotated
-
-    def pull(self, model: str) -> Iterator[dict[str, Any]]:
-        return self._stream(lambda: self._client.pull(model, stream=True))
-
-    def create(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """POST /api/create with ``body`` (its JSON keys; ``from`` is ``from_`` in the client)."""
-        client = self._client
-        return self._stream(
-            lambda: client.create(
-                model=body["model"],
-                from_=body.get("from"),
-                files=body.get("files"),
-                parameters=body.get("parameters"),
-                template=body.get("template"),
-                system=body.get("system"),
-                stream=True,
-            )
-        )
-
-    def load(self, model: str, keep_alive: str) -> None:
-        """Load the model into memory: /api/generate with no prompt (documented)."""
-        try:
-            self._client.generate(model=model, keep_alive=_keep_alive(keep_alive))
-        except (ConnectionError, httpx.HTTPError, self._response_error) as exc:
-            error = self._error(exc)
-            if error.unreachable:
-                raise _unreachable(error) from exc
-            raise DeploymentError(
-                f"Ollama could not load {model}: {error.message}",
-                hint="see `llmdeploy logs`; a model larger than the container's memory "
-                "limit (resources.memory) cannot load",
-            ) from exc
-
-    def blob_exists(self, digest: str) -> bool:
-        try:
-            response = self._http.head(f"/api/blobs/{digest}")
-        except httpx.HTTPError as exc:
-            raise _unreachable(self._error(exc)) from exc
-        return response.status_code == 200
-
-    def push_blob(self, digest: str, path: Path, progress: _Callback) -> None:
-        size = path.stat().st_size
-
-        def chunks() -> Iterator[bytes]:
-            sent = 0
-            with path.open("rb") as handle:
-                while chunk := handle.read(1024 * 1024):
-                    sent += len(chunk)
-                    yield chunk
-                    progress(sent, size)
-
-        try:
-            response = self._http.post(
-                f"/api/blobs/{digest}", content=chunks(), headers={"Content-Length": str(size)}
-            )
-        except httpx.HTTPError as exc:
-            raise _unreachable(self._error(exc)) from exc
-        if response.status_code not in (200, 201):
-            raise ModelError(
-                f"Ollama refused the upload of {path.name}: HTTP {response.status_code} "
-                f"{_error_text(response)}",
-                hint="the file may have changed while it was sent; run `llmdeploy up` again",
-            )
-
-    def _stream(self, start: Callable[[], Iterable[Any]]) -> Iterator[dict[str, Any]]:
-        try:
-            for part in start():
-                yield part.model_dump(exclude_none=True)
-        except (ConnectionError, httpx.HTTPError, self._response_error) as exc:
-            raise self._error(exc) from exc
-
-    def _error(self, exc: Exception) -> OllamaApiError:
-        if isinstance(exc, self._response_error):
-            return OllamaApiError(
-                str(getattr(exc, "error", exc)), status_code=int(getattr(exc, "status_code", -1))
-            )
-        return OllamaApiError(f"{self._base_url}: {exc or type(exc).__name__}", unreachable=True)
-
-
-def _keep_alive(value: str) -> str | float:
-    """OLLAMA_KEEP_ALIVE syntax (a Go duration or seconds) as the API's keep_alive takes it."""
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200]
-    return str(data.get("error", data)) if isinstance(data, dict) else str(data)[:200]
