@@ -119,9 +119,9 @@ def test_builtin_profile_uses_the_pinned_cpu_image() -> None:
 
 def test_gpu_requests_per_engine(tmp_path: Path) -> None:
     cuda = plan(profile(accelerator="cuda"), tmp_path)
-    assert "nvidia.com/gpu=all" in run_argv(cuda.run, PODMAN)
+    assert "nvidia.com/gpu=0" in run_argv(cuda.run, PODMAN)  # gpus defaults to 1
     docker = run_argv(cuda.run, DOCKER)
-    assert docker[docker.index("--gpus") + 1] == "all"
+    assert docker[docker.index("--gpus") + 1] == "1"
     rocm_profile = profile(accelerator="rocm")
     rocm_profile = rocm_profile.model_copy(
         update={"image": OllamaServer().default_image(rocm_profile)})

@@ -62,12 +62,12 @@ def test_spec_hash_changes_with_the_profile_only() -> None:
 
 def test_gpu_accelerators_offload_layers_and_request_devices() -> None:
     cuda = plan(profile(accelerator="cuda"))
-    assert cuda.run.gpu == GpuRequest(vendor="nvidia")
+    assert cuda.run.gpu == GpuRequest(vendor="nvidia", count=1)  # gpus defaults to 1
     assert "--n-gpu-layers" in cuda.run.args
     podman = run_argv(cuda.run, PODMAN)
     docker = run_argv(cuda.run, DOCKER)
-    assert "nvidia.com/gpu=all" in podman and "--gpus" not in podman
-    assert docker[docker.index("--gpus") + 1] == "all"
+    assert "nvidia.com/gpu=0" in podman and "--gpus" not in podman
+    assert docker[docker.index("--gpus") + 1] == "1"
     rocm = run_argv(plan(profile(accelerator="rocm")).run, PODMAN)
     assert "/dev/kfd" in rocm and "/dev/dri" in rocm
 

@@ -74,6 +74,8 @@ def profile(backend: dict[str, Any], *, accelerator: str = "cpu", memory: str | 
         },
         "image": "example.invalid/server:1",
     }
+    if accelerator != "cpu":  # a replica's GPUs: as many as tensor parallelism shards over
+        data["gpus"] = backend.get("tensor_parallel_size", 1)
     if memory:
         data["resources"] = {"memory": memory}
     return Profile.model_validate(data)

@@ -76,6 +76,8 @@ def profile(
         "image": "example.invalid/server:1",
         "env": env or {},
     }
+    if accelerator != "cpu":  # a replica's GPUs: as many as tensor parallelism shards over
+        data["gpus"] = backend.get("tensor_parallel_size", 1)
     if memory:
         data["resources"] = {"memory": memory}
     return Profile.model_validate(data)

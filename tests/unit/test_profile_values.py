@@ -38,7 +38,7 @@ def test_a_choice_field_says_what_yaml_read_and_how_to_quote_it(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("fragment", "expected"),
     [
-        ("accelerator: on\n", "accelerator: Input should be 'cpu', 'cuda' or 'rocm'; YAML read "
+        ("accelerator: on\n", "accelerator: Input should be 'cpu', 'cuda', 'rocm' or 'xpu'; YAML read "
          "`on` as the boolean true; write it quoted: accelerator: 'on'"),
         ("backend:\n  kind: 1.5\n", "backend: Input tag '1.5' found using 'kind' does not match"),
         ("env:\n  EMPTY:\n", "env.EMPTY: Input should be a valid string; YAML read an empty "

@@ -20,6 +20,8 @@ def vllm_profile(accelerator: str = "cuda", **backend: object) -> Profile:
         "accelerator": accelerator,
         "backend": {"kind": "vllm", **backend},
         "model": {"ref": "hf://Qwen/Qwen2.5-0.5B-Instruct", "name": "qwen"},
+        # a replica's GPUs: as many as tensor parallelism shards over
+        **({} if accelerator == "cpu" else {"gpus": backend.get("tensor_parallel_size", 1)}),
     })
 
 
@@ -50,8 +52,8 @@ def test_gpu_container_options_per_engine() -> None:
     assert result.run.ipc_mode == "host"
     podman = " ".join(run_argv(result.run, PODMAN))
     docker = " ".join(run_argv(result.run, DOCKER))
-    assert "--device nvidia.com/gpu=all" in podman and "--ipc host" in podman
-    assert "--gpus all" in docker
+    assert "--device nvidia.com/gpu=0" in podman and "--ipc host" in podman  # gpus: 1
+    assert "--gpus 1" in docker
     assert "--mount" not in docker and f"--volume {STORE}:/models:ro" in docker
 
 

@@ -20,6 +20,7 @@ UPSTREAM_IMAGES = {
     "cpu": "ghcr.io/ggml-org/llama.cpp:server",
     "cuda": "ghcr.io/ggml-org/llama.cpp:server-cuda",
     "rocm": "ghcr.io/ggml-org/llama.cpp:server-rocm",
+    "xpu": "ghcr.io/ggml-org/llama.cpp:server-intel",  # SYCL build for Intel GPUs
 }
 ALL_LAYERS = 999
 

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from llmdeploy.core.run_spec import GpuRequest
 
-AMD_DEVICES = ("/dev/kfd", "/dev/dri")
+# Device nodes passed for GPUs that are not requested through a device plugin or CDI: AMD
+# ROCm (kfd + the render nodes) and Intel (the render nodes); the container joins `video`.
+DEVICE_PATHS: dict[str, tuple[str, ...]] = {
+    "amd": ("/dev/kfd", "/dev/dri"),
+    "intel": ("/dev/dri",),
+}
+AMD_DEVICES = DEVICE_PATHS["amd"]
 
 
 @dataclass(frozen=True)
@@ -21,9 +27,9 @@ class EngineTraits:
     build_env: tuple[tuple[str, str], ...] = ()  # env for the equivalent CLI build
 
     def gpu_cli_flags(self, gpu: GpuRequest) -> list[str]:
-        if gpu.vendor == "amd":
+        if gpu.vendor != "nvidia":
             flags: list[str] = []
-            for device in AMD_DEVICES:
+            for device in DEVICE_PATHS[gpu.vendor]:
                 flags += ["--device", device]
             return [*flags, "--group-add", "video"]
         if self.nvidia_style == "cdi":

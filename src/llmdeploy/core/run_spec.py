@@ -7,7 +7,7 @@ from typing import Literal
 
 from llmdeploy.core.labels import DeploymentLabels
 
-GpuVendor = Literal["nvidia", "amd"]
+GpuVendor = Literal["nvidia", "amd", "intel"]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,11 @@ from llmdeploy.constants import CONTAINER_NAME_PREFIX, MODEL_MOUNT_DIR
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import BuildRecipe, ModelMount
 from llmdeploy.core.plan import DeploymentPlan, HealthSpec, ImageChoice
-from llmdeploy.core.run_spec import BindMount, GpuRequest, PortMapping, RunSpec
+from llmdeploy.core.run_spec import BindMount, GpuRequest, GpuVendor, PortMapping, RunSpec
 from llmdeploy.profiles.schema import Profile
+
+# which vendor's GPUs an accelerator asks for
+GPU_VENDORS: dict[str, GpuVendor] = {"cuda": "nvidia", "rocm": "amd", "xpu": "intel"}
 
 
 def container_name(deployment: str) -> str:
@@ -68,11 +71,8 @@ def plan_deployment(
             raise ValueError("this backend keeps data: plan_deployment needs data_root")
         host_data = data_root / name / profile.backend.kind
         mounts.append(BindMount(source=str(host_data), target=launch.data_dir, read_only=False))
-    gpu = None
-    if profile.accelerator == "cuda":
-        gpu = GpuRequest(vendor="nvidia")
-    elif profile.accelerator == "rocm":
-        gpu = GpuRequest(vendor="amd")
+    vendor = GPU_VENDORS.get(profile.accelerator)
+    gpu = GpuRequest(vendor=vendor, count=profile.gpu_count) if vendor else None
     resources = profile.resources
     run = RunSpec(
         name=container_name(name),

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from llmdeploy.constants import DOCKER_DEFAULT_HOST
-from llmdeploy.core.engine_traits import AMD_DEVICES, DOCKER
+from llmdeploy.core.engine_traits import DEVICE_PATHS, DOCKER
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.engines.addresses import ApiAddress, as_url, docker_address
 from llmdeploy.engines.sdk_engine import SdkEngine, build_kwargs, load_sdk, ulimit_pairs
@@ -69,7 +69,7 @@ class DockerEngine(SdkEngine):
             count = -1 if spec.gpu.count is None else spec.gpu.count
             kwargs["device_requests"] = [types.DeviceRequest(count=count, capabilities=[["gpu"]])]
         elif spec.gpu is not None:
-            kwargs["devices"] = [f"{d}:{d}:rwm" for d in AMD_DEVICES]
+            kwargs["devices"] = [f"{d}:{d}:rwm" for d in DEVICE_PATHS[spec.gpu.vendor]]
             kwargs["group_add"] = ["video"]
         return kwargs
 

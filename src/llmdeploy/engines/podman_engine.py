@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llmdeploy.core.engine_traits import AMD_DEVICES, PODMAN
+from llmdeploy.core.engine_traits import DEVICE_PATHS, PODMAN
 from llmdeploy.core.run_spec import BuildRequest, RunSpec
 from llmdeploy.engines.addresses import ApiAddress, as_url, podman_addresses
 from llmdeploy.engines.podman_service import TransientService, first_answering, socket_answers
@@ -91,7 +91,7 @@ class PodmanEngine(SdkEngine):
         if spec.gpu is not None and spec.gpu.vendor == "nvidia":
             kwargs["devices"] = self.traits.cdi_devices(spec.gpu)
         elif spec.gpu is not None:
-            kwargs["devices"] = list(AMD_DEVICES)
+            kwargs["devices"] = list(DEVICE_PATHS[spec.gpu.vendor])
             kwargs["group_add"] = ["video"]
         return kwargs
 

@@ -203,7 +203,8 @@ class _Search:
             more = gpu_target(changed, per_gpu)
             if self._fits(changed, more):
                 summary = f"tensor_parallel_size {tp}: {tp} GPUs of {format_gib(per_gpu)}"
-                changes: dict[str, object] = {"backend.tensor_parallel_size": tp}
+                # one replica needs as many GPUs as tensor parallelism shards over
+                changes: dict[str, object] = {"backend.tensor_parallel_size": tp, "gpus": tp}
                 flags = ("--tensor-parallel", str(tp))
                 return self._priced("tensor_parallel", summary, changes, flags, changed, more)
         return None

@@ -63,7 +63,12 @@ class ProfileRuleError(ValueError):
 
 def check(profile: Profile) -> None:
     """Raise ProfileRuleError listing every rule ``profile`` breaks."""
-    found = [*_model_rules(profile), *_build_rules(profile), *_backend_rules(profile)]
+    found = [
+        *_model_rules(profile),
+        *_accelerator_rules(profile),
+        *_build_rules(profile),
+        *_backend_rules(profile),
+    ]
     if found:
         raise ProfileRuleError(found)
 
@@ -78,6 +83,40 @@ def _model_rules(profile: Profile) -> Iterator[Violation]:
     )
     if problem:
         yield Violation("model.ref", problem)
+
+
+# Accelerators each backend has an official upstream image for; others need ``image:``.
+UPSTREAM_ACCELERATORS: dict[str, tuple[str, ...]] = {
+    "llamacpp": ("cpu", "cuda", "rocm", "xpu"),
+    "vllm": ("cpu", "cuda", "rocm"),  # cpu: the image llmdeploy builds
+    "ollama": ("cpu", "cuda", "rocm"),
+}
+
+
+def _accelerator_rules(profile: Profile) -> Iterator[Violation]:
+    """GPU counts, and accelerators a backend has no image for."""
+    kind = profile.backend.kind
+    if profile.gpus is not None and profile.accelerator == "cpu":
+        yield Violation(
+            "gpus", f"is {profile.gpus} but accelerator is cpu; set accelerator or drop gpus"
+        )
+    if profile.accelerator not in UPSTREAM_ACCELERATORS[kind] and profile.image is None:
+        yield Violation(
+            "image",
+            f"{kind} has no official image for accelerator {profile.accelerator!r}; set image: "
+            "to one built for it",
+        )
+    options = profile.backend
+    if (
+        isinstance(options, VllmBackend)
+        and profile.accelerator != "cpu"
+        and options.tensor_parallel_size > profile.gpu_count
+    ):
+        yield Violation(
+            "backend.tensor_parallel_size",
+            f"is {options.tensor_parallel_size} but gpus is {profile.gpu_count}: tensor "
+            "parallelism shards the model over that many GPUs of one replica; raise gpus",
+        )
 
 
 def _build_rules(profile: Profile) -> Iterator[Violation]:

@@ -22,9 +22,10 @@ from llmdeploy.profiles.backend_options import (
     OllamaBackend,
     VllmBackend,
 )
+from llmdeploy.profiles.targets import KubernetesSpec, ProbeSpec, ScaleSpec
 
 EngineName = Literal["podman", "docker", "auto"]
-Accelerator = Literal["cpu", "cuda", "rocm"]
+Accelerator = Literal["cpu", "cuda", "rocm", "xpu"]
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]?|[bB])?$")
@@ -148,7 +149,15 @@ class Profile(StrictModel):
     name: str
     description: str = ""
     engine: EngineName = "auto"
-    accelerator: Accelerator = "cpu"
+    accelerator: Accelerator = Field(
+        default="cpu", description="cpu, cuda (NVIDIA), rocm (AMD) or xpu (Intel)"
+    )
+    gpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="GPUs a replica uses (default 1 on a GPU accelerator; none on the CPU); "
+        "vLLM's tensor_parallel_size may not exceed it",
+    )
     backend: BackendSpec
     model: ModelSource
     image: str | None = Field(
@@ -167,6 +176,16 @@ class Profile(StrictModel):
     resources: ResourceLimits = Field(default_factory=ResourceLimits)
     health: HealthCheck = Field(default_factory=HealthCheck)
     security: Security = Field(default_factory=Security)
+    scale: ScaleSpec = Field(default_factory=ScaleSpec)
+    probes: ProbeSpec = Field(default_factory=ProbeSpec)
+    kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs one replica uses: ``gpus``, else 1 on a GPU accelerator, 0 on the CPU."""
+        if self.accelerator == "cpu":
+            return 0
+        return self.gpus or 1
 
     @field_validator("name")
     @classmethod

