@@ -4,7 +4,7 @@
 # Idempotent: re-running skips what is already done and says so.
 #
 # usage: scripts/setup-host.sh [--engines podman,docker] [--no-base-image | --base-image auto|always|never]
-#                              [--no-wheelhouse] [--with-chromium] [--timeout SECONDS]
+#                              [--no-wheelhouse] [--with-chromium] [--with-export-tools] [--timeout SECONDS]
 #
 #   --engines LIST     engines to set up (default: podman,docker)
 #   --base-image MODE  auto (default): build localhost/llmdeploy-base:bookworm with debootstrap only
@@ -12,6 +12,8 @@
 #   --no-base-image    same as --base-image never
 #   --no-wheelhouse    do not pre-download the xllamacpp wheel (image builds then need PyPI)
 #   --with-chromium    also install chromium (for browser-based tests)
+#   --with-export-tools  also install what checks `llmdeploy export` for real: prometheus
+#                      (promtool), docker-compose, podman-compose and kubectl (kustomize)
 #   --timeout S        how long to wait for dockerd / the Podman socket (default 60)
 #
 # Environment other tools should use afterwards (printed at the end):
@@ -25,6 +27,7 @@ ENGINES=podman,docker
 BASE_MODE=auto
 WHEELHOUSE=1
 CHROMIUM=0
+EXPORT_TOOLS=0
 TIMEOUT=60
 PODMAN_SOCK=/run/podman/podman.sock            # root; a non-root user gets the rootless socket
 DOCKER_SOCK=/var/run/docker.sock
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
     --no-base-image) BASE_MODE=never; shift ;;
     --no-wheelhouse) WHEELHOUSE=0; shift ;;
     --with-chromium) CHROMIUM=1; shift ;;
+    --with-export-tools) EXPORT_TOOLS=1; shift ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --timeout=*) TIMEOUT=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -121,6 +125,12 @@ if [ "$BASE_MODE" != never ]; then
   want_pkg binutils strip                  # strip: shrinks the xllamacpp wheel ~3x for the image
 fi
 [ "$CHROMIUM" -eq 1 ] && want_pkg chromium chromium
+if [ "$EXPORT_TOOLS" -eq 1 ]; then
+  want_pkg prometheus prometheus           # a real Prometheus evaluates every exported PromQL
+  want_pkg docker-compose docker-compose   # compose exports run for real on Docker ...
+  want_pkg podman-compose podman-compose   # ... and on Podman
+  want_pkg kubectl kubectl                 # `kubectl kustomize` builds the Kubernetes export
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   if [ ${#PKGS[@]} -gt 0 ]; then

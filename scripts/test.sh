@@ -26,7 +26,7 @@ export XLLAMACPP_VERSION
 VLLM_VERSION=$(python -c 'from llmdeploy.backends.vllm import VLLM_VERSION as v; print(v)')
 export VLLM_VERSION
 phase "host setup (engines, base image, wheelhouse)"
-bash scripts/setup-host.sh --engines podman,docker --with-chromium
+bash scripts/setup-host.sh --engines podman,docker --with-chromium --with-export-tools
 phase "vLLM CPU wheelhouse"
 # the CPU vLLM image's wheelhouse (876 MB, once): its image builds with no network
 VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"

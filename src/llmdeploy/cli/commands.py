@@ -10,6 +10,7 @@ def register(app: typer.Typer) -> None:
         bench,
         chat_cmd,
         doctor,
+        export_cmd,
         lifecycle_cmds,
         models_cmd,
         plan_cmd,
@@ -28,3 +29,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(bench.app, name="bench")
     app.command("plan")(plan_cmd.plan)
     app.add_typer(models_cmd.app, name="models")
+    app.add_typer(export_cmd.app, name="export")

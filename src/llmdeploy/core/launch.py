@@ -47,6 +47,18 @@ class ServerLaunch:
     # commands, and commands run in the container once it is healthy (`render` prints them)
     extra_files: tuple[RenderedFile, ...] = ()
     post_start: tuple[PostStartStep, ...] = ()
+    # orchestrators' probes: ready means "the model can serve" (default: health_path), live
+    # means "the process works" (default: health_path); the startup probe uses ready_path
+    ready_path: str | None = None
+    live_path: str | None = None
+
+    @property
+    def readiness_path(self) -> str:
+        return self.ready_path or self.health_path
+
+    @property
+    def liveness_path(self) -> str:
+        return self.live_path or self.health_path
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""``llmdeploy export``: the same deployment, rendered for an orchestrator instead of run.
+
+One domain call, :func:`export_files`: plan the deployment as ``up`` would (without fetching
+anything), work out the figures the targets need (the planner's weight and memory sizes, a
+queue target measured by ``llmdeploy bench``), and hand them to the target's renderer:
+
+- ``kube``: Kubernetes manifests and a kustomization (dialect ``kubernetes``), or one file
+  ``podman kube play`` runs on an edge box (dialect ``podman``);
+- ``quadlet``: systemd units for Podman (``.container``, ``.volume``);
+- ``compose``: a compose file for ``docker compose`` / ``podman-compose``.
+
+What the profile declares decides the output, whatever machine runs the command: a CPU laptop
+exports a correct manifest for two NVIDIA GPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from llmdeploy.core.launch import RenderedFile
+from llmdeploy.deploy.up import plan_without_fetching
+from llmdeploy.errors import UsageError
+from llmdeploy.profiles.schema import Profile
+from llmdeploy.profiles.targets import ScaleSpec
+from llmdeploy.render.inputs import ExportInputs
+
+ExportTarget = Literal["kube", "quadlet", "compose"]
+KubeDialect = Literal["kubernetes", "podman"]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What a user asks ``export`` for.
+
+    ``replicas``: (min, max) overriding the profile's ``scale``; ``from_bench``: a saved
+    ``llmdeploy bench`` report whose sweep sets the autoscaling target.
+    """
+
+    profile: Profile
+    target: ExportTarget
+    base_dir: Path | None = None
+    deployment: str | None = None
+    dialect: KubeDialect = "kubernetes"
+    replicas: tuple[int, int] | None = None
+    from_bench: Path | None = None
+
+
+def parse_replicas(text: str) -> tuple[int, int]:
+    """``--replicas 2:8`` -> (2, 8); ``--replicas 3`` -> (3, 3). UsageError otherwise."""
+    low, colon, high = text.partition(":")
+    try:
+        pair = (int(low), int(high if colon else low))
+    except ValueError:
+        raise UsageError(
+            f"--replicas {text!r}: use MIN:MAX (e.g. 2:8) or a fixed count (e.g. 3)"
+        ) from None
+    if pair[0] < 0 or pair[1] < 1 or pair[0] > pair[1]:
+        raise UsageError(f"--replicas {text!r}: need 0 <= MIN <= MAX and MAX >= 1")
+    return pair
+
+
+def export_inputs(request: ExportRequest) -> ExportInputs:
+    """The plan and figures the renderers need; nothing is downloaded or started."""
+    profile = request.profile
+    if request.replicas is not None:
+        low, high = request.replicas
+        data = profile.scale.model_dump()
+        data.update(min_replicas=low, max_replicas=high)
+        profile = profile.model_copy(update={"scale": ScaleSpec.model_validate(data)})
+    plan = plan_without_fetching(profile, base_dir=request.base_dir, deployment=request.deployment)
+    weights, memory = _planned_sizes(profile)
+    inputs = ExportInputs(plan=plan, profile=profile, weights_bytes=weights, memory_bytes=memory)
+    if request.from_bench is not None:
+        from llmdeploy.bench.capacity import queue_target_from_report
+
+        target, source = queue_target_from_report(request.from_bench)
+        inputs = replace(inputs, queue_target=target, queue_target_source=source)
+    return inputs
+
+
+def export_files(request: ExportRequest) -> list[RenderedFile]:
+    """The files of the export (paths relative to the output folder)."""
+    inputs = export_inputs(request)
+    if request.target == "kube":
+        from llmdeploy.render.kube import render_kube
+
+        return render_kube(inputs, dialect=request.dialect)
+    if request.target == "quadlet":
+        from llmdeploy.render.quadlet import render_quadlet
+
+        return render_quadlet(inputs)
+    from llmdeploy.render.compose import render_compose
+
+    return render_compose(inputs)
+
+
+def _planned_sizes(profile: Profile) -> tuple[int | None, int | None]:
+    """(weights on disk, what one replica needs) in bytes, from the planner; None when the
+    model cannot be sized without downloading it."""
+    from llmdeploy.errors import LlmdeployError
+    from llmdeploy.planner import check_profile
+    from llmdeploy.planner.host import model_info_for_ref
+
+    try:
+        info, _origin = model_info_for_ref(profile.model.ref)
+        report = check_profile(profile, info, available_bytes=None)
+    except LlmdeployError:
+        return None, None
+    weights = info.total_size_bytes or report.weights_bytes or None
+    return weights, report.total_bytes or None
+
+
+def write_export(out_dir: Path, files: list[RenderedFile]) -> None:
+    """Write the files into ``out_dir`` (created when missing); RenderError naming the folder."""
+    from llmdeploy.deploy.images import write_files
+    from llmdeploy.errors import RenderError
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_files(out_dir, files)
+    except OSError as exc:
+        raise RenderError(
+            f"--out {out_dir}: cannot write the exported files there: "
+            f"{exc.strerror or exc} ({exc.filename or out_dir})",
+            hint="choose a directory you can write to (it is created when missing)",
+        ) from exc
+
+
+def as_stream(files: list[RenderedFile]) -> str:
+    """The files as one text for ``--stdout``: YAML documents joined with ``---`` (the
+    kustomization left out, as ``kubectl apply -f -`` and ``podman kube play -`` take them), other
+    files each under a ``# file: NAME`` line."""
+    yaml_docs = [
+        f.content.strip() + "\n"
+        for f in files
+        if f.path.endswith((".yaml", ".yml")) and f.path != "kustomization.yaml"
+    ]
+    others = [f for f in files if not f.path.endswith((".yaml", ".yml"))]
+    text = "---\n".join(yaml_docs)
+    for item in others:
+        text += f"# file: {item.path}\n{item.content}"
+    return text
