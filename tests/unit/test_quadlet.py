@@ -92,6 +92,8 @@ def option_pairs(options: list[str]) -> Counter[tuple[str, str]]:
             value = value.replace("label:", "label=")
         if flag == "--read-only":
             value = value or "true"
+        if flag == "--cpus":
+            value = f"{float(value):g}"  # 2 and 2.0 are the same limit
         pairs[(flag, value)] += 1
         i += 1
     return pairs
