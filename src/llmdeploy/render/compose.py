@@ -178,6 +178,8 @@ def _header(inputs: ExportInputs) -> list[str]:
     lines += image_notes(plan, "image:")
     if spec.gpu is not None and spec.gpu.vendor == "nvidia":
         lines.append("GPUs: podman-compose passes them (as CDI devices) from version 1.2 on.")
+    elif spec.gpu is not None:
+        lines.append("GPUs: podman-compose applies group_add (video) from version 1.0.6 on.")
     if spec.ipc_mode:
         lines.append("podman-compose ignores ipc: (docker compose and docker-compose apply it).")
     if spec.pids_limit is not None:
