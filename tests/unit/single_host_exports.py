@@ -4,10 +4,12 @@ sizes fixed so the files do not depend on this machine's store."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from test_golden_files import CASES, DATA, model_location, profile_for
+from test_golden_files import CASES, DATA, GOLDEN, UPDATE, check, model_location, profile_for
 
+from llmdeploy.core.launch import RenderedFile
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.profiles.merge import deep_merge
 from llmdeploy.profiles.schema import Profile
@@ -33,3 +35,13 @@ def export_inputs(case: str, overrides: dict[str, Any] | None = None) -> ExportI
         data = deep_merge(profile.model_dump(mode="json", exclude_none=True), overrides)
         profile = Profile.model_validate(data)
     return inputs_for_profile(profile)
+
+
+def check_golden(case: str, target: str, files: list[RenderedFile]) -> None:
+    """Every file equals ``tests/golden/<case>/<target>/<path>``; no stale golden file."""
+    folder: Path = GOLDEN / case / target
+    for item in files:
+        check(folder / item.path, item.content)
+    if not UPDATE:
+        kept = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+        assert kept == {item.path for item in files}

@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from single_host_exports import EXPORT_CASES, export_inputs
-from test_golden_files import GOLDEN, UPDATE, check
+from single_host_exports import EXPORT_CASES, check_golden, export_inputs
 from test_quadlet import option_pairs
 
 from llmdeploy.core.engine_traits import DOCKER, PODMAN, EngineTraits
@@ -49,13 +48,7 @@ def service_of(inputs: ExportInputs) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", EXPORT_CASES)
 def test_compose_files_match_golden(case: str) -> None:
-    folder = GOLDEN / case / "compose"
-    files = render_compose(export_inputs(case))
-    for item in files:
-        check(folder / item.path, item.content)
-    if not UPDATE:
-        kept = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
-        assert kept == {item.path for item in files}
+    check_golden(case, "compose", render_compose(export_inputs(case)))
 
 
 # --- the service runs what `up` runs ---------------------------------------------------------

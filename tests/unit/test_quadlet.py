@@ -13,8 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from single_host_exports import EXPORT_CASES, export_inputs
-from test_golden_files import GOLDEN, UPDATE, check
+from single_host_exports import EXPORT_CASES, check_golden, export_inputs
 
 from fakes.systemd_unit import QUADLET_OWN, Unit, parse_unit, quadlet_run_args
 from llmdeploy.core.engine_traits import PODMAN
@@ -41,13 +40,7 @@ def container_unit(inputs: ExportInputs, podman: tuple[int, int] = OLDEST) -> Un
 
 @pytest.mark.parametrize("case", EXPORT_CASES)
 def test_quadlet_files_match_golden(case: str) -> None:
-    folder = GOLDEN / case / "quadlet"
-    files = render_quadlet(export_inputs(case))
-    for item in files:
-        check(folder / item.path, item.content)
-    if not UPDATE:
-        kept = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
-        assert kept == {item.path for item in files}
+    check_golden(case, "quadlet", render_quadlet(export_inputs(case)))
 
 
 @pytest.mark.parametrize("podman", [OLDEST, NEWEST], ids=["oldest", "newest"])
