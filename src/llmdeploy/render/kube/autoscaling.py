@@ -84,8 +84,9 @@ def autoscaling_files(inputs: ExportInputs) -> list[RenderedFile]:
             },
         }
         notes = [
-            f"Scales on the requests in flight (running + waiting) per replica: {_number(target)}",
-            f"(from {source}).",
+            "Adds replicas when the requests in flight (running + waiting) per replica exceed "
+            f"{_number(target)}.",
+            f"Target from {source}.",
             *_scale_to_zero_notes(inputs),
         ]
         return [_scaled_object(inputs, trigger, notes, target_note=f"{_number(target)}: {source}")]
@@ -150,10 +151,11 @@ def _scaled_object(
     }
     doc = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": metadata,
            "spec": spec}
+    needs = ["KEDA ScaledObject: needs KEDA (https://keda.sh) in the cluster."]
+    if trigger["type"] == "prometheus":
+        needs.append(f"It asks the Prometheus at {PROMETHEUS_URL} (serverAddress).")
     comments = [
-        "KEDA ScaledObject: needs KEDA (https://keda.sh) installed in the cluster"
-        + (", and a Prometheus at " + PROMETHEUS_URL if trigger["type"] == "prometheus" else "")
-        + ".",
+        *needs,
         *notes,
         "KEDA creates and owns the HorizontalPodAutoscaler of the Deployment.",
     ]
@@ -256,9 +258,11 @@ def _no_queue_reason(inputs: ExportInputs) -> str:
 def _scale_to_zero_notes(inputs: ExportInputs) -> list[str]:
     if inputs.profile.scale.min_replicas > 0:
         return [f"At least {inputs.profile.scale.min_replicas} replica(s) stay warm."]
+    idle = inputs.profile.scale.scale_in_idle_s
     return [
-        "Scale to zero (scale.min_replicas: 0): after scale.scale_in_idle_s without requests",
-        "the last replica goes. Cost: " + _cold_start_text(inputs) + ".",
+        f"Scale to zero (scale.min_replicas: 0): the last replica goes after {idle} s without",
+        "requests (scale.scale_in_idle_s). The first request after that waits for "
+        + _cold_start_text(inputs) + ".",
         "At zero replicas no server exports the queue metric, so this trigger cannot see new",
         "requests: something else must wake the deployment (kubectl scale, a second trigger on",
         "your gateway's request metric, or the KEDA HTTP add-on in front of the Service).",
@@ -280,9 +284,10 @@ def _cold_start_text(inputs: ExportInputs) -> str:
     bandwidth = inputs.profile.probes.load_bandwidth_mib_s
     if weights:
         seconds = weights / (bandwidth * 2**20)
+        took = f"about {seconds:.0f} s" if seconds >= 1 else "under 1 s"
         parts.append(
-            f"loading {format_gib(weights)} of weights (about {seconds:.0f} s at "
-            f"{bandwidth:g} MiB/s)"
+            f"loading {format_gib(weights)} of weights ({took} at {bandwidth:g} MiB/s, "
+            "probes.load_bandwidth_mib_s)"
         )
     else:
         parts.append("loading the weights")
