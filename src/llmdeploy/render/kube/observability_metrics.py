@@ -3,8 +3,9 @@
 Checked against the servers themselves (their ``/metrics`` under load), not their docs:
 
 - vLLM 0.32.0 (the version llmdeploy pins): gauges ``vllm:num_requests_running``,
-  ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc`` (a fraction, 1 = full; it was
-  ``vllm:gpu_cache_usage_perc`` before vLLM 0.10); histograms
+  ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc`` (a fraction, 1 = full; the
+  ``vllm:gpu_cache_usage_perc`` of older releases, deprecated by vLLM PR #18354 and removed by
+  PR #29330); histograms
   ``vllm:time_to_first_token_seconds``, ``vllm:inter_token_latency_seconds``,
   ``vllm:request_time_per_output_token_seconds``; counters ``vllm:prompt_tokens_total``,
   ``vllm:generation_tokens_total``; the HTTP layer's ``http_requests_total`` with ``status``
