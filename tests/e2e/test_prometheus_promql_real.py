@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_helpers import BASE_IMAGE, Cli, engine_ready, free_port, leftovers, unavailable
+from e2e_helpers import cli_in, engine_ready, free_port, leftovers, unavailable
 
 from llmdeploy.bench.capacity import read_capacity
 from llmdeploy.deploy.export import ExportRequest, export_inputs
@@ -149,16 +148,6 @@ class Prometheus:
             self.process.wait(timeout=30)
 
 
-def _cli(folder: Path) -> Cli:
-    env = dict(os.environ)
-    env["LLMDEPLOY_CONFIG_DIR"] = str(folder / "config")
-    env["LLMDEPLOY_MODEL_STORE"] = os.environ.get(
-        "LLMDEPLOY_TEST_MODEL_STORE", str(Path.home() / ".cache" / "llmdeploy-test-models"))
-    env["LLMDEPLOY_BASE_IMAGE"] = BASE_IMAGE
-    env.pop("LLMDEPLOY_ENGINE", None)
-    return Cli(env=env, cwd=folder)
-
-
 def _prerequisites(backend: str) -> None:
     reason = engine_ready(ENGINE)
     if reason:
@@ -190,7 +179,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     _prerequisites(backend)
     parent, extra, up_timeout, bench_args = BACKENDS[backend]
     folder = tmp_path_factory.mktemp(f"promql-{backend}")
-    cli = _cli(folder)
+    cli = cli_in(folder)
     name = f"e2e-prom-{backend}-{uuid.uuid4().hex[:6]}"
     port = free_port()
     profile_file = folder / f"{name}.yaml"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from kube_obs_inputs import GIB, inputs
+from test_golden_files import UPDATE, check
 
 from llmdeploy.deploy.crd_check import CUSTOM_KINDS, validate_custom_resource
 from llmdeploy.render.inputs import ExportInputs
@@ -25,7 +26,6 @@ from llmdeploy.render.kube.observability import observability_files
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 MEASURED = (
     "run.json: concurrency=12 (12 in flight) met the SLOs ttft_ms=800 for 95% of requests; "
     "concurrency=16 (16) did not: 71% of requests met the SLOs (needs 95%)"
@@ -54,14 +54,6 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 def case_inputs(case: str) -> ExportInputs:
     builtin, figures, overrides = CASES[case]
     return inputs(builtin, **figures, **overrides)
-
-
-def check(path: Path, content: str) -> None:
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    assert path.is_file(), f"missing golden file {path} (run with UPDATE_GOLDEN=1)"
-    assert path.read_text() == content, f"{path} differs from the renderer's output"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
