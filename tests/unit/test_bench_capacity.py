@@ -164,3 +164,19 @@ def test_an_empty_sweep_is_refused(tmp_path: Path) -> None:
     _report([], slo={"ttft_ms": 500}).save(path)
     with pytest.raises(BenchError, match=r"run\.json holds no stage"):
         queue_target_from_report(path)
+
+
+def test_export_takes_the_target_and_ttft_slo_from_the_report(tmp_path: Path) -> None:
+    from llmdeploy.deploy.export import ExportRequest, export_inputs
+    from llmdeploy.profiles.loader import resolve
+
+    path = tmp_path / "run.json"
+    _report([(conc(1), _records(FAST)), (conc(6), _records(FAST)), (conc(12), _records(SLOW))],
+            fail_on=["ttft_p95_ms>700"]).save(path)
+    profile = resolve("edge-podman", env={}).profile
+    inputs = export_inputs(ExportRequest(profile=profile, target="kube", replicas=(1, 4),
+                                         from_bench=path))
+    assert inputs.queue_target == 6
+    assert inputs.queue_target_source.startswith(f"{path}: concurrency=6")
+    assert inputs.ttft_slo_ms == 700
+    assert (inputs.profile.scale.min_replicas, inputs.profile.scale.max_replicas) == (1, 4)
