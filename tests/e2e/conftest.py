@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -10,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import (
-    BASE_IMAGE,
     Cli,
     Deployment,
+    cli_in,
     engine_ready,
     free_port,
     unavailable,
@@ -22,13 +21,7 @@ from e2e_helpers import (
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    env = dict(os.environ)
-    env["LLMDEPLOY_CONFIG_DIR"] = str(tmp_path / "config")
-    env["LLMDEPLOY_MODEL_STORE"] = os.environ.get(
-        "LLMDEPLOY_TEST_MODEL_STORE", str(Path.home() / ".cache" / "llmdeploy-test-models"))
-    env["LLMDEPLOY_BASE_IMAGE"] = BASE_IMAGE
-    env.pop("LLMDEPLOY_ENGINE", None)
-    return Cli(env=env, cwd=tmp_path)
+    return cli_in(tmp_path)
 
 
 @pytest.fixture(params=["podman", "docker"])

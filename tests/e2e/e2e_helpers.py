@@ -64,6 +64,17 @@ class Cli:
         return json.loads(result.stdout)
 
 
+def cli_in(folder: Path) -> Cli:
+    """A CLI with its own config folder under ``folder``, the test model store and base image."""
+    env = dict(os.environ)
+    env["LLMDEPLOY_CONFIG_DIR"] = str(folder / "config")
+    env["LLMDEPLOY_MODEL_STORE"] = os.environ.get(
+        "LLMDEPLOY_TEST_MODEL_STORE", str(Path.home() / ".cache" / "llmdeploy-test-models"))
+    env["LLMDEPLOY_BASE_IMAGE"] = BASE_IMAGE
+    env.pop("LLMDEPLOY_ENGINE", None)
+    return Cli(env=env, cwd=folder)
+
+
 @dataclass
 class Deployment:
     engine: str

@@ -73,10 +73,15 @@ def export_inputs(request: ExportRequest) -> ExportInputs:
     weights, memory = _planned_sizes(profile)
     inputs = ExportInputs(plan=plan, profile=profile, weights_bytes=weights, memory_bytes=memory)
     if request.from_bench is not None:
-        from llmdeploy.bench.capacity import queue_target_from_report
+        from llmdeploy.bench.capacity import read_capacity
 
-        target, source = queue_target_from_report(request.from_bench)
-        inputs = replace(inputs, queue_target=target, queue_target_source=source)
+        capacity = read_capacity(request.from_bench)
+        inputs = replace(
+            inputs,
+            queue_target=capacity.per_replica,
+            queue_target_source=capacity.source,
+            ttft_slo_ms=capacity.ttft_slo_ms,
+        )
     return inputs
 
 

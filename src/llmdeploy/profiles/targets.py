@@ -29,11 +29,13 @@ class _Strict(BaseModel):
 class ScaleSpec(_Strict):
     """How many replicas run, and when there are more or fewer (Kubernetes exports).
 
-    ``metric: queue`` scales on the requests waiting in the server's queue (vLLM's
-    ``vllm:num_requests_waiting``, llama.cpp's ``llamacpp:requests_deferred``) through a KEDA
-    Prometheus trigger; ``cpu`` on CPU utilisation through an HPA. Replicas stay warm: the
-    default minimum is 1. ``min_replicas: 0`` (scale to zero) is opt-in, KEDA only, and costs a
-    cold start (image pull, weights load) on the first request after an idle period.
+    ``metric: queue`` scales on the requests in flight per replica, running + waiting (vLLM's
+    ``vllm:num_requests_running`` + ``vllm:num_requests_waiting``, llama.cpp's
+    ``llamacpp:requests_processing`` + ``llamacpp:requests_deferred``) through a KEDA Prometheus
+    trigger; ``cpu`` on CPU utilisation through an HPA (docs/kubernetes-autoscaling.md).
+    Replicas stay warm: the default minimum is 1. ``min_replicas: 0`` (scale to zero) is opt-in,
+    KEDA only, and costs a cold start (image pull, weights load) on the first request after an
+    idle period.
     """
 
     min_replicas: int = Field(default=1, ge=0, description="Replicas kept warm (0: scale to zero)")
@@ -44,13 +46,16 @@ class ScaleSpec(_Strict):
         "HorizontalPodAutoscaler on CPU (no add-ons); none: a fixed replica count",
     )
     metric: Literal["queue", "cpu"] = Field(
-        default="queue", description="queue: waiting requests per replica; cpu: CPU utilisation"
+        default="queue",
+        description="queue: requests in flight (running + waiting) per replica; cpu: CPU "
+        "utilisation",
     )
     target: float | None = Field(
         default=None,
         gt=0,
-        description="queue: waiting requests per replica that trigger a scale-out (default: "
-        "from --from-bench, else 5); cpu: utilisation percent (default 70)",
+        description="queue: requests in flight per replica that trigger a scale-out (default: "
+        "from --from-bench, else the server's batch slots, else 5); cpu: utilisation percent "
+        "(default 70)",
     )
     scale_out_after_s: int = Field(
         default=30, ge=0, description="The metric must stay above target this long (seconds)"

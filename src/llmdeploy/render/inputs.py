@@ -25,9 +25,11 @@ class ExportInputs:
       size in the reference), for the weights volume and the startup probe;
     - ``memory_bytes``: what the planner says one replica needs (weights + KV cache +
       overhead), for memory requests (None when the planner could not size it);
-    - ``queue_target``: waiting requests per replica that trigger a scale-out, measured by
+    - ``queue_target``: requests in flight per replica that trigger a scale-out, measured by
       ``--from-bench`` (None: the profile's ``scale.target``, else the default);
-    - ``queue_target_source``: one line saying where ``queue_target`` came from.
+    - ``queue_target_source``: one line saying where ``queue_target`` came from;
+    - ``ttft_slo_ms``: the TTFT p95 (ms) that bench run was held to, the threshold of the
+      TTFT alert (None: no ``--from-bench``, or a run without a TTFT SLO or gate).
     """
 
     plan: DeploymentPlan
@@ -36,3 +38,4 @@ class ExportInputs:
     memory_bytes: int | None = None
     queue_target: float | None = None
     queue_target_source: str = ""
+    ttft_slo_ms: float | None = None
