@@ -117,6 +117,7 @@ def derive(delta: dict[str, float], peak: dict[str, float]) -> dict[str, float]:
         )
         d["peak_queue_depth"] = peak.get("llamacpp:requests_deferred")
         d["peak_running"] = peak.get("llamacpp:requests_processing")
+        # only llama.cpp servers from before PR #13660 export it; current ones have no KV gauge
         d["peak_kv_cache_usage"] = peak.get("llamacpp:kv_cache_usage_ratio")
     if any(k.startswith("mock:") for k in (*delta, *peak)):
         d["output_tokens"] = delta.get("mock:tokens_predicted_total")
