@@ -415,3 +415,14 @@ def test_podman_runs_ollama_post_start_in_a_sidecar() -> None:
     assert "ollama create smollm2-135m" in setup["command"][2]
     data = next(v for v in pod["spec"]["volumes"] if v["name"] == "data")
     assert data["hostPath"]["type"] == "DirectoryOrCreate"
+
+
+def test_stdout_stream_is_one_yaml_text_for_kubectl_apply() -> None:
+    from llmdeploy.deploy.export import as_stream
+
+    inputs = case_inputs("prod-vllm-gpu2", "kubernetes")
+    stream = as_stream(render_kube(inputs, dialect="kubernetes", addons=()))
+    docs = [d for d in yaml.safe_load_all(stream) if d]
+    assert [d["kind"] for d in docs] == ["Deployment", "Service", "PodDisruptionBudget"]
+    assert all(d["metadata"]["namespace"] == "llm" for d in docs)  # no kustomization needed
+    assert "# file: README.txt" in stream and "#   kubectl apply -k ." in stream

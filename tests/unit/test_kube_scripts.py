@@ -102,6 +102,17 @@ def test_a_corrupt_download_fails_and_leaves_nothing(hub: str, tmp_path: Path) -
     assert list((tmp_path / "key").iterdir()) == []
 
 
+def test_a_partial_file_the_server_cannot_resume_is_fetched_again(hub: str, tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "key").mkdir()
+    (tmp_path / "key" / f".m.gguf.{socket.gethostname()}.part").write_bytes(BODY[:100])
+    done = fetch(tmp_path, f"m.gguf {hub}/files/m.gguf {SHA}", ref="https://x/m.gguf")
+    assert done.returncode == 0, done.stderr
+    assert "again from the start" in done.stdout  # this server ignores Range requests
+    assert (tmp_path / "key" / "m.gguf").read_bytes() == BODY
+
+
 def test_https_file_checked_against_the_reference(hub: str, tmp_path: Path) -> None:
     good = fetch(tmp_path, f"m.gguf {hub}/files/m.gguf {SHA}", ref="https://x/m.gguf")
     assert good.returncode == 0, good.stderr

@@ -26,7 +26,12 @@ printf '%s\n' "$LLMDEPLOY_FILES" | while read -r path url sha256; do
       ;;
   esac
   echo "fetching $path"
-  curl "$@" "$url"
+  if ! curl "$@" "$url"; then
+    # a partial file left by a killed attempt, on a server that cannot resume: start over
+    echo "fetching $path again from the start"
+    rm -f "$part"
+    curl "$@" "$url"
+  fi
   if [ "$sha256" = "-" ]; then
     sha256="$(tr -d '\r' < "$part.headers" \
       | sed -n 's/^[Xx]-[Ll]inked-[Ee][Tt]ag: *"\{0,1\}\([0-9a-f]\{64\}\)"\{0,1\}$/\1/p' | tail -n 1)"
