@@ -15,6 +15,9 @@ from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
 
 CONTAINER_PORT = 8080
+# the uid of the llamacpp-cpu image's user; llama-server writes nothing but /tmp, and the
+# upstream images' binaries are world-readable, so it runs as this uid on a read-only root
+SERVER_UID = 10001
 XLLAMACPP_VERSION = "2026.10.11549"
 UPSTREAM_IMAGES = {
     "cpu": "ghcr.io/ggml-org/llama.cpp:server",
@@ -48,14 +51,21 @@ class LlamaCppServer:
         if options.metrics:
             args.append("--metrics")
         args += list(options.extra_args)
+        health = profile.health.path or "/health"
         return ServerLaunch(
             args=tuple(args),
             container_port=CONTAINER_PORT,
-            health_path=profile.health.path or "/health",
+            health_path=health,
             api="openai",
             api_base_path="/v1",
             served_model=name,
             metrics_path="/metrics" if options.metrics else None,
+            # /health answers 503 while the model loads, 200 once it can serve
+            ready_path=profile.probes.ready_path or health,
+            live_path=profile.probes.live_path or health,
+            run_as_user=SERVER_UID,
+            read_only_root=True,
+            start_s=15,
         )
 
     def default_image(self, profile: Profile) -> str:

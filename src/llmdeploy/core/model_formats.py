@@ -6,6 +6,27 @@ from llmdeploy.core.gguf_split import MERGE_HINT, parse_split_name
 from llmdeploy.core.model_info import ModelFormat
 from llmdeploy.core.model_ref import ModelRef, parse_ref
 
+#: Top-level files of a Hugging Face repository snapshot (what the store and the Kubernetes
+#: weights fetcher download for hf://org/repo): weights, config, tokenizer and chat template.
+HF_SNAPSHOT_PATTERNS = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "*.tiktoken",
+    "chat_template.jinja",
+    "chat_template.json",
+    "preprocessor_config.json",
+)
+
 
 def format_of_ref(ref: ModelRef | str) -> ModelFormat:
     """The format the reference alone names (no I/O): validation happens before any."""

@@ -18,11 +18,12 @@ _NAMES = (("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB))
 
 
 def to_bytes(size: str) -> int:
-    """``512m`` / ``4g`` / ``2GiB`` / ``1.5G`` -> bytes (k, m, g, t are 1024-based).
+    """``512m`` / ``4g`` / ``2GiB`` / ``2Gi`` / ``1.5G`` -> bytes (k, m, g, t are 1024-based).
 
-    Raises ValueError for anything else.
+    Takes every spelling the profile schema accepts (Kubernetes' ``Gi`` included). Raises
+    ValueError for anything else.
     """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", size.lower())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:ib?|b)?\s*", size.lower())
     if not match:
         raise ValueError(f"not a size: {size!r}")
     return int(float(match.group(1)) * _UNITS[match.group(2)])

@@ -136,7 +136,8 @@ def write_export(out_dir: Path, files: list[RenderedFile]) -> None:
 def as_stream(files: list[RenderedFile]) -> str:
     """The files as one text for ``--stdout``: YAML documents joined with ``---`` (the
     kustomization left out, as ``kubectl apply -f -`` and ``podman kube play -`` take them), other
-    files each under a ``# file: NAME`` line."""
+    files each under a ``# file: NAME`` line (as YAML comments after YAML documents, so the
+    stream stays one YAML text: ``export kube``'s README.txt)."""
     yaml_docs = [
         f.content.strip() + "\n"
         for f in files
@@ -145,5 +146,8 @@ def as_stream(files: list[RenderedFile]) -> str:
     others = [f for f in files if not f.path.endswith((".yaml", ".yml"))]
     text = "---\n".join(yaml_docs)
     for item in others:
-        text += f"# file: {item.path}\n{item.content}"
+        content = item.content
+        if yaml_docs:
+            content = "".join(f"# {line}".rstrip() + "\n" for line in content.splitlines())
+        text += f"# file: {item.path}\n{content}"
     return text

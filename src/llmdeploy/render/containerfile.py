@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _template_text(name: str, custom_dir: Path | None) -> str:
     return resources.files("llmdeploy.render").joinpath("templates", name).read_text("utf-8")
 
 
-def render_template(text: str, variables: dict[str, str], *, name: str) -> str:
+def render_template(text: str, variables: Mapping[str, object], *, name: str) -> str:
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

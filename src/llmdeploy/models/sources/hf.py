@@ -47,6 +47,7 @@ from llmdeploy.constants import (
     ENV_TRANSFORMERS_OFFLINE,
 )
 from llmdeploy.core.gguf_split import part_names, require_first_part
+from llmdeploy.core.model_formats import HF_SNAPSHOT_PATTERNS as SNAPSHOT_PATTERNS
 from llmdeploy.core.model_ref import ModelRef
 from llmdeploy.errors import ModelError
 from llmdeploy.fileops import sha256_file
@@ -57,25 +58,6 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
 INSTALL_HINT = "huggingface_hub is a dependency of llmdeploy: reinstall llmdeploy"
 
-#: Top-level files of a repository snapshot: weights, config, tokenizer and chat template.
-SNAPSHOT_PATTERNS = (
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "vocab.txt",
-    "merges.txt",
-    "*.tiktoken",
-    "chat_template.jinja",
-    "chat_template.json",
-    "preprocessor_config.json",
-)
 _TRUE = ("1", "true", "yes", "on")
 _POLL_S = 0.2
 

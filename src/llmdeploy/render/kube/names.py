@@ -9,6 +9,8 @@ PodDisruptionBudgets and ServiceMonitors select on.
 
 from __future__ import annotations
 
+import hashlib
+
 from llmdeploy import __version__
 from llmdeploy.constants import (
     LABEL_ACCELERATOR,
@@ -69,3 +71,27 @@ def metadata(inputs: ExportInputs, name: str, **extra_labels: str) -> dict[str, 
     if inputs.profile.kubernetes.annotations:
         meta["annotations"] = dict(inputs.profile.kubernetes.annotations)
     return meta
+
+
+def secret_name(inputs: ExportInputs) -> str:
+    """The Secret the user creates (never rendered): one key per secret variable."""
+    return f"{base_name(inputs)}-secrets"
+
+
+def weights_claim_name(inputs: ExportInputs) -> str:
+    """The shared weights PersistentVolumeClaim (``kubernetes.weights_volume: shared``)."""
+    return f"{base_name(inputs)}-weights"
+
+
+def files_config_name(inputs: ExportInputs) -> str:
+    """The ConfigMap holding the backend's extra files (Ollama's Modelfile)."""
+    return f"{base_name(inputs)}-files"
+
+
+def volume_name(prefix: str, name: str) -> str:
+    """``prefix + name``, kept a DNS label (at most 63 characters: a hash replaces the tail)."""
+    full = prefix + name
+    if len(full) <= 63:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[:54].rstrip('-')}-{digest}"

@@ -1,0 +1,313 @@
+"""``llmdeploy export kube --check``: are the exported manifests valid, offline?
+
+Three checks, each reported per object:
+
+- every core Kubernetes object against the OpenAPI schemas of the versions asked for, strictly
+  (an unknown field is an error), with ``kubernetes-validate`` (default: the three newest
+  versions it ships). It stops at the first problem of an object and version; each problem
+  names the object (kind/name, file) and the JSON path inside it;
+- custom resources (KEDA, the Prometheus Operator) with ``llmdeploy.deploy.crd_check`` against
+  their CRDs' schemas, when that module is installed ("not checked" otherwise);
+- ``kubectl kustomize`` of the output folder when ``kubectl`` is on PATH (no cluster needed):
+  the kustomization builds, and lists every file.
+
+:func:`check_manifests` returns a :class:`CheckResult`; ``raise_if_failed`` turns failures into
+a RenderError (exit 3). An unknown ``--kube-version`` is a UsageError (exit 2).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from llmdeploy.core.launch import RenderedFile
+from llmdeploy.errors import LlmdeployError, RenderError, UsageError
+
+Status = Literal["ok", "failed", "not checked"]
+KUSTOMIZATION = "kustomization.yaml"
+KUSTOMIZE_TIMEOUT_S = 60
+DEFAULT_VERSION_COUNT = 3
+CRD_CHECK = "llmdeploy.deploy.crd_check"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in one object: the Kubernetes version (None: not version-specific), the
+    JSON path inside the object (``spec.template.spec.containers[0].image``), the message."""
+
+    path: str
+    message: str
+    version: str | None = None
+
+    def text(self) -> str:
+        where = f"Kubernetes {self.version}: " if self.version else ""
+        at = f"{self.path}: " if self.path else ""
+        return f"{where}{at}{self.message}"
+
+
+@dataclass(frozen=True)
+class ObjectCheck:
+    file: str
+    kind: str
+    name: str
+    status: Status
+    checked_by: str
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name} ({self.file})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``--check`` found: per object, and for the kustomize build."""
+
+    versions: tuple[str, ...]
+    objects: tuple[ObjectCheck, ...]
+    kustomize_status: Status
+    kustomize_detail: str
+    file_problems: tuple[tuple[str, str], ...] = field(default=())  # (file, message)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.file_problems
+            and all(o.status != "failed" for o in self.objects)
+            and self.kustomize_status != "failed"
+        )
+
+    def lines(self) -> list[str]:
+        out = [f"Kubernetes versions: {', '.join(self.versions)}"]
+        for file, message in self.file_problems:
+            out.append(f"FAILED  {file}: {message}")
+        for item in self.objects:
+            mark = {"ok": "ok     ", "failed": "FAILED ", "not checked": "skipped"}[item.status]
+            out.append(f"{mark} {item.label}: {item.checked_by}")
+            out += [f"          {problem.text()}" for problem in item.problems]
+        mark = {"ok": "ok     ", "failed": "FAILED ", "not checked": "skipped"}[
+            self.kustomize_status
+        ]
+        out.append(f"{mark} kustomize: {self.kustomize_detail}")
+        failed = sum(o.status == "failed" for o in self.objects) + len(self.file_problems)
+        failed += self.kustomize_status == "failed"
+        out.append("all checks passed" if self.ok else f"{failed} check(s) failed")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "versions": list(self.versions),
+            "files": [{"file": f, "problem": m} for f, m in self.file_problems],
+            "objects": [
+                {
+                    "file": o.file,
+                    "kind": o.kind,
+                    "name": o.name,
+                    "status": o.status,
+                    "checked_by": o.checked_by,
+                    "problems": [
+                        {"version": p.version, "path": p.path, "message": p.message}
+                        for p in o.problems
+                    ],
+                }
+                for o in self.objects
+            ],
+            "kustomize": {"status": self.kustomize_status, "detail": self.kustomize_detail},
+        }
+
+    def raise_if_failed(self) -> None:
+        """RenderError (exit 3) naming each failed object, its file and the paths."""
+        if self.ok:
+            return
+        found = [f"{file}: {message}" for file, message in self.file_problems]
+        for item in self.objects:
+            if item.status == "failed":
+                found += [f"{item.label}: {p.text()}" for p in item.problems]
+        if self.kustomize_status == "failed":
+            found.append(f"kustomize: {self.kustomize_detail}")
+        raise RenderError(
+            f"{len(found)} problem(s) in the exported manifests:\n  " + "\n  ".join(found),
+            hint="a rendered manifest that fails is a bug in llmdeploy: please report it with "
+            "the profile; a hand-edited one names the field to fix",
+        )
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+def _validator() -> Any:
+    """kubernetes-validate's module; LlmdeployError with the install line when it is missing."""
+    try:
+        from kubernetes_validate import utils
+    except ImportError as exc:
+        raise LlmdeployError(
+            "export kube --check needs kubernetes-validate (the Kubernetes schemas, offline)",
+            hint="pip install 'llmdeploy[kube]'",
+        ) from exc
+    return utils
+
+
+def supported_versions() -> list[str]:
+    """The Kubernetes versions kubernetes-validate ships schemas for (``1.35``...), oldest first."""
+    kv = _validator()
+    return list(dict.fromkeys(kv.major_minor(v) for v in kv.all_versions()))
+
+
+def resolve_versions(asked: Sequence[str]) -> tuple[str, ...]:
+    """``1.36``, ``v1.36`` or ``1.36.2`` -> ``1.36``; none asked: the newest three.
+    UsageError naming ``--kube-version`` for a version without schemas."""
+    known = supported_versions()
+    if not asked:
+        return tuple(known[-DEFAULT_VERSION_COUNT:])
+    chosen: list[str] = []
+    for text in asked:
+        parts = text.strip().removeprefix("v").split(".")
+        version = ".".join(parts[:2])
+        if len(parts) < 2 or not all(p.isdigit() for p in parts) or version not in known:
+            raise UsageError(
+                f"--kube-version {text!r}: no schemas for it in kubernetes-validate",
+                hint=f"use one of {known[0]} .. {known[-1]} (e.g. --kube-version {known[-1]})",
+            )
+        chosen.append(version)
+    return tuple(dict.fromkeys(chosen))
+
+
+# -- the checks -------------------------------------------------------------------------------
+
+CustomValidator = Callable[[dict[str, Any]], list[str]]
+
+
+def _custom_validator() -> tuple[frozenset[str], CustomValidator | None]:
+    """(the kinds crd_check validates, its validator); none when it is not installed."""
+    try:
+        module = importlib.import_module(CRD_CHECK)
+    except ModuleNotFoundError as exc:
+        if exc.name != CRD_CHECK:
+            raise
+        return frozenset(), None
+    return frozenset(module.CUSTOM_KINDS), module.validate_custom_resource
+
+
+def _core_group(api_version: str) -> bool:
+    """Whether the API group is Kubernetes' own (``v1``, ``apps/v1``, ``*.k8s.io/...``)."""
+    group = api_version.rpartition("/")[0]
+    return not group or "." not in group or group.endswith(".k8s.io")
+
+
+def _json_path(parts: Sequence[object]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _check_core(doc: dict[str, Any], versions: Sequence[str]) -> tuple[Status, list[Problem]]:
+    kv = _validator()
+    problems: list[Problem] = []
+    for version in versions:
+        try:
+            kv.validate(doc, version, strict=True)
+        except kv.ValidationError as exc:
+            problems.append(Problem(_json_path(list(exc.path)), exc.message, version))
+        except kv.SchemaNotFoundError:
+            return "failed", [
+                Problem(
+                    "apiVersion",
+                    f"no Kubernetes {version} schema for {doc.get('kind')} "
+                    f"{doc.get('apiVersion')} (an unknown kind, or an API version the cluster "
+                    "no longer serves)",
+                    version,
+                )
+            ]
+    return ("failed" if problems else "ok"), problems
+
+
+def _check_object(
+    file: str,
+    doc: dict[str, Any],
+    versions: Sequence[str],
+    custom: tuple[frozenset[str], CustomValidator | None],
+) -> ObjectCheck:
+    kind = str(doc.get("kind") or "?")
+    metadata = doc.get("metadata")
+    name = str(metadata.get("name") or "?") if isinstance(metadata, dict) else "?"
+    if not doc.get("apiVersion") or kind == "?":
+        problem = Problem("", "not a Kubernetes object (no apiVersion or kind)")
+        return ObjectCheck(file, kind, name, "failed", "-", (problem,))
+    custom_kinds, validator = custom
+    if validator is not None and kind in custom_kinds:
+        problems = tuple(Problem("", message) for message in validator(doc))
+        return ObjectCheck(
+            file, kind, name, "failed" if problems else "ok", "its CRD's schema", problems
+        )
+    if not _core_group(str(doc["apiVersion"])):
+        why = "no CRD checker installed" if validator is None else "no schema for this kind"
+        return ObjectCheck(file, kind, name, "not checked", f"a custom resource: {why}")
+    status, found = _check_core(doc, versions)
+    return ObjectCheck(file, kind, name, status, "Kubernetes OpenAPI schema (strict)", tuple(found))
+
+
+def _kustomize(files: Sequence[RenderedFile]) -> tuple[Status, str]:
+    if not any(f.path == KUSTOMIZATION for f in files):
+        return "not checked", "no kustomization.yaml (dialect podman)"
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return "not checked", "kubectl is not on PATH"
+    with tempfile.TemporaryDirectory(prefix="llmdeploy-kustomize-") as tmp:
+        for item in files:
+            target = Path(tmp) / item.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(item.content, encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [kubectl, "kustomize", tmp],
+                capture_output=True,
+                text=True,
+                timeout=KUSTOMIZE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return "failed", f"kubectl kustomize did not finish in {KUSTOMIZE_TIMEOUT_S} s"
+    if done.returncode != 0:
+        return "failed", (done.stderr.strip() or done.stdout.strip()).replace(tmp, ".")
+    built = [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
+    return "ok", f"kubectl kustomize builds {len(built)} objects"
+
+
+def check_manifests(files: list[RenderedFile], *, versions: tuple[str, ...]) -> CheckResult:
+    """Validate the YAML files among ``files`` (see the module docstring).
+
+    ``versions``: Kubernetes versions (``1.36``); empty: the three newest known. Raises
+    UsageError for a version without schemas; never raises for an invalid manifest (the result
+    says what failed).
+    """
+    chosen = resolve_versions(versions)
+    custom = _custom_validator()
+    objects: list[ObjectCheck] = []
+    file_problems: list[tuple[str, str]] = []
+    for item in files:
+        if not item.path.endswith((".yaml", ".yml")) or item.path == KUSTOMIZATION:
+            continue
+        try:
+            docs = list(yaml.safe_load_all(item.content))
+        except yaml.YAMLError as exc:
+            file_problems.append((item.path, f"not valid YAML: {exc}"))
+            continue
+        for doc in docs:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict):
+                file_problems.append((item.path, "a document that is not a mapping"))
+                continue
+            objects.append(_check_object(item.path, doc, chosen, custom))
+    status, detail = _kustomize(files)
+    return CheckResult(chosen, tuple(objects), status, detail, tuple(file_problems))
