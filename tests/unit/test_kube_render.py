@@ -11,7 +11,7 @@ from kube_cases import HF_FOLDER, HF_GGUF, QWEN_7B_BYTES, case_inputs, inputs_fo
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.errors import ProfileError
 from llmdeploy.render.inputs import ExportInputs
-from llmdeploy.render.kube import default_addons, render_kube
+from llmdeploy.render.kube import render_kube
 from llmdeploy.render.kube.weights import volume_key
 
 
@@ -371,14 +371,12 @@ def test_kustomization_lists_every_manifest_and_the_addons() -> None:
     assert "scaledobject.yaml" in files["README.txt"] and "KEDA" in files["README.txt"]
 
 
-def test_missing_addon_modules_are_skipped() -> None:
-    import importlib.util
-
-    expected = [
-        name for name in ("autoscaling", "observability")
-        if importlib.util.find_spec(f"llmdeploy.render.kube.{name}") is not None
-    ]
-    assert len(default_addons()) == len(expected)
+def test_the_full_export_carries_the_autoscaler_and_monitoring() -> None:
+    """The kustomization lists the add-ons' files too (autoscaling and observability)."""
+    inputs = case_inputs("prod-vllm", "kubernetes")
+    files = {f.path: f.content for f in render_kube(inputs, dialect="kubernetes")}
+    for name in ("servicemonitor.yaml", "prometheusrule.yaml", "grafana-dashboard.yaml"):
+        assert name in files and name in files["kustomization.yaml"]
 
 
 # -- podman kube play -------------------------------------------------------------------------

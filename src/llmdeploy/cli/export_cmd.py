@@ -35,7 +35,7 @@ def kube(
         "autoscaling target per replica."
     ),
     check: bool = typer.Option(
-        False, "--check", help="Validate the manifests (schemas, kustomize) and exit; write nothing."
+        False, "--check", help="Validate the manifests (schemas, kustomize); write nothing."
     ),
     kube_version: list[str] | None = typer.Option(
         None, "--kube-version", help="Kubernetes version(s) to validate against (repeat)."

@@ -18,14 +18,12 @@ Dialect ``podman``: ``pod.yaml`` (podman.py). Manifests are data dumped with PyY
 (yamldoc.py); names and labels are shared with the add-ons (names.py).
 
 The add-ons are other modules of this package with one function each, ``(ExportInputs) ->
-list[RenderedFile]``: ``autoscaling.autoscaling_files`` and ``observability.observability_files``.
-:func:`default_addons` imports those that are installed; ``render_kube(..., addons=())``
-renders the workload alone.
+list[RenderedFile]``: ``autoscaling.autoscaling_files`` and ``observability.observability_files``
+``render_kube(..., addons=())`` renders the workload alone.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -36,24 +34,13 @@ from llmdeploy.render.kube.yamldoc import Doc, dump
 
 Addon = Callable[[ExportInputs], list[RenderedFile]]
 KUSTOMIZATION = "kustomization.yaml"
-ADDONS = (
-    ("llmdeploy.render.kube.autoscaling", "autoscaling_files"),
-    ("llmdeploy.render.kube.observability", "observability_files"),
-)
 
 
-def default_addons() -> tuple[Addon, ...]:
-    """The add-on renderers of :data:`ADDONS` that exist in this installation."""
-    found: list[Addon] = []
-    for module_name, function in ADDONS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise  # the add-on exists but something it imports does not
-            continue
-        found.append(getattr(module, function))
-    return tuple(found)
+def _addons() -> tuple[Addon, ...]:
+    from llmdeploy.render.kube.autoscaling import autoscaling_files
+    from llmdeploy.render.kube.observability import observability_files
+
+    return (autoscaling_files, observability_files)
 
 
 def render_kube(
@@ -64,7 +51,8 @@ def render_kube(
 ) -> list[RenderedFile]:
     """The files of the export, paths relative to the output folder.
 
-    ``addons``: renderers whose files join the kustomization (default: :func:`default_addons`).
+    ``addons``: renderers whose files join the kustomization (default: autoscaling and
+    observability).
     Raises ProfileError naming the field for what the target cannot run: a model only this
     machine has (file://, pkg://, model.convert) on Kubernetes, a weights volume that cannot be
     sized, a non-numeric ``security.user``.
@@ -75,7 +63,7 @@ def render_kube(
         return render_podman(inputs)
     weights.refuse_local_model(inputs)
     files = workload_files(inputs)
-    for addon in default_addons() if addons is None else addons:
+    for addon in _addons() if addons is None else addons:
         files += addon(inputs)
     from llmdeploy.render.kube.readme import readme
 
