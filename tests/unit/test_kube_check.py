@@ -60,12 +60,44 @@ def test_a_hand_broken_manifest_names_the_object_and_the_path() -> None:
         ("Deployment", "llmdeploy-prod-vllm", "deployment.yaml")]
     assert {p.path for p in failed[0].problems} == {
         "spec.template.spec.containers[0].ports[0].containerPort"}
-    assert len(failed[0].problems) == 3  # once per version
+    # one problem, found in all three versions, reported once naming them
+    assert [p.version for p in failed[0].problems] == [", ".join(supported_versions()[-3:])]
     with pytest.raises(RenderError) as caught:
         result.raise_if_failed()
     assert "Deployment/llmdeploy-prod-vllm (deployment.yaml)" in caught.value.message
     assert "spec.template.spec.containers[0].ports[0].containerPort" in caught.value.message
     assert caught.value.exit_code == 3
+
+
+def test_every_problem_of_an_object_is_reported_not_only_the_first() -> None:
+    def edit(data: dict[str, Any]) -> None:
+        container = data["spec"]["template"]["spec"]["containers"][0]
+        container["ports"][0]["containerPortt"] = container["ports"][0].pop("containerPort")
+        data["spec"]["replicas"] = "two"
+
+    result = check_manifests(broken(files_of(), "deployment.yaml", edit), versions=("1.37",))
+    problems = next(o for o in result.objects if o.kind == "Deployment").problems
+    found = {(p.path, p.message.split(" (")[0]) for p in problems}
+    assert found == {
+        ("spec.replicas", "'two' is not of type 'integer', 'null'"),
+        ("spec.template.spec.containers[0].ports[0]", "'containerPort' is a required property"),
+        ("spec.template.spec.containers[0].ports[0]", "Additional properties are not allowed"),
+    }
+
+
+def test_all_errors_agree_with_kubernetes_validates_first_error() -> None:
+    """Contract: the validator rebuilt to list every error finds kubernetes-validate's own."""
+    from kubernetes_validate import utils as kv
+
+    doc = yaml.safe_load(next(f.content for f in files_of() if f.path == "deployment.yaml"))
+    doc["spec"]["template"]["spec"]["securityContext"]["runAsUser"] = "root"
+    for version in supported_versions()[-3:]:
+        with pytest.raises(kv.ValidationError) as first:
+            kv.validate(doc, version, strict=True)
+        assert kube_check._jsonschema_validator(kv, doc, version) is not None
+        errors = kube_check._schema_errors(doc, version)
+        assert errors is not None
+        assert (kube_check._json_path(list(first.value.path)), first.value.message) in errors
 
 
 def test_an_unknown_field_fails_strict_validation() -> None:
@@ -230,3 +262,83 @@ def test_bad_profiles_are_refused_naming_the_fields(
     assert code == 3, output
     for field in fields:
         assert field in output
+
+
+# -- checking a folder of manifests as they are (hand-edited) ----------------------------------
+
+
+def write_folder(tmp_path: Path, files: list[RenderedFile]) -> Path:
+    folder = tmp_path / "deploy"
+    for item in files:
+        (folder / item.path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.path).write_text(item.content, encoding="utf-8")
+    return folder
+
+
+def test_check_a_folder_passes_as_rendered(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
+) -> None:
+    folder = write_folder(tmp_path, files_of())
+    code, output = cli(monkeypatch, capsys, "export", "kube", "--check", str(folder))
+    assert code == 0, output
+    assert "ok      Deployment/llmdeploy-prod-vllm (deployment.yaml)" in output
+    assert "all checks passed" in output
+
+
+def test_check_a_hand_edited_folder_names_object_file_and_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["spec"]["ports"][0]["port"] = "eighty"
+
+    folder = write_folder(tmp_path, broken(files_of(), "service.yaml", edit))
+    code, output = cli(monkeypatch, capsys, "export", "kube", "--check", str(folder))
+    assert code == 3, output
+    assert "Service/llmdeploy-prod-vllm (service.yaml)" in output
+    assert "spec.ports[0].port: 'eighty' is not of type 'integer'" in output
+
+
+def test_check_a_folder_runs_kustomize_in_place(tmp_path: Path) -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    folder = write_folder(tmp_path, files_of())
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    kustomization["resources"].append("missing.yaml")
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    files, where = kube_check.read_manifests(folder)
+    result = check_manifests(files, versions=("1.37",), folder=where)
+    assert where == folder
+    assert result.kustomize_status == "failed" and "missing.yaml" in result.kustomize_detail
+
+
+def test_check_one_file(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path, files_of())
+    files, where = kube_check.read_manifests(folder / "service.yaml")
+    assert [f.path for f in files] == ["service.yaml"] and where is None
+    result = check_manifests(files, versions=("1.37",), folder=where)
+    assert result.ok and result.kustomize_status == "not checked"
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty", "binary"])
+def test_check_an_unusable_path_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path, setup: str
+) -> None:
+    target = tmp_path / "deploy"
+    if setup != "missing":
+        target.mkdir()
+    if setup == "binary":
+        (target / "x.yaml").write_bytes(b"\xff\xfe\x00bad")
+    code, output = cli(monkeypatch, capsys, "export", "kube", "--check", str(target))
+    assert code == 2, output
+    assert f"--check {target}" in output and "Traceback" not in output
+
+
+def test_a_manifests_folder_needs_check_and_no_profile(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
+) -> None:
+    folder = write_folder(tmp_path, files_of())
+    code, output = cli(monkeypatch, capsys, "export", "kube", str(folder))
+    assert code == 2 and "only read by --check" in output
+    code, output = cli(monkeypatch, capsys, "export", "kube", "--profile", "prod-vllm",
+                       "--check", str(folder))
+    assert code == 2 and "drop --profile" in output

@@ -40,6 +40,10 @@ def kube(
     kube_version: list[str] | None = typer.Option(
         None, "--kube-version", help="Kubernetes version(s) to validate against (repeat)."
     ),
+    manifests: Path | None = typer.Argument(
+        None, metavar="[MANIFESTS]", help="With --check: a folder (or file) of manifests, e.g. "
+        "hand-edited ones, to validate instead of a profile's.", show_default=False,
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """Kubernetes manifests (Deployment, Service, autoscaling, monitoring) + kustomization."""
@@ -47,6 +51,23 @@ def kube(
 
     if dialect not in ("kubernetes", "podman"):
         raise UsageError(f"--dialect {dialect!r}: use kubernetes or podman")
+    if manifests is not None:
+        if not check:
+            raise UsageError(
+                f"{manifests}: a manifests folder is only read by --check",
+                hint=f"llmdeploy export kube --check {manifests}",
+            )
+        if profile or profile_file or replicas or from_bench or out or stdout:
+            raise UsageError(
+                "--check MANIFESTS validates files as they are: drop --profile, "
+                "--profile-file, --replicas, --from-bench, --out and --stdout"
+            )
+        from llmdeploy.deploy.kube_check import check_manifests, read_manifests
+
+        found, folder = read_manifests(manifests)
+        result = check_manifests(found, versions=tuple(kube_version or ()), folder=folder)
+        _print_check(result, as_json)
+        return
     request = _request(
         "kube", profile, profile_file, deployment, dialect=dialect, replicas=replicas,
         from_bench=from_bench,

@@ -11,6 +11,9 @@ Three checks, each reported per object:
 - ``kubectl kustomize`` of the output folder when ``kubectl`` is on PATH (no cluster needed):
   the kustomization builds, and lists every file.
 
+The manifests are the ones a profile renders, or (:func:`read_manifests`) a folder or file the
+user wrote or edited by hand: ``llmdeploy export kube --check deploy/``.
+
 :func:`check_manifests` returns a :class:`CheckResult`; ``raise_if_failed`` turns failures into
 a RenderError (exit 3). An unknown ``--kube-version`` is a UsageError (exit 2).
 """
@@ -211,14 +214,12 @@ def _json_path(parts: Sequence[object]) -> str:
 
 
 def _check_core(doc: dict[str, Any], versions: Sequence[str]) -> tuple[Status, list[Problem]]:
-    kv = _validator()
-    problems: list[Problem] = []
+    """Every problem of one object against each version's strict schema; a problem found in
+    several versions is reported once, naming them all (``Kubernetes 1.35, 1.36: ...``)."""
+    found: dict[tuple[str, str], list[str]] = {}
     for version in versions:
-        try:
-            kv.validate(doc, version, strict=True)
-        except kv.ValidationError as exc:
-            problems.append(Problem(_json_path(list(exc.path)), exc.message, version))
-        except kv.SchemaNotFoundError:
+        errors = _schema_errors(doc, version)
+        if errors is None:
             return "failed", [
                 Problem(
                     "apiVersion",
@@ -228,7 +229,56 @@ def _check_core(doc: dict[str, Any], versions: Sequence[str]) -> tuple[Status, l
                     version,
                 )
             ]
+        for key in errors:
+            found.setdefault(key, []).append(version)
+    problems = [Problem(path, message, ", ".join(vs)) for (path, message), vs in found.items()]
     return ("failed" if problems else "ok"), problems
+
+
+def _schema_errors(doc: dict[str, Any], version: str) -> list[tuple[str, str]] | None:
+    """(JSON path, message) of every schema error of ``doc`` in ``version``, in document order;
+    None when the version has no schema for its kind.
+
+    kubernetes-validate's ``validate`` stops at the first error; to show a hand-edited
+    manifest's problems all at once this runs its validator (the same strict schema, found by
+    ``validate``'s own lookup) with ``iter_errors``. Where that lookup cannot be reproduced (a
+    newer kubernetes-validate), it falls back to ``validate``'s first error.
+    """
+    kv = _validator()
+    try:
+        kv.validate(doc, version, strict=True)
+    except kv.SchemaNotFoundError:
+        return None
+    except kv.ValidationError as exc:
+        validator = _jsonschema_validator(kv, doc, version)
+        if validator is None:
+            return [(_json_path(list(exc.path)), exc.message)]
+        errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.path])
+        return list(dict.fromkeys((_json_path(list(e.path)), e.message) for e in errors))
+    return []
+
+
+def _jsonschema_validator(kv: Any, doc: dict[str, Any], version: str) -> Any:
+    """The jsonschema validator ``kubernetes_validate.validate`` builds for ``doc`` in
+    ``version`` (strict), or None where its schema layout is not the one known here."""
+    import re
+
+    import jsonschema
+    from referencing import Registry, Resource
+
+    shipped = [v for v in kv.all_versions() if kv.major_minor(v) <= version]
+    if not shipped:
+        return None
+    folder = f"kubernetes-json-schema/v{shipped[-1]}-local-strict"
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", str(doc["apiVersion"]))
+    try:
+        schema = kv.schema_contents(f"{folder}/{str(doc['kind']).lower()}-{api}.json", version)
+        definitions = kv.schema_contents(f"{folder}/_definitions.json", version)
+    except (OSError, ValueError, kv.InvalidSchemaError, kv.VersionNotSupportedError):
+        # a changed layout: fall back to the first error
+        return None
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
 
 
 def _check_object(
@@ -245,7 +295,10 @@ def _check_object(
         return ObjectCheck(file, kind, name, "failed", "-", (problem,))
     custom_kinds, validator = custom
     if validator is not None and kind in custom_kinds:
-        problems = tuple(Problem("", message) for message in validator(doc))
+        prefix = f"{kind}/{name}: "
+        problems = tuple(
+            Problem("", message.removeprefix(prefix)) for message in validator(doc)
+        )
         return ObjectCheck(
             file, kind, name, "failed" if problems else "ok", "its CRD's schema", problems
         )
@@ -256,37 +309,77 @@ def _check_object(
     return ObjectCheck(file, kind, name, status, "Kubernetes OpenAPI schema (strict)", tuple(found))
 
 
-def _kustomize(files: Sequence[RenderedFile]) -> tuple[Status, str]:
+def _kustomize(files: Sequence[RenderedFile], folder: Path | None) -> tuple[Status, str]:
+    """Build the kustomization: in ``folder`` when the files were read from there (its
+    references to other folders then resolve), else in a temporary copy of ``files``."""
     if not any(f.path == KUSTOMIZATION for f in files):
-        return "not checked", "no kustomization.yaml (dialect podman)"
+        return "not checked", "no kustomization.yaml (dialect podman, or none in the folder)"
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         return "not checked", "kubectl is not on PATH"
+    if folder is not None:
+        return _run_kustomize(kubectl, folder, shown=str(folder))
     with tempfile.TemporaryDirectory(prefix="llmdeploy-kustomize-") as tmp:
         for item in files:
             target = Path(tmp) / item.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(item.content, encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [kubectl, "kustomize", tmp],
-                capture_output=True,
-                text=True,
-                timeout=KUSTOMIZE_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return "failed", f"kubectl kustomize did not finish in {KUSTOMIZE_TIMEOUT_S} s"
+        return _run_kustomize(kubectl, Path(tmp), shown=".")
+
+
+def _run_kustomize(kubectl: str, folder: Path, *, shown: str) -> tuple[Status, str]:
+    try:
+        done = subprocess.run(
+            [kubectl, "kustomize", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=KUSTOMIZE_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "failed", f"kubectl kustomize did not finish in {KUSTOMIZE_TIMEOUT_S} s"
     if done.returncode != 0:
-        return "failed", (done.stderr.strip() or done.stdout.strip()).replace(tmp, ".")
+        return "failed", (done.stderr.strip() or done.stdout.strip()).replace(str(folder), shown)
     built = [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
     return "ok", f"kubectl kustomize builds {len(built)} objects"
 
 
-def check_manifests(files: list[RenderedFile], *, versions: tuple[str, ...]) -> CheckResult:
+def read_manifests(path: Path) -> tuple[list[RenderedFile], Path | None]:
+    """The YAML files under ``path`` (a folder, searched recursively, or one file) as
+    RenderedFiles relative to it, and the folder to run kustomize in (None for a single file).
+
+    Raises UsageError naming ``path`` when it does not exist, holds no ``.yaml``/``.yml`` file,
+    or a file cannot be read as UTF-8 text.
+    """
+    if not path.exists():
+        raise UsageError(f"--check {path}: no such file or folder")
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+        base, folder = path, path
+    else:
+        found, base, folder = [path], path.parent, None
+    if not found:
+        raise UsageError(
+            f"--check {path}: no .yaml or .yml file in it",
+            hint="give the folder `llmdeploy export kube --out` wrote, or one manifest file",
+        )
+    files: list[RenderedFile] = []
+    for item in found:
+        try:
+            content = item.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--check {item}: cannot read it as UTF-8 text ({exc})") from exc
+        files.append(RenderedFile(item.relative_to(base).as_posix(), content))
+    return files, folder
+
+
+def check_manifests(
+    files: list[RenderedFile], *, versions: tuple[str, ...], folder: Path | None = None
+) -> CheckResult:
     """Validate the YAML files among ``files`` (see the module docstring).
 
-    ``versions``: Kubernetes versions (``1.36``); empty: the three newest known. Raises
+    ``versions``: Kubernetes versions (``1.36``); empty: the three newest known. ``folder``: where
+    ``files`` were read from (kustomize builds there); None: a temporary copy. Raises
     UsageError for a version without schemas; never raises for an invalid manifest (the result
     says what failed).
     """
@@ -309,5 +402,5 @@ def check_manifests(files: list[RenderedFile], *, versions: tuple[str, ...]) -> 
                 file_problems.append((item.path, "a document that is not a mapping"))
                 continue
             objects.append(_check_object(item.path, doc, chosen, custom))
-    status, detail = _kustomize(files)
+    status, detail = _kustomize(files, folder)
     return CheckResult(chosen, tuple(objects), status, detail, tuple(file_problems))
