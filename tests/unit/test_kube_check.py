@@ -249,6 +249,7 @@ def test_export_refuses_the_bundled_model_on_kubernetes_with_exit_3(
          ("tensor_parallel_size", "gpus")),
         ("scale: {min_replicas: 4, max_replicas: 2}\n", ("min_replicas", "max_replicas")),
         ("kubernetes: {weights_size: lots}\n", ("weights_size",)),
+        ("kubernetes: {weights_volume: hostPath}\n", ("kubernetes.weights_volume", "per-pod")),
     ],
 )
 def test_bad_profiles_are_refused_naming_the_fields(

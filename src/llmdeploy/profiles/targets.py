@@ -138,6 +138,20 @@ class KubernetesSpec(_Strict):
     annotations: dict[str, str] = Field(default_factory=dict, description="Added to every object")
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
 
+    @field_validator("weights_volume", mode="before")
+    @classmethod
+    def _no_host_path(cls, value: object) -> object:
+        if isinstance(value, str) and value.replace("_", "").replace("-", "").lower() in (
+            "hostpath", "host", "local", "bind"
+        ):
+            raise ValueError(
+                f"{value!r}: the Kubernetes dialect never puts weights on a node's own disk "
+                "(hostPath): pods scheduled on other nodes would not find them. Use 'shared' "
+                "(one ReadWriteMany claim) or 'per-pod' (an ephemeral volume each), or run on "
+                "this machine with `export kube --dialect podman`, which mounts the store"
+            )
+        return value
+
     @field_validator("namespace", "storage_class")
     @classmethod
     def _dns_label(cls, value: str | None) -> str | None:
