@@ -87,8 +87,19 @@ def test_a_health_path_that_would_need_quoting_is_refused() -> None:
 
 
 def test_the_check_asks_the_readiness_path_on_the_container_port() -> None:
-    check = health_check(export_inputs("local-ollama"))
+    check = health_check(export_inputs("cpu-docker"))
+    assert "http://127.0.0.1:8080/health" in check.command
+
+
+def test_a_backend_with_post_start_steps_is_checked_on_its_liveness_path() -> None:
+    """Ollama's readiness path (/v1/models/NAME) answers 404 until the printed one-time step
+    created the model: on one host the check must not wait for it (Quadlet would kill it)."""
+    inputs = export_inputs("local-ollama")
+    assert inputs.plan.launch.post_start
+    assert inputs.plan.launch.readiness_path.startswith("/v1/models/")
+    check = health_check(inputs)
     assert "http://127.0.0.1:11434/api/version" in check.command
+    assert "/v1/models/" not in check.command
     ready = health_check(export_inputs("edge-podman", {"probes": {"ready_path": "/v1/models"}}))
     assert "http://127.0.0.1:8080/v1/models" in ready.command
     assert (ready.interval_s, ready.retries) == (10, 3)

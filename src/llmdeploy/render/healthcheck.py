@@ -41,9 +41,17 @@ class HealthCheck:
 
 
 def health_check(inputs: ExportInputs) -> HealthCheck:
-    """The check of the server's readiness path on its container port."""
+    """The check of the server's readiness path on its container port.
+
+    A backend with one-time steps after the first start (Ollama: create the served model) is
+    checked on its liveness path instead: on one host nobody runs those steps before the user
+    does (compose and Quadlet print them), and a readiness check that cannot pass until then
+    would mark the server unhealthy, and under Quadlet kill it in a loop. On Kubernetes the
+    steps run in the ``postStart`` hook, so its readiness probe keeps the readiness path.
+    """
     plan, probes = inputs.plan, inputs.profile.probes
-    path = probes.ready_path or plan.launch.readiness_path
+    default = plan.launch.liveness_path if plan.launch.post_start else plan.launch.readiness_path
+    path = probes.ready_path or default
     return HealthCheck(
         command=health_command(plan.launch.container_port, path),
         interval_s=probes.period_s,
