@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from llmdeploy.core.attention import AttentionLayout
+
 ModelFormat = Literal["gguf", "safetensors", "ollama", "unknown"]
 
 
@@ -34,13 +36,24 @@ class ModelInfo:
     name: str | None = None  # general.name (GGUF) or the folder's name
     tensor_types: dict[str, int] = field(default_factory=dict)  # storage type -> parameters
     has_chat_template: bool | None = None
+    # every layer's cache (core.attention); None: only the uniform shape above is known
+    attention: AttentionLayout | None = None
 
     @property
     def total_size_bytes(self) -> int:
         return sum(self.file_sizes.values())
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
+        """The inverse of ``dataclasses.asdict`` (the inspection cache); TypeError or
+        ValueError for a record of another shape."""
+        fields = dict(data)
+        raw = fields.pop("attention", None)
+        return cls(**fields, attention=AttentionLayout.from_dict(raw) if raw else None)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``models inspect --json``), with ``total_size_bytes``."""
         data = asdict(self)
+        data["attention"] = self.attention.to_dict() if self.attention else None
         data["total_size_bytes"] = self.total_size_bytes
         return data

@@ -1,8 +1,10 @@
 """The memory figures: weights + KV cache + overhead against a target, and the verdict.
 
     weights   = the weight files' sizes, or parameters x bits per weight / 8
-    KV cache  = 2 (K and V) x layers x KV heads x head dim x bytes per element x tokens,
-                tokens = context x concurrent sequences (llama.cpp: ctx_size, shared by slots)
+    KV cache  = per layer, by the server's rules (``planner.kv_cache``): for a full-attention
+                layer K + V widths x bytes per element x tokens, tokens = context x concurrent
+                sequences (llama.cpp: ctx_size, shared by slots); sliding-window layers
+                capped at the window, MLA one latent, recurrent layers a state per sequence
     overhead  = runtime allowance (+ CUDA graphs) + activations of one forward step
     total     = weights + KV cache + overhead            fits when total <= budget
     budget    = the target's memory (vLLM on a GPU: x gpu_memory_utilization)
@@ -15,34 +17,21 @@ The verdict uses the worst case: every sequence at full context at once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from llmdeploy.core.sizes import format_gib
-from llmdeploy.errors import LlmdeployError
 from llmdeploy.planner import constants as c
-from llmdeploy.planner import quant
+from llmdeploy.planner.kv_cache import kv_cache, kv_capacity_tokens
 from llmdeploy.planner.shape import ModelShape, WeightsEstimate, estimate_weights
 from llmdeploy.planner.spec import ServingSpec
 from llmdeploy.planner.target import Target
 
 
 def kv_bytes_per_token(shape: ModelShape, spec: ServingSpec) -> int:
-    """KV cache bytes per token: layers x KV heads x head dim x (bytes per K + per V element).
-
-    With tensor parallelism each GPU holds ``ceil(kv_heads / tp)`` heads and at least one, so
-    KV heads are replicated when ``tp`` exceeds them (as vLLM does).
-    """
-    tp = max(spec.tensor_parallel_size, 1)
-    heads = max(1, math.ceil(shape.kv_heads / tp)) * tp
-    k = quant.kv_element_bytes(spec.kv_k_format)
-    v = quant.kv_element_bytes(spec.kv_v_format)
-    if k is None or v is None:
-        raise LlmdeployError(
-            f"unknown KV cache type {spec.kv_k_format if k is None else spec.kv_v_format!r}",
-            hint="use f16, bf16, fp8, q8_0 or q4_0",
-        )
-    return round(shape.layers * heads * shape.head_dim * (k + v))
+    """KV cache bytes one more token of context costs, by the spec's server's rules
+    (``planner.kv_cache``: full-attention and MLA layers; with tensor parallelism over all
+    GPUs, KV heads replicated when ``tp`` exceeds them, as vLLM does)."""
+    return kv_cache(shape.layout, spec).per_token
 
 
 def overhead_bytes(shape: ModelShape, spec: ServingSpec, weights_bytes: int) -> dict[str, int]:
@@ -95,8 +84,9 @@ def block_floor(kv_bytes: int, per_token: int, block: int) -> int:
 def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Figures:
     """The figures and verdict of ``spec`` on ``target`` (None: figures only)."""
     weights = estimate_weights(shape, spec.weights_format)
-    per_token = kv_bytes_per_token(shape, spec)
-    kv_required = per_token * spec.kv_tokens
+    cache = kv_cache(shape.layout, spec)
+    per_token = cache.per_token
+    kv_required = cache.bytes
     overhead = overhead_bytes(shape, spec, weights.bytes)
     notes: list[str] = []
     weights_on_target, kv_counted = weights.bytes, kv_required
@@ -119,7 +109,7 @@ def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Fig
             kv_space = int(seen * c.VLLM_CPU_KV_DEFAULT_FRACTION)
         if kv_space is not None:
             kv_counted = kv_space
-            capacity = block_floor(kv_space, per_token, c.VLLM_BLOCK_TOKENS["cpu"])
+            capacity = kv_capacity_tokens(shape.layout, spec, kv_space)
         total = fixed + kv_counted
         fits = starts = None
         if budget is not None and capacity is not None:
@@ -132,7 +122,7 @@ def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Fig
         fits = starts = None
         if budget is not None:
             budget = int(budget * utilization)
-            capacity = block_floor(budget - fixed, per_token, c.VLLM_BLOCK_TOKENS["gpu"])
+            capacity = kv_capacity_tokens(shape.layout, spec, budget - fixed)
             fits = total <= budget
             starts = capacity >= spec.context_per_sequence
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmdeploy.core.attention import AttentionLayout
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import ModelError
 from llmdeploy.planner import quant
@@ -29,6 +30,7 @@ class ModelShape:
     parameters: int | None
     weights_file_bytes: int | None  # the weight files on disk, when known
     stored_format: str | None  # canonical quantization / dtype of those files
+    layout: AttentionLayout  # every layer's cache (uniform when only the shape is known)
 
     @property
     def stored_bits_per_weight(self) -> float | None:
@@ -47,31 +49,46 @@ def weight_file_bytes(file_sizes: dict[str, int]) -> int | None:
     return None
 
 
+def _layout_of(info: ModelInfo) -> AttentionLayout | None:
+    """The model's per-layer layout when it agrees with its layer count (a preset or an
+    explicit --layers laid over an inspected model drops it)."""
+    layout = info.attention
+    if layout is None or layout.count != info.layers:
+        return None
+    return layout
+
+
 def shape_of(info: ModelInfo) -> ModelShape:
     """Resolve the attention shape; raises ModelError naming what is missing."""
     missing = []
     if not info.layers:
         missing.append("layers (--layers)")
-    head_dim = info.head_dim
+    layout = _layout_of(info)
+    attention = [lay for lay in layout.layers if lay.kv_heads] if layout else []
+    head_dim = info.head_dim or max((lay.key_length for lay in attention), default=0) or None
     if not head_dim and info.hidden_size and info.attention_heads:
         head_dim = info.hidden_size // info.attention_heads
-    if not head_dim:
+    if not head_dim and layout is None:
         missing.append("head dimension (--head-dim)")
     kv_heads = info.kv_heads or info.attention_heads
-    if not kv_heads:
+    kv_heads = kv_heads or max((lay.kv_heads for lay in attention), default=0) or None
+    if not kv_heads and layout is None:
         missing.append("KV heads (--kv-heads)")
-    if missing or not info.layers or not head_dim or not kv_heads:
+    if missing or not info.layers:
         raise ModelError(
             "cannot size the KV cache: the model's " + ", ".join(missing) + " are unknown",
             hint=_SHAPE_HINT,
         )
     hidden = info.hidden_size
-    if not hidden and info.attention_heads:
+    if not hidden and info.attention_heads and head_dim:
         hidden = info.attention_heads * head_dim
+    if layout is None:
+        assert kv_heads and head_dim  # checked above
+        layout = AttentionLayout.uniform(info.layers, kv_heads, head_dim)
     return ModelShape(
         layers=info.layers,
-        kv_heads=kv_heads,
-        head_dim=head_dim,
+        kv_heads=kv_heads or 0,
+        head_dim=head_dim or 0,
         attention_heads=info.attention_heads,
         hidden_size=hidden,
         vocab_size=info.vocab_size,
@@ -79,6 +96,7 @@ def shape_of(info: ModelInfo) -> ModelShape:
         parameters=info.parameters,
         weights_file_bytes=weight_file_bytes(info.file_sizes),
         stored_format=quant.canonical(info.quantization) or quant.canonical(info.torch_dtype),
+        layout=layout,
     )
 
 

@@ -15,7 +15,8 @@ from llmdeploy.core.sizes import format_gib
 from llmdeploy.errors import LlmdeployError
 from llmdeploy.planner import constants as c
 from llmdeploy.planner import quant
-from llmdeploy.planner.figures import block_floor, evaluate, kv_bytes_per_token
+from llmdeploy.planner.figures import evaluate
+from llmdeploy.planner.kv_cache import kv_cache, kv_capacity_tokens
 from llmdeploy.planner.report import Suggestion, SuggestionKind
 from llmdeploy.planner.shape import ModelShape, estimate_weights
 from llmdeploy.planner.spec import ServingSpec
@@ -215,10 +216,9 @@ class _Search:
         spec = self.spec
         if spec.backend != "vllm" or spec.device != "cpu":
             return None
-        per_token = kv_bytes_per_token(self.shape, spec)
-        block = c.VLLM_BLOCK_TOKENS["cpu"]
-        gib = max(1, math.ceil(per_token * spec.kv_tokens / c.GiB))
-        while block_floor(gib * c.GiB, per_token, block) < spec.kv_tokens:
+        layout = self.shape.layout
+        gib = max(1, math.ceil(kv_cache(layout, spec).bytes / c.GiB))
+        while kv_capacity_tokens(layout, spec, gib * c.GiB) < spec.kv_tokens:
             gib += 1
         if spec.cpu_kv_cache_bytes == gib * c.GiB:
             return None

@@ -67,14 +67,25 @@ def inspect_cached(path: Path) -> ModelInfo:
         return inspect_path(path)  # a part is missing: inspect says which
     cache = _cache_file(path)
     data = read_json_object(cache)
-    if data is not None and data.get("key") == key and data.get("path") == str(path):
-        with contextlib.suppress(TypeError, KeyError):
-            return ModelInfo(**data["info"])
+    if (
+        data is not None
+        and data.get("key") == key
+        and data.get("path") == str(path)
+        and data.get("version") == CACHE_VERSION
+    ):
+        with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
+            return ModelInfo.from_dict(data["info"])
     info = inspect_path(path)
     with contextlib.suppress(OSError):  # no writable store: no cache, same answer
         cache.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(cache, {"path": str(path), "key": key, "info": dataclasses.asdict(info)})
+        record = {"path": str(path), "key": key, "version": CACHE_VERSION,
+                  "info": dataclasses.asdict(info)}
+        write_json_atomic(cache, record)
     return info
+
+
+# what an inspection records: a cache written by an older llmdeploy (fewer facts) is redone
+CACHE_VERSION = 2
 
 
 def _cache_file(path: Path) -> Path:

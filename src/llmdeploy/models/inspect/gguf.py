@@ -15,6 +15,7 @@ from typing import Any
 from llmdeploy.core.gguf_split import check_parts, local_parts, parse_split_name
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import ModelError
+from llmdeploy.models.inspect.layout import layout_from_gguf
 from llmdeploy.models.inspect.values import as_int, dominant_type
 
 MAGIC = b"GGUF"
@@ -141,6 +142,7 @@ def inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
         name=name if isinstance(name, str) else None,
         tensor_types=dict(counts.most_common()),
         has_chat_template="tokenizer.chat_template" in reader.fields,
+        attention=layout_from_gguf(arch, key),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.core.sizes import MIB
 from llmdeploy.errors import ModelError
+from llmdeploy.models.inspect.layout import layout_from_config
 from llmdeploy.models.inspect.values import as_int, dominant_type
 
 _SAFETENSORS_HEADER_MAX = 100 * MIB
@@ -169,4 +170,5 @@ def inspect_safetensors(
         name=directory.name,
         tensor_types=dict(counts.most_common()),
         has_chat_template=has_template,
+        attention=layout_from_config(numbers),
     )
