@@ -15,7 +15,7 @@ from typing import Any
 from llmdeploy.core.gguf_split import check_parts, local_parts, parse_split_name
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import ModelError
-from llmdeploy.models.inspect.layout import layout_from_gguf
+from llmdeploy.models.inspect.gguf_layout import layout_from_gguf
 from llmdeploy.models.inspect.values import as_int, dominant_type
 
 MAGIC = b"GGUF"

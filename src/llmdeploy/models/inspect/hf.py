@@ -19,7 +19,7 @@ from typing import Any
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.core.sizes import MIB
 from llmdeploy.errors import ModelError
-from llmdeploy.models.inspect.layout import layout_from_config
+from llmdeploy.models.inspect.config_layout import layout_from_config
 from llmdeploy.models.inspect.values import as_int, dominant_type
 
 _SAFETENSORS_HEADER_MAX = 100 * MIB
