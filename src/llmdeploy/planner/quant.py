@@ -124,6 +124,34 @@ KV_ELEMENT_BYTES: dict[str, float] = {
     "IQ4_NL": 18 / 32,
 }
 
+# Bytes per element of each tensor storage type a file states: GGML types (GGUF tensor infos;
+# block structs of ggml/src/ggml-common.h: block bytes / values per block) and safetensors dtypes.
+# A safetensors MXFP4 checkpoint (gpt-oss) stores its experts as U8 "blocks" (2 values per byte)
+# plus U8 "scales" (one per 32 values): counted per stored element, so U8 = 1 byte.
+TENSOR_TYPE_BYTES: dict[str, float] = {
+    "F64": 8.0, "F32": 4.0, "I32": 4.0, "F16": 2.0, "BF16": 2.0, "I16": 2.0,
+    "F8_E4M3": 1.0, "F8_E5M2": 1.0, "F8_E8M0": 1.0, "I8": 1.0, "U8": 1.0, "BOOL": 1.0,
+    "Q8_0": 34 / 32, "Q8_1": 36 / 32, "Q8_K": 292 / 256,
+    "Q6_K": 210 / 256, "Q5_0": 22 / 32, "Q5_1": 24 / 32, "Q5_K": 176 / 256,
+    "Q4_0": 18 / 32, "Q4_1": 20 / 32, "Q4_K": 144 / 256, "Q3_K": 110 / 256, "Q2_K": 84 / 256,
+    "IQ4_NL": 18 / 32, "IQ4_XS": 136 / 256, "IQ3_S": 110 / 256, "IQ3_XXS": 98 / 256,
+    "IQ2_S": 82 / 256, "IQ2_XS": 74 / 256, "IQ2_XXS": 66 / 256, "IQ1_S": 50 / 256,
+    "IQ1_M": 56 / 256, "TQ1_0": 54 / 256, "TQ2_0": 66 / 256, "MXFP4": 17 / 32,
+}
+
+
+def tensor_bytes(tensor_types: dict[str, int]) -> int | None:
+    """Bytes of the weights from the storage type of every tensor (type -> elements), as the
+    file holds them; None when a type is unknown (or there are no tensors)."""
+    total = 0.0
+    for kind, elements in tensor_types.items():
+        size = TENSOR_TYPE_BYTES.get(kind.upper())
+        if size is None:
+            return None
+        total += size * elements
+    return round(total) if total else None
+
+
 _QUANT_IN_NAME = re.compile(
     r"(?<![A-Z0-9])(I?Q\d_(?:K_[SML]|K|[01]|NL|XS|XXS|S|M)|BF16|F16|F32|FP16|FP8|MXFP4|AWQ|GPTQ)"
     r"(?![A-Z0-9])"

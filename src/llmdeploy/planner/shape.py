@@ -31,6 +31,7 @@ class ModelShape:
     weights_file_bytes: int | None  # the weight files on disk, when known
     stored_format: str | None  # canonical quantization / dtype of those files
     layout: AttentionLayout  # every layer's cache (uniform when only the shape is known)
+    tensor_bytes: int | None = None  # the weights from each tensor's stored type, when known
 
     @property
     def stored_bits_per_weight(self) -> float | None:
@@ -97,6 +98,7 @@ def shape_of(info: ModelInfo) -> ModelShape:
         weights_file_bytes=weight_file_bytes(info.file_sizes),
         stored_format=quant.canonical(info.quantization) or quant.canonical(info.torch_dtype),
         layout=layout,
+        tensor_bytes=quant.tensor_bytes(info.tensor_types) if info.tensor_types else None,
     )
 
 
@@ -109,8 +111,9 @@ class WeightsEstimate:
 
 
 def estimate_weights(shape: ModelShape, runtime_format: str | None) -> WeightsEstimate:
-    """Weights memory: the real file sizes when the files are known and held as stored,
-    else parameters x bits per weight, else the file sizes scaled between formats.
+    """Weights memory: the real file sizes when the files are known and held as stored, else
+    each tensor's stored type x its elements (a header read without the files), else parameters
+    x bits per weight, else the file sizes scaled between formats.
 
     ``runtime_format`` is the format the server holds the weights in when it differs from
     the files (vLLM converting FP32 to FP16, online FP8, a smaller GGUF file); None = as stored.
@@ -118,6 +121,13 @@ def estimate_weights(shape: ModelShape, runtime_format: str | None) -> WeightsEs
     stored = shape.stored_format
     wanted = quant.canonical(runtime_format) or stored
     files = shape.weights_file_bytes
+    as_stored = runtime_format is None or wanted == stored
+    if not files and shape.tensor_bytes and as_stored:
+        # no files on disk (a header-only read): each tensor at its stored type, not an average
+        return WeightsEstimate(
+            shape.tensor_bytes, wanted, _measured_bpw(shape.tensor_bytes, shape),
+            "tensor types in the file's header",
+        )
     bpw = quant.bits_per_weight(wanted)
     stored_bpw = shape.stored_bits_per_weight
     if files and (wanted == stored or (bpw is not None and bpw == stored_bpw)):
