@@ -201,6 +201,9 @@ def _print_info(path: Path, info: ModelInfo, console: Any) -> None:
     ]
     if info.torch_dtype:
         rows.append(("dtype", info.torch_dtype))
+    if info.attention is not None:
+        rows.append((f"cache per layer ({info.attention.source})", info.attention.summary()))
+        rows += [("note", note) for note in info.attention.notes]
     if info.tensor_types:
         rows.append(
             ("tensor types", ", ".join(f"{k} {v:,}" for k, v in info.tensor_types.items()))
