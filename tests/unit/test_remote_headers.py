@@ -324,7 +324,10 @@ def test_local_and_stored_models_are_inspected_not_fetched(tmp_path: Path) -> No
         facts = model_facts(ref, client=httpx.Client(transport=httpx.MockTransport(_no_network)))
         assert facts.stats is None and facts.origin == f"inspected {parts[0]}"
         assert facts.info.parameters == 3 * TENSOR_ELEMENTS
-    assert ModelFacts(facts.info, "x").read_json()["header_only"] is False
+    assert ModelFacts(facts.info, "x").read_summary()["header_only"] is False
+    with pytest.raises(ModelError, match="no such model") as repo_like:
+        model_facts("Qwen/Qwen2.5-7B-Instruct")
+    assert repo_like.value.hint == "for the Hugging Face repository, write hf://Qwen/Qwen2.5-7B-Instruct"
 
 
 def test_a_pulled_remote_model_is_read_from_the_store(

@@ -378,7 +378,7 @@ class QuestionOutcome:
             "plan": f"model {question.ref}",
             "model": model_json(self.info, self.facts.origin)
             | {"ref": question.ref, "format": self.info.format},
-            "read": self.facts.read_json(),
+            "read": self.facts.read_summary(),
             "gpu": gpu,
             **self.sizing.to_json(),
         }

@@ -74,7 +74,7 @@ class ModelFacts:
     stats: ReadStats | None = None
     file_bytes: int | None = None
 
-    def read_json(self) -> dict[str, Any]:
+    def read_summary(self) -> dict[str, Any]:
         stats = self.stats
         return {
             "origin": self.origin,
@@ -99,7 +99,13 @@ def model_facts(
     one downloads use); ``hub``: the Hub settings (default: from the environment);
     ``ollama_registry``: the registry's base URL (default ``https://HOST`` from the name)."""
     if isinstance(ref, str) and "://" not in ref:
-        return _local(Path(ref).expanduser())
+        path = Path(ref).expanduser()
+        if not path.exists() and len(ref.split("/")) == 2 and not ref.startswith((".", "/")):
+            raise ModelError(
+                f"no such model file or directory: {ref}",
+                hint=f"for the Hugging Face repository, write hf://{ref}",
+            )
+        return _local(path)
     parsed = parse_ref(ref)
     if parsed.scheme in ("file", "pkg"):
         return _local(local_path(parsed))
