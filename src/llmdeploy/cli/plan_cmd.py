@@ -84,7 +84,8 @@ def plan(
     list_arch: bool = typer.Option(False, "--list-arch", help="List the --arch presets."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Say whether a deployment fits its GPU or container memory, and what would make it fit."""
+    """Say whether a deployment fits its GPU or container memory, and what would make it fit;
+    with MODEL_REF, what fits on which GPU (context, sequences, GPUs per KV cache type)."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.planner.request import (
