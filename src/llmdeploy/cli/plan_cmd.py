@@ -3,6 +3,10 @@
 Reads the options into a ``PlanRequest``, calls ``planner.request.plan_request`` once, prints
 the outcome (a table or JSON) and turns a misfit into exit 10 (PlanError). What the options
 mean, and which target a plan uses, is the planner's: ``docs/planner.md``.
+
+``plan MODEL_REF --gpu NAME`` asks another question, before buying a GPU: what fits on GPUs of
+one size (``planner.request.ModelQuestion``, answered by ``answer_question``). It reads only
+the model's headers, and exits 0 whatever the answer (an answer is not a misfit).
 """
 
 from __future__ import annotations
@@ -19,6 +23,18 @@ if TYPE_CHECKING:
 
 
 def plan(
+    model_ref: str | None = typer.Argument(
+        None,
+        metavar="[MODEL_REF]",
+        help="A model to size before buying a GPU: hf://org/repo, hf://org/repo/file.gguf, "
+        "https://.../model.gguf, ollama://name:tag or a local path. Only its headers are read.",
+    ),
+    gpu: str | None = typer.Option(
+        None, "--gpu", help="A GPU by name: h100, h200, a100-80gb, l4, l40s, rtx-4090, ..."
+    ),
+    gpus: int | None = typer.Option(
+        None, "--gpus", min=1, help="With MODEL_REF: the GPU count to compare with one (2)."
+    ),
     profile: str | None = ProfileOpt,
     profile_file: Path | None = ProfileFileOpt,
     gpu_memory: str | None = typer.Option(
@@ -68,7 +84,8 @@ def plan(
     list_arch: bool = typer.Option(False, "--list-arch", help="List the --arch presets."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Say whether a deployment fits its GPU or container memory, and what would make it fit."""
+    """Say whether a deployment fits its GPU or container memory, and what would make it fit;
+    with MODEL_REF, what fits on which GPU (context, sequences, GPUs per KV cache type)."""
     from llmdeploy.cli.console import out, print_json
     from llmdeploy.cli.options import resolve_profile
     from llmdeploy.planner.request import (
@@ -81,8 +98,42 @@ def plan(
     if list_arch:
         _print_presets(as_json)
         return
+    gpu_bytes = _gpu_memory_bytes(gpu, gpu_memory)
+    if model_ref is not None:
+        # the options `plan MODEL_REF` does not take (it answers for one sequence and the most)
+        others = {
+            "--profile": profile,
+            "--profile-file": profile_file,
+            "--arch": arch,
+            "--params": params,
+            "--layers": layers,
+            "--kv-heads": kv_heads,
+            "--head-dim": head_dim,
+            "--hidden-size": hidden,
+            "--seqs": seqs,
+            "--memory": memory,
+            "--tensor-parallel": tensor_parallel,
+            "--cpu-kv-space": cpu_kv_space,
+        }
+        _plan_model(
+            model_ref,
+            gpu=gpu,
+            gpu_bytes=gpu_bytes,
+            gpus=gpus,
+            context=context,
+            kv_cache_dtype=kv_cache_dtype,
+            backend=backend,
+            quant=quant,
+            as_json=as_json,
+            unused=[flag for flag, value in others.items() if value is not None],
+        )
+        return
+    if gpus is not None:
+        from llmdeploy.errors import UsageError
+
+        raise UsageError("--gpus is for plan MODEL_REF", hint="profiles: --tensor-parallel N")
     request = PlanRequest(  # option values are parsed first, then the profile is read
-        gpu_memory_bytes=size_option("--gpu-memory", gpu_memory),
+        gpu_memory_bytes=gpu_bytes,
         memory_bytes=size_option("--memory", memory),
         parameters=parameters_option(params),
         layers=layers,
@@ -110,6 +161,74 @@ def plan(
         _render(out(), outcome)
     if outcome.fits is False:
         raise outcome.misfit()
+
+
+def _gpu_memory_bytes(gpu: str | None, gpu_memory: str | None) -> int | None:
+    """One GPU's memory from ``--gpu NAME`` or ``--gpu-memory SIZE`` (not both)."""
+    from llmdeploy.errors import UsageError
+    from llmdeploy.planner.gpus import gpu_named
+    from llmdeploy.planner.request import size_option
+
+    if gpu is not None and gpu_memory is not None:
+        raise UsageError("give --gpu NAME or --gpu-memory SIZE, not both")
+    if gpu is not None:
+        return gpu_named(gpu).memory_bytes
+    return size_option("--gpu-memory", gpu_memory)
+
+
+def _plan_model(
+    model_ref: str,
+    *,
+    gpu: str | None,
+    gpu_bytes: int | None,
+    gpus: int | None,
+    context: int | None,
+    kv_cache_dtype: str | None,
+    backend: str | None,
+    quant: str | None,
+    as_json: bool,
+    unused: list[str],
+) -> None:
+    """``plan MODEL_REF``: what fits on GPUs of one size (``ModelQuestion``)."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.plan_views import render_question
+    from llmdeploy.errors import UsageError
+    from llmdeploy.planner.gpus import gpu_named
+    from llmdeploy.planner.host import detect_gpu_memory
+    from llmdeploy.planner.request import ModelQuestion, answer_question
+
+    if unused:
+        raise UsageError(
+            f"{', '.join(unused)}: not with MODEL_REF",
+            hint="plan MODEL_REF answers for one sequence and for the most that fit; give "
+            "--gpu or --gpu-memory, --gpus, --context, --kv-cache-dtype, --backend, --quant",
+        )
+    source = f"--gpu {gpu}" if gpu is not None else "--gpu-memory"
+    if gpu_bytes is None:
+        gpu_bytes, source = detect_gpu_memory()
+        if gpu_bytes is None:
+            raise UsageError(
+                f"which GPU? this host's is unknown ({source})",
+                hint="name one (--gpu h100, --gpu l4, ...) or give its memory: --gpu-memory "
+                "24GiB",
+            )
+        source = f"this host's GPU ({source})"
+    question = ModelQuestion(
+        ref=model_ref,
+        per_gpu_bytes=gpu_bytes,
+        gpu=gpu_named(gpu) if gpu is not None else None,
+        gpu_source=source,
+        gpus=gpus or 2,
+        context=context,
+        kv_cache_dtype=kv_cache_dtype,
+        backend=backend,
+        quantization=quant,
+    )
+    outcome = answer_question(question)
+    if as_json:
+        print_json(outcome.to_json())
+    else:
+        render_question(out(), outcome)
 
 
 def _human(value: int | float) -> str:

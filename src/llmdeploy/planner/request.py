@@ -17,21 +17,27 @@ a plan that does not fit is an outcome (``PlanOutcome.fits`` is False; ``misfit(
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.core.sizes import GIB, format_bytes, to_bytes
 from llmdeploy.errors import ModelError, PlanError, UsageError
 from llmdeploy.planner import quant
 from llmdeploy.planner.fit import plan
+from llmdeploy.planner.gpus import Gpu
 from llmdeploy.planner.host import Host
 from llmdeploy.planner.presets import PRESETS, parse_parameter_count
 from llmdeploy.planner.report import FitReport
+from llmdeploy.planner.sizing import Sizing, kv_cache_dtypes, size_model
 from llmdeploy.planner.spec import BackendKind, ServingSpec, spec_from_profile
 from llmdeploy.planner.target import Target, cpu_target, gpu_target
 from llmdeploy.planner.whatif import hypothetical_spec, known_weights_format, with_overrides
 from llmdeploy.profiles.schema import Profile
+
+if TYPE_CHECKING:
+    from llmdeploy.models.inspect.remote import ModelFacts
 
 BACKENDS: tuple[BackendKind, ...] = ("llamacpp", "vllm", "ollama")
 # the ModelInfo fields `--list-arch --json` and the `model` object of a plan show
@@ -325,3 +331,98 @@ def _cpu_target(request: PlanRequest, host: Host, memory_limit: str | None) -> T
 def _bytes(value: int) -> str:
     return format_bytes(value, digits=2)
 
+
+
+# --- `plan MODEL_REF`: what fits on which GPU, before buying one --------------------------
+
+
+@dataclass(frozen=True)
+class ModelQuestion:
+    """``llmdeploy plan MODEL_REF --gpu NAME``: what fits on GPUs of one size.
+
+    ``ref``: the model reference as given (or a local path); ``per_gpu_bytes``: one GPU's
+    memory (``gpu.memory_bytes`` for a named GPU, ``--gpu-memory``, or this host's GPU);
+    ``gpus``: the GPU count compared with one; the rest as in ``PlanRequest``."""
+
+    ref: str
+    per_gpu_bytes: int
+    gpu: Gpu | None = None
+    gpu_source: str = "--gpu-memory"  # where per_gpu_bytes comes from, for people
+    gpus: int = 2
+    context: int | None = None
+    kv_cache_dtype: str | None = None
+    backend: str | None = None
+    quantization: str | None = None
+
+
+@dataclass(frozen=True)
+class QuestionOutcome:
+    """The answers to a ``ModelQuestion``, with the model's facts and what reading them cost."""
+
+    question: ModelQuestion
+    facts: ModelFacts
+    sizing: Sizing
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.facts.info
+
+    def to_json(self) -> dict[str, Any]:
+        """``plan MODEL_REF --json``: every figure in bytes or tokens."""
+        question = self.question
+        gpu: dict[str, Any] = (
+            question.gpu.to_json() if question.gpu else {"memory_bytes": question.per_gpu_bytes}
+        )
+        gpu["source"] = question.gpu_source
+        return {
+            "plan": f"model {question.ref}",
+            "model": model_json(self.info, self.facts.origin)
+            | {"ref": question.ref, "format": self.info.format},
+            "read": self.facts.read_summary(),
+            "gpu": gpu,
+            **self.sizing.to_json(),
+        }
+
+
+FactsReader = Callable[[str], "ModelFacts"]
+
+
+def answer_question(
+    question: ModelQuestion, facts_for: FactsReader | None = None
+) -> QuestionOutcome:
+    """Read the model's facts without downloading it (``models.inspect.remote.model_facts``,
+    or ``facts_for``) and answer ``question`` (``planner.sizing.size_model``). UsageError for a
+    bad value or a backend that cannot serve the model, ModelError for a model that cannot be
+    read or sized."""
+    from llmdeploy.core.model_formats import compatibility_problem
+    from llmdeploy.core.model_ref import parse_ref
+    from llmdeploy.models.inspect.remote import model_facts
+
+    if question.gpus < 1:
+        raise UsageError("--gpus must be at least 1")
+    is_ollama = "://" in question.ref and parse_ref(question.ref).scheme == "ollama"
+    facts = (facts_for or model_facts)(question.ref)
+    info = facts.info
+    fmt = "ollama" if is_ollama else info.format
+    if question.backend is not None:
+        backend = _backend(question.backend, info)
+    elif is_ollama:
+        backend = "ollama"
+    else:
+        backend = "llamacpp" if fmt == "gguf" else "vllm"
+    problem = compatibility_problem(backend, "cuda", fmt)
+    if problem is not None:
+        raise UsageError(f"--backend {backend}: {problem}")
+    try:
+        sizing = size_model(
+            info,
+            backend,
+            question.per_gpu_bytes,
+            gpus=question.gpus,
+            context=question.context,
+            kv_cache_dtypes=kv_cache_dtypes(backend, question.kv_cache_dtype),
+            weights_format=question.quantization,
+        )
+    except ModelError as exc:
+        raise ModelError(f"{exc.message} (model: {facts.origin})", hint=exc.hint) from exc
+    return QuestionOutcome(question, facts, sizing)

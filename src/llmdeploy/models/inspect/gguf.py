@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import struct
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +105,42 @@ def inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
     parts = _split_parts(path)
     gguf = _import_gguf()
     reader = _open_gguf(gguf, path)
-    arch = _field(reader, "general.architecture")
-    arch = arch if isinstance(arch, str) else None
-
-    def key(name: str) -> Any:
-        return _field(reader, f"{arch}.{name}") if arch else None
-
     counts = _tensor_counts(reader)
     for part in parts:
         if part != path:
             counts.update(_tensor_counts(_open_gguf(gguf, part)))
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    base = relative_to or path.parent
+    return info_from_metadata(
+        lambda key: _field(reader, key),
+        counts=counts,
+        file_sizes={p.relative_to(base).as_posix(): p.stat().st_size for p in parts},
+        vocab_tokens=len(tokens.data) if tokens is not None else None,
+        has_chat_template="tokenizer.chat_template" in reader.fields,
+    )
+
+
+def info_from_metadata(
+    field: Callable[[str], Any],
+    *,
+    counts: Counter[str],
+    file_sizes: dict[str, int],
+    vocab_tokens: int | None,
+    has_chat_template: bool,
+) -> ModelInfo:
+    """A GGUF model's ``ModelInfo`` from its metadata, however it was read (``GGUFReader`` on
+    a local file, or a header fetched by HTTP Range requests: ``models.inspect.gguf_header``).
+
+    ``field(key)``: the value of a metadata key (None when absent); ``counts``: parameters by
+    tensor type over every part; ``vocab_tokens``: the length of ``tokenizer.ggml.tokens``.
+    """
+    gguf = _import_gguf()
+    arch = field("general.architecture")
+    arch = arch if isinstance(arch, str) else None
+
+    def key(name: str) -> Any:
+        return field(f"{arch}.{name}") if arch else None
+
     layers = as_int(key("block_count"))
     heads = as_int(key("attention.head_count"))
     kv_heads = as_int(key("attention.head_count_kv")) or heads
@@ -122,10 +149,9 @@ def inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
     if head_dim is None and hidden and heads:
         head_dim = hidden // heads
     vocab = as_int(key("vocab_size"))
-    if vocab is None and "tokenizer.ggml.tokens" in reader.fields:
-        vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
-    name = _field(reader, "general.name")
-    base = relative_to or path.parent
+    if vocab is None:
+        vocab = vocab_tokens
+    name = field("general.name")
     return ModelInfo(
         format="gguf",
         architecture=arch,
@@ -137,11 +163,11 @@ def inspect_gguf(path: Path, relative_to: Path | None = None) -> ModelInfo:
         hidden_size=hidden,
         context_length=as_int(key("context_length")),
         vocab_size=vocab,
-        quantization=_gguf_quantization(gguf, as_int(_field(reader, "general.file_type")), counts),
-        file_sizes={p.relative_to(base).as_posix(): p.stat().st_size for p in parts},
+        quantization=_gguf_quantization(gguf, as_int(field("general.file_type")), counts),
+        file_sizes=dict(file_sizes),
         name=name if isinstance(name, str) else None,
         tensor_types=dict(counts.most_common()),
-        has_chat_template="tokenizer.chat_template" in reader.fields,
+        has_chat_template=has_chat_template,
         attention=layout_from_gguf(arch, key),
     )
 

@@ -12,7 +12,7 @@ import json
 import math
 import struct
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +52,39 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a .safetensors file (8-byte little-endian length, then JSON)."""
     try:
         with path.open("rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) != 8:
-                raise ModelError(f"{path} is too short to be a safetensors file")
-            (length,) = struct.unpack("<Q", prefix)
-            if length > _SAFETENSORS_HEADER_MAX:
-                raise ModelError(f"{path}: implausible safetensors header length {length}")
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+
+            def read(start: int, length: int) -> bytes:
+                handle.seek(start)
+                return handle.read(length)
+
+            return header_from_reader(read, str(path))
+    except OSError as exc:
         raise ModelError(f"{path} is not a readable safetensors file: {exc}") from exc
+
+
+def header_from_reader(read: Callable[[int, int], bytes], label: str) -> dict[str, Any]:
+    """A safetensors header read through ``read(start, length)`` (a local file, or HTTP Range
+    requests): the 8-byte little-endian length N, then N bytes of JSON (the format's
+    specification, huggingface/safetensors README). ModelError naming ``label`` for a file
+    too short, an implausible length or a header that is not a JSON object."""
+    prefix = read(0, 8)
+    if len(prefix) != 8:
+        raise ModelError(f"{label} is too short to be a safetensors file")
+    (length,) = struct.unpack("<Q", prefix)
+    if length > _SAFETENSORS_HEADER_MAX:
+        raise ModelError(f"{label}: implausible safetensors header length {length}")
+    raw = read(8, length)
+    if len(raw) != length:
+        raise ModelError(
+            f"{label} is truncated: its safetensors header has {length} bytes, "
+            f"the file ends after {len(raw)}"
+        )
+    try:
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{label} is not a readable safetensors file: {exc}") from exc
     if not isinstance(header, dict):
-        raise ModelError(f"{path}: the safetensors header is not a JSON object")
+        raise ModelError(f"{label}: the safetensors header is not a JSON object")
     return header
 
 
@@ -109,19 +131,60 @@ def inspect_safetensors(
     config: dict[str, Any] | None,
     all_files: Mapping[str, Path] | None = None,
 ) -> ModelInfo:
+    stated: int | None = None
+    index = (all_files or {}).get("model.safetensors.index.json")
+    if index is not None:
+        stated = stated_parameters(read_json(index))
+    files = all_files if all_files is not None else weights
+    has_template: bool | None = None
+    if all_files is not None:
+        tokenizer_config = all_files.get("tokenizer_config.json")
+        has_template = "chat_template.jinja" in all_files or (
+            tokenizer_config is not None and bool(read_json(tokenizer_config).get("chat_template"))
+        )
+    return info_from_headers(
+        directory.name,
+        [safetensors_header(path) for path in weights.values()],
+        config=config,
+        file_sizes={name: p.stat().st_size for name, p in files.items()},
+        stated_parameters=stated,
+        has_chat_template=has_template,
+    )
+
+
+def stated_parameters(index: Mapping[str, Any]) -> int | None:
+    """``metadata.total_parameters`` of a ``model.safetensors.index.json``, when stated."""
+    metadata = index.get("metadata")
+    stated = metadata.get("total_parameters") if isinstance(metadata, Mapping) else None
+    return stated if isinstance(stated, int) and stated > 0 else None
+
+
+def info_from_headers(
+    name: str,
+    headers: Iterable[Mapping[str, Any]],
+    *,
+    config: dict[str, Any] | None,
+    file_sizes: dict[str, int],
+    stated_parameters: int | None = None,
+    has_chat_template: bool | None = None,
+    weights_present: bool | None = None,
+) -> ModelInfo:
+    """A Hugging Face model's ``ModelInfo`` from its config.json and the safetensors headers
+    of its weight files, however they were read (local files, or HTTP Range requests:
+    ``models.inspect.remote``). ``stated_parameters`` (the index's ``total_parameters``) wins
+    over the count. ``weights_present`` (default: any header given): whether the model has
+    weight files, without which the quantization is left unknown (``.bin`` weights have no
+    header to read, but config.json still names their dtype)."""
     counts: Counter[str] = Counter()
-    for path in weights.values():
-        for name, tensor in safetensors_header(path).items():
-            if name == "__metadata__" or not isinstance(tensor, Mapping):
+    weights = bool(weights_present)
+    for header in headers:
+        weights = weights_present is not False
+        for tensor_name, tensor in header.items():
+            if tensor_name == "__metadata__" or not isinstance(tensor, Mapping):
                 continue
             shape = tensor.get("shape") or []
             counts[str(tensor.get("dtype", "?"))] += math.prod(int(d) for d in shape)
-    parameters = sum(counts.values()) or None
-    index = (all_files or {}).get("model.safetensors.index.json")
-    if index is not None:
-        stated = read_json(index).get("metadata", {}).get("total_parameters")
-        if isinstance(stated, int) and stated > 0:
-            parameters = stated
+    parameters = stated_parameters or sum(counts.values()) or None
     config = config or {}
     # multimodal configs keep the language model's numbers in text_config
     text = config.get("text_config")
@@ -146,13 +209,6 @@ def inspect_safetensors(
         if isinstance(architectures, list) and architectures
         else (str(config["model_type"]) if config.get("model_type") else None)
     )
-    files = all_files if all_files is not None else weights
-    has_template: bool | None = None
-    if all_files is not None:
-        tokenizer_config = all_files.get("tokenizer_config.json")
-        has_template = "chat_template.jinja" in all_files or (
-            tokenizer_config is not None and bool(read_json(tokenizer_config).get("chat_template"))
-        )
     return ModelInfo(
         format="safetensors",
         architecture=architecture,
@@ -166,9 +222,9 @@ def inspect_safetensors(
         vocab_size=_first(numbers, ("vocab_size",)) or _first(config, ("vocab_size",)),
         quantization=_hf_quantization({**numbers, **config}, dtype, counts) if weights else None,
         torch_dtype=dtype,
-        file_sizes={name: p.stat().st_size for name, p in files.items()},
-        name=directory.name,
+        file_sizes=dict(file_sizes),
+        name=name,
         tensor_types=dict(counts.most_common()),
-        has_chat_template=has_template,
+        has_chat_template=has_chat_template,
         attention=layout_from_config(numbers),
     )

@@ -367,3 +367,7 @@ def _translate(exc: Exception, ref: ModelRef, where: str) -> ModelError:
             hint="check free disk space in the model store and the network",
         )
     return ModelError(f"{ref}: download failed ({where}): {type(exc).__name__}: {text}")
+
+
+#: ``_translate`` for other modules that call huggingface_hub (``models.inspect.remote``).
+translate_hub_error = _translate
