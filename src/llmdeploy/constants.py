@@ -40,6 +40,10 @@ LABEL_API = f"{LABEL_PREFIX}.api"
 LABEL_API_PATH = f"{LABEL_PREFIX}.api-path"
 LABEL_SPEC_HASH = f"{LABEL_PREFIX}.spec-hash"
 LABEL_ACCELERATOR = f"{LABEL_PREFIX}.accelerator"
+# the planner's KV cache figures at creation (labels cannot change later; the server's own
+# figure is read from its log by `up` and `status`, see docs/planner.md "Planned vs actual")
+LABEL_PLAN_KV_BYTES = f"{LABEL_PREFIX}.plan.kv-cache-bytes"
+LABEL_PLAN_KV_TOKENS = f"{LABEL_PREFIX}.plan.kv-cache-tokens"
 
 DEFAULT_HOST = "127.0.0.1"
 CONTAINER_NAME_PREFIX = "llmdeploy-"

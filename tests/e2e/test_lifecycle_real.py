@@ -21,6 +21,16 @@ def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     assert up["engine"] == engine and up["deployment"] == name
     assert up["endpoint"] == f"http://127.0.0.1:{deployment.port}"
     assert up["model"] == "smollm2-135m"
+    # the planner's KV cache beside llama-server's own `llama_kv_cache: size = ...` line: the
+    # tiny model at ctx 2048 is 45 MiB by both (docs/planner.md, "Planned vs actual")
+    kv = up["kv_cache"]
+    assert kv["compared"] == "bytes", kv
+    assert kv["planned"] == kv["planned_bytes"] == 47_185_920, kv
+    assert kv["actual"] == kv["actual_bytes"], kv
+    assert kv["actual"] is not None and kv["differs"] is False, kv
+    assert abs(kv["actual"] - kv["planned"]) <= 0.10 * kv["planned"], kv
+    assert any("llama_kv_cache: size =" in line for line in kv["server_lines"]), kv
+    assert [p["outcome"] for p in up["phases"] if p["name"] == "kv-cache"] == ["done"]
 
     # the weights are mounted read-only and the image does not contain them
     inspect = subprocess.run(
@@ -73,6 +83,10 @@ def test_up_chat_status_logs_down(cli: Cli, deployment: Deployment) -> None:
     mine = [r for r in rows if r["deployment"] == name]
     assert len(mine) == 1 and mine[0]["healthy"] is True and mine[0]["engine"] == engine
     assert mine[0]["served_model"] == "smollm2-135m"
+    # status: the plan from the container's labels, the server's figure read again from its log
+    assert mine[0]["kv_cache"]["planned"] == kv["planned"]
+    assert mine[0]["kv_cache"]["actual"] == kv["actual"]
+    assert mine[0]["kv_cache"]["differs"] is False
 
     log = cli("logs", name, "--tail", "200")
     assert log.returncode == 0 and log.stdout.strip(), log.stderr
@@ -211,13 +225,20 @@ def test_logs_follow_streams_new_lines(cli: Cli, deployment: Deployment) -> None
 
         selector = selectors.DefaultSelector()
         selector.register(follower.stdout, selectors.EVENT_READ)
+        # read the pipe itself: a buffered readline() can pull several lines at once, and select()
+        # then waits on an empty pipe while the lines sit in Python's buffer
+        import os
+
+        pending = ""
         while time.monotonic() < deadline and not any("/v1/chat/completions" in s or
                                                       "slot" in s for s in seen):
             if selector.select(timeout=1):
-                line = follower.stdout.readline()
-                if not line:
+                chunk = os.read(follower.stdout.fileno(), 65536)
+                if not chunk:
                     break
-                seen.append(line)
+                pending += chunk.decode("utf-8", "replace")
+                *lines, pending = pending.split("\n")
+                seen.extend(lines)
         assert any("/v1/chat/completions" in s or "slot" in s for s in seen), seen[-10:]
         assert follower.poll() is None  # still following
     finally:

@@ -39,6 +39,12 @@ def test_vllm_cpu_up_chat_bench_down(cli: Cli, tmp_path: Path) -> None:
         assert isinstance(up, dict)
         assert up["model"] == "smollm2-135m" and up["engine"] == ENGINE
         assert "vllm-cpu" in up["image"]
+        # the planner's capacity beside vLLM's "CPU KV cache size: N tokens" (1 GiB of cache)
+        kv = up["kv_cache"]
+        assert kv["compared"] == "tokens", kv
+        assert kv["planned"] is not None and kv["actual"] is not None, kv
+        assert abs(kv["actual"] - kv["planned"]) <= 0.10 * kv["planned"], kv
+        assert kv["differs"] is False and kv["actual_bytes"] == 2**30, kv
 
         mounts = json.loads(subprocess.run(
             [ENGINE, "inspect", "--format", "{{json .Mounts}}", f"llmdeploy-{name}"],
@@ -66,6 +72,7 @@ def test_vllm_cpu_up_chat_bench_down(cli: Cli, tmp_path: Path) -> None:
         rows = cli.json("status", name)
         assert isinstance(rows, list) and len(rows) == 1
         assert rows[0]["healthy"] is True and rows[0]["engine"] == ENGINE
+        assert rows[0]["kv_cache"]["actual"] == kv["actual"]
 
         again = cli.json("up", "--profile-file", str(profile), timeout=600)
         assert isinstance(again, dict) and again["unchanged"] is True

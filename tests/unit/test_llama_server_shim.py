@@ -283,10 +283,24 @@ def test_apply_param_updates_sets_nested_attributes(shim):
     ) == ("/m.gguf", 2, 2, 512)
 
 
+def test_log_verbosity_flag_and_environment(shim):
+    """llmdeploy renders --log-verbosity 4 so llama-server logs its KV cache size."""
+    spellings = (["-lv", "4"], ["--verbosity", "4"], ["--log-verbosity", "4"],
+                 ["--log-verbosity=4"])
+    for flag in spellings:
+        opts = parse(shim, ["-m", "/m.gguf", *flag])
+        assert opts.verbosity == 4 and shim.to_param_updates(opts)["verbosity"] == 4
+    assert parse(shim, ["-m", "/m.gguf"], {"LLAMA_ARG_LOG_VERBOSITY": "2"}).verbosity == 2
+    assert "verbosity" not in shim.to_param_updates(parse(shim, ["-m", "/m.gguf"]))
+    with pytest.raises(shim.UsageError, match="--log-verbosity expects an integer"):
+        parse(shim, ["-m", "/m.gguf", "-lv", "loud"])
+
+
 def test_mapping_fits_real_common_params(shim):
     xllamacpp = pytest.importorskip("xllamacpp")
     params = xllamacpp.CommonParams()
-    opts = parse(shim, [*RENDERED, "-ngl", "0", "--jinja", "--no-webui", "--api-key", "k"])
+    opts = parse(shim, [*RENDERED, "-ngl", "0", "--jinja", "--no-webui", "--api-key", "k",
+                        "--log-verbosity", "4"])
     shim.apply_param_updates(params, shim.to_param_updates(opts))
     assert params.model.path == "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     assert list(params.hostnames) == ["0.0.0.0"] and params.port == 8080
@@ -295,6 +309,7 @@ def test_mapping_fits_real_common_params(shim):
     assert params.endpoint_metrics is True and set(params.model_alias) == {"smollm2"}
     assert params.n_gpu_layers == 0 and params.use_jinja is True and params.ui is False
     assert list(params.api_keys) == ["k"]
+    assert params.verbosity == 4
 
 
 def test_script_exits_2_on_unknown_flag_without_starting_anything():

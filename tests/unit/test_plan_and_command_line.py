@@ -38,6 +38,7 @@ def test_llamacpp_argv_and_hardening() -> None:
     assert run.args == (
         "--model", "/models/tiny.gguf", "--host", "0.0.0.0", "--port", "8080",
         "--ctx-size", "2048", "--parallel", "2", "--alias", "tiny", "--metrics",
+        "--log-verbosity", "4",  # llama_kv_cache size lines, compared with the plan by up
     )  # fmt: skip
     assert run.cap_drop == ("ALL",) and run.cap_add == ()
     assert run.no_new_privileges

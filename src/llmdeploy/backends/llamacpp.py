@@ -26,6 +26,25 @@ UPSTREAM_IMAGES = {
     "xpu": "ghcr.io/ggml-org/llama.cpp:server-intel",  # SYCL build for Intel GPUs
 }
 ALL_LAYERS = 999
+# libllama's INFO lines (``llama_kv_cache: size = ... MiB``, the cache the server really built,
+# which `up` and `status` compare with the plan) are printed from this verbosity on; the
+# server's default, 3, hides them (llama.cpp ``common/log.h``; Ollama runs its llama-server
+# with the same flag for the same lines, ``llm/llama_server.go``)
+KV_LOG_VERBOSITY = 4
+VERBOSITY_FLAGS = (
+    "-lv",
+    "--verbosity",
+    "--log-verbosity",
+    "-v",
+    "--verbose",
+    "--log-verbose",
+    "--log-disable",
+)
+
+
+def sets_verbosity(extra_args: tuple[str, ...]) -> bool:
+    """Whether the profile's own flags set llama-server's log verbosity (then they decide)."""
+    return any(arg.split("=", 1)[0] in VERBOSITY_FLAGS for arg in extra_args)
 
 
 class LlamaCppServer:
@@ -50,6 +69,8 @@ class LlamaCppServer:
             args += ["--n-gpu-layers", str(layers)]
         if options.metrics:
             args.append("--metrics")
+        if not sets_verbosity(options.extra_args):
+            args += ["--log-verbosity", str(KV_LOG_VERBOSITY)]
         args += list(options.extra_args)
         health = profile.health.path or "/health"
         return ServerLaunch(

@@ -94,6 +94,7 @@ def _print_up(result: UpResult, reporter: RichReporter, as_json: bool) -> None:
                 "replaced": result.replaced,
                 "elapsed_s": round(result.elapsed_s, 3),
                 "health_s": round(result.health.elapsed_s, 3) if result.health else None,
+                "kv_cache": result.kv_cache.to_dict() if result.kv_cache else None,
                 "phases": [record.to_dict() for record in reporter.records],
             }
         )
@@ -111,6 +112,12 @@ def _print_up(result: UpResult, reporter: RichReporter, as_json: bool) -> None:
         )
     console.print(f"  endpoint  {base}")
     console.print(f"  model     {model}")
+    kv = result.kv_cache
+    if kv is not None:
+        style = "yellow" if kv.differs else None
+        console.print(f"  kv cache  {kv.summary()}", style=style, markup=False, highlight=False)
+        for note in kv.notes if kv.differs or kv.actual_value is None else ():
+            console.print(f"            {note}", style="dim", markup=False, highlight=False)
     console.print("  try it:", style="dim")
     console.print(
         f"  curl -s {base}/chat/completions -H 'Content-Type: application/json' "
@@ -250,6 +257,7 @@ def status(
         "uptime",
         "image",
         "model",
+        "kv cache (server / plan)",
     ):
         table.add_column(column, overflow="fold")
     for row in data:
@@ -265,8 +273,35 @@ def status(
             _human(row["uptime_s"]),
             row["image"],
             row["served_model"] or row["model"] or "-",
+            _kv_cell(row["kv_cache"]),
         )
     out().print(table)
+    from llmdeploy.cli.console import warn
+
+    for row in data:
+        if row["kv_cache"] and row["kv_cache"]["differs"]:
+            warn(f"{row['deployment']}: KV cache {row['kv_cache']['summary']}")
+
+
+def _kv_cell(kv: dict[str, Any] | None) -> str:
+    """``45.0 MiB / 45.0 MiB (+0.0%)``; ``!`` in front when off by more than the tolerance."""
+    if kv is None:
+        return "-"
+    from llmdeploy.core.sizes import format_bytes
+
+    unit = kv["compared"]
+
+    def shown(value: int | None) -> str:
+        if value is None:
+            return "?"
+        return f"{value:,} tok" if unit == "tokens" else format_bytes(value)
+
+    cell = f"{shown(kv['actual'])} / {shown(kv['planned'])}"
+    if kv["difference"] is not None:
+        cell += f" ({kv['difference']:+.1%})"
+    if kv["differs"]:
+        cell = f"[yellow]! {cell}[/yellow]"
+    return cell
 
 
 def _human(seconds: float | None) -> str:

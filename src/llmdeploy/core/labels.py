@@ -21,10 +21,13 @@ from llmdeploy.constants import (
     LABEL_MANAGED,
     LABEL_METRICS_PATH,
     LABEL_MODEL,
+    LABEL_PLAN_KV_BYTES,
+    LABEL_PLAN_KV_TOKENS,
     LABEL_PROFILE,
     LABEL_SERVED_MODEL,
     LABEL_SPEC_HASH,
 )
+from llmdeploy.core.kv_report import PlannedKv
 
 DEFAULT_API_PATH = "/v1"  # containers labelled before api-path existed served OpenAI at /v1
 
@@ -35,6 +38,9 @@ class DeploymentLabels:
 
     ``endpoint`` is ``http://host:port``; ``api_path`` the OpenAI-compatible API's base path on
     it (``/v1``); ``api`` the server's own API kind (``openai`` or ``ollama``).
+    ``planned_kv``: the planner's KV cache figures when the container was made (None when the
+    model could not be sized, or for containers made before they were recorded); they are not
+    part of the spec hash, so a planner that changes its figures does not replace a server.
     """
 
     deployment: str
@@ -49,6 +55,7 @@ class DeploymentLabels:
     api_path: str = DEFAULT_API_PATH
     metrics_path: str | None = None
     spec_hash: str = ""
+    planned_kv: PlannedKv | None = None
 
     @property
     def api_base_url(self) -> str:
@@ -77,6 +84,13 @@ class DeploymentLabels:
             labels[LABEL_METRICS_PATH] = self.metrics_path
         if self.spec_hash:
             labels[LABEL_SPEC_HASH] = self.spec_hash
+        planned = self.planned_kv
+        for key, value in (
+            (LABEL_PLAN_KV_BYTES, planned.bytes if planned else None),
+            (LABEL_PLAN_KV_TOKENS, planned.tokens if planned else None),
+        ):
+            if value is not None:
+                labels[key] = str(value)
         return labels
 
     @staticmethod
@@ -116,4 +130,20 @@ class DeploymentLabels:
             api_path=labels.get(LABEL_API_PATH, DEFAULT_API_PATH),
             metrics_path=labels.get(LABEL_METRICS_PATH),
             spec_hash=labels.get(LABEL_SPEC_HASH, ""),
+            planned_kv=_planned_kv(labels),
         )
+
+
+def _planned_kv(labels: Mapping[str, str]) -> PlannedKv | None:
+    """The planned KV figures of a container's labels; a missing or unreadable one is None
+    (labels can be set by hand on a container started from a rendered command line)."""
+    found = {key: _count(labels.get(key)) for key in (LABEL_PLAN_KV_BYTES, LABEL_PLAN_KV_TOKENS)}
+    if all(value is None for value in found.values()):
+        return None
+    return PlannedKv(bytes=found[LABEL_PLAN_KV_BYTES], tokens=found[LABEL_PLAN_KV_TOKENS])
+
+
+def _count(text: str | None) -> int | None:
+    if text is None or not text.strip().isdigit():
+        return None
+    return int(text.strip())

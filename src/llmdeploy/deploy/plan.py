@@ -15,6 +15,7 @@ from pathlib import Path
 from llmdeploy.backends.base import Backend
 from llmdeploy.backends.registry import get_backend
 from llmdeploy.constants import CONTAINER_NAME_PREFIX, MODEL_MOUNT_DIR
+from llmdeploy.core.kv_report import PlannedKv
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import BuildRecipe, ModelMount
 from llmdeploy.core.plan import DeploymentPlan, HealthSpec, ImageChoice
@@ -44,7 +45,13 @@ def plan_deployment(
     deployment: str | None = None,
     base_dir: Path | None = None,
     data_root: Path | None = None,
+    planned_kv: PlannedKv | None = None,
 ) -> DeploymentPlan:
+    """The plan of ``profile`` with the model mounted from ``model_dir`` / ``model_filename``.
+
+    ``planned_kv``: the planner's KV cache figures, recorded in the container's labels; they
+    are left out of the spec hash (a planner update must not replace a running server).
+    """
     backend: Backend = get_backend(profile.backend.kind)
     mount = ModelMount(container_dir=MODEL_MOUNT_DIR, filename=model_filename)
     launch = backend.describe(profile, mount)
@@ -106,7 +113,7 @@ def plan_deployment(
         ulimits=dict(resources.ulimits),
     )
     spec_hash = _hash(run, images)
-    record = replace(record, spec_hash=spec_hash)
+    record = replace(record, spec_hash=spec_hash, planned_kv=planned_kv)
     return DeploymentPlan(
         deployment=name,
         profile_name=profile.name,

@@ -1,25 +1,33 @@
-"""``status``: every deployment llmdeploy manages, read from its container's labels."""
+"""``status``: every deployment llmdeploy manages, read from its container's labels.
+
+For a running deployment the KV cache the planner expected (a label) is shown beside the one
+the server logged (read again from its log, ``deploy.kv_check``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from llmdeploy.core.kv_report import KvCheck
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy.health import probe
+from llmdeploy.deploy.kv_check import check_running
 from llmdeploy.engines.base import Engine
 
 
 @dataclass(frozen=True)
 class DeploymentStatus:
-    """One deployment's container, its labels, and whether it answers its health check."""
+    """One deployment's container, its labels, whether it answers its health check, and its
+    planned vs actual KV cache (None when not running: a stopped server has no cache)."""
 
     container: ContainerInfo
     labels: DeploymentLabels
     healthy: bool | None  # None when not running
     health_detail: str
     uptime_s: float | None
+    kv_cache: KvCheck | None = None
 
     @property
     def deployment(self) -> str:
@@ -42,12 +50,14 @@ class DeploymentStatus:
             "model": self.labels.model,
             "served_model": self.labels.served_model,
             "exit_code": container.exit_code if not container.running else None,
+            "kv_cache": self.kv_cache.to_dict() if self.kv_cache else None,
         }
 
 
 def status(engines: list[Engine], deployment: str | None = None) -> list[DeploymentStatus]:
     """Every llmdeploy container (of ``deployment`` when given) on ``engines``, health probed
-    for the running ones (1 s timeout each)."""
+    (1 s timeout each) and the server's KV cache figure read from the log for the running
+    ones."""
     rows = []
     for engine in engines:
         for container in engine.list(DeploymentLabels.selector(deployment=deployment)):
@@ -56,8 +66,10 @@ def status(engines: list[Engine], deployment: str | None = None) -> list[Deploym
                 continue
             healthy: bool | None = None
             detail = container.state
+            kv: KvCheck | None = None
             if container.running:
                 healthy, detail = probe(record.health_url, timeout_s=1.0)
+                kv = check_running(engine, container.id, record)
             rows.append(
                 DeploymentStatus(
                     container=container,
@@ -65,6 +77,7 @@ def status(engines: list[Engine], deployment: str | None = None) -> list[Deploym
                     healthy=healthy,
                     health_detail=detail,
                     uptime_s=_uptime(container) if container.running else None,
+                    kv_cache=kv,
                 )
             )
     return rows

@@ -1,11 +1,14 @@
 """``up`` as one domain call, and the plan ``render`` / ``up --dry-run`` print.
 
 Any front end (the CLI, a future API, a test) builds an :class:`UpRequest` and calls
-:func:`up` once: the model is placed in the store, the deployment planned, its memory checked
-(before any engine is contacted), the engine opened, the lifecycle run, the backend's
-post-start hook run, the engine closed. Progress goes to the reporter; the result says what
-happened. :func:`render_deployment` plans the same deployment without fetching anything and
-returns the files ``render`` writes.
+:func:`up` once: the model is placed in the store, its memory checked (before any engine is
+contacted), the deployment planned (the planner's KV cache figures go into its labels), the
+engine opened, the lifecycle run, the backend's post-start hook run, the server's own KV
+cache figure read from its log and compared with the plan's (``deploy.kv_check``), the engine
+closed. Progress goes to the reporter; the result says what happened.
+:func:`render_deployment` plans the same deployment without fetching anything and returns the
+files ``render`` writes (without the planned KV figures: the plan depends on the memory of the
+machine that runs it, and a rendered file runs elsewhere).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 
 from llmdeploy.backends.base import RunningServer
 from llmdeploy.backends.registry import get_backend
+from llmdeploy.core.kv_report import KvCheck
+from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.reporting import NullReporter, Reporter
@@ -23,6 +28,7 @@ from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.core.sizes import format_bytes
 from llmdeploy.deploy.health import HealthResult
 from llmdeploy.deploy.images import ImageReady, PullPolicy, write_files
+from llmdeploy.deploy.kv_check import check_running, planned_kv
 from llmdeploy.deploy.lifecycle import AfterHealthy, UpOptions, start
 from llmdeploy.deploy.plan import plan_deployment
 from llmdeploy.engines.base import Engine
@@ -57,7 +63,8 @@ class UpRequest:
 @dataclass(frozen=True)
 class UpResult:
     """What ``up`` did: the plan (with the image used), the container, where the image and
-    the model came from, the memory check, and the time it took (seconds)."""
+    the model came from, the memory check, the planned vs the server's KV cache, and the time
+    it took (seconds)."""
 
     plan: DeploymentPlan
     engine: str
@@ -69,6 +76,7 @@ class UpResult:
     unchanged: bool
     replaced: bool
     elapsed_s: float
+    kv_cache: KvCheck | None = None
 
 
 def up(
@@ -91,6 +99,7 @@ def up(
         )
         if stored.notes:  # e.g. an https:// download without a checksum to verify it by
             report.end_phase("warned", "; ".join(stored.notes))
+        fit = _check_fit(request, stored, report)
         plan = plan_deployment(
             request.profile,
             model_dir=stored.directory,
@@ -98,8 +107,8 @@ def up(
             deployment=request.deployment,
             base_dir=request.base_dir,
             data_root=data_root(),
+            planned_kv=planned_kv(fit.report),
         )
-        fit = _check_fit(request, stored, report)
         report.phase("engine", f"Connecting to {request.engine.describe()}")
         opened = engine is None
         eng = open_engine(request.engine) if engine is None else engine
@@ -118,6 +127,7 @@ def up(
             report,
             after_healthy=post_start_hook(request.profile.backend),
         )
+        kv = compare_kv(eng, result.container.id, result.container.deployment_labels, report)
     finally:
         if opened:
             eng.close()
@@ -132,7 +142,28 @@ def up(
         unchanged=result.unchanged,
         replaced=result.replaced,
         elapsed_s=time.monotonic() - started,
+        kv_cache=kv,
     )
+
+
+def compare_kv(
+    engine: Engine, container: str, labels: DeploymentLabels | None, report: Reporter
+) -> KvCheck | None:
+    """The healthy server's own KV cache figure beside the plan's, as one phase: ``warned``
+    when they differ by more than 10 %, ``skipped`` when the server reports none. Never fails
+    ``up``: the server is running and healthy whatever its log says."""
+    if labels is None:
+        return None
+    report.phase("kv-cache", "Comparing the server's KV cache with the plan")
+    check = check_running(engine, container, labels)
+    if check.differs:
+        report.end_phase("warned", check.summary())
+    elif check.actual_value is None:
+        report.end_phase("skipped", "; ".join(check.notes) or check.summary())
+    else:
+        report.detail(check.summary())
+    report.finish(success=True)
+    return check
 
 
 def post_start_hook(options: BackendSpec) -> AfterHealthy:

