@@ -40,7 +40,9 @@ class LayerCache:
       ``window`` (sliding only): the tokens the layer attends to;
     - ``mla``: ``kv_lora_rank`` + ``rope_dim`` per token (``key_length`` / ``value_length``
       keep the per-head decompressed sizes, for a server that caches those instead);
-    - ``recurrent``: ``conv_state`` + ``ssm_state`` per sequence.
+    - ``recurrent``: ``conv_state`` + ``ssm_state`` per sequence; ``mixer``: the layer's family
+      when known (``mamba1``, ``mamba2``, ``gdn`` (gated DeltaNet), ``short_conv``): servers keep
+      different extra state per family (vLLM: a prefill checkpoint block for Mamba-2).
     """
 
     kind: LayerKind
@@ -52,6 +54,7 @@ class LayerCache:
     rope_dim: int = 0
     conv_state: int = 0
     ssm_state: int = 0
+    mixer: str | None = None
 
     @property
     def latent_length(self) -> int:

@@ -1,7 +1,27 @@
-"""The per-layer attention layout (``core.attention``) from config.json, as vLLM and
-transformers see it: ``layer_types``, ``sliding_window`` (+ the Gemma patterns), ``kv_lora_rank``
-/ ``qk_rope_head_dim`` (MLA), ``v_head_dim``, hybrid patterns (``layer_types``,
-``layers_block_type``, ``hybrid_override_pattern``, ``attn_layer_period``), MoE expert counts.
+"""The per-layer attention layout (``core.attention``) from config.json, as vLLM sees it.
+
+vLLM reads config.json through transformers' config classes and builds one KV-cache spec per
+layer (``planner.kv_vllm``); this reader follows the same keys (vLLM 0.32.0, transformers 5):
+
+- layer kinds: ``layer_types`` (``full_attention``, ``sliding_attention``, ``linear_attention``
+  (gated DeltaNet), ``mamba``, ``conv`` (LFM2 short convolutions)), ``layers_block_type``,
+  ``hybrid_override_pattern`` (Nemotron-H), ``attn_layer_period`` / ``attn_layer_offset``
+  (Jamba), ``full_attention_interval`` (Qwen3-Next: every 4th layer full);
+- sliding windows without ``layer_types``: the Gemma 2 (every other layer) and Gemma 3
+  (``sliding_window_pattern``) patterns as transformers' configs expand them; Qwen2's
+  ``use_sliding_window`` with ``max_window_layers`` (the first N full); else every layer slides
+  (Mistral, Phi-3: vLLM's ``EngineArgs.create_engine_config`` sets the model-wide window when
+  ``layer_types`` is absent). ``chunked_attention`` (Llama 4) counts as full: vLLM turns the
+  hybrid KV-cache manager off for chunked local attention (``VllmConfig.__post_init__``), so
+  those layers get full-attention blocks;
+- MLA (``kv_lora_rank``): one latent of ``kv_lora_rank + qk_rope_head_dim`` values per token
+  (``MLAAttention.get_kv_cache_spec``: ``num_kv_heads=1``, no V);
+- recurrent state per sequence (``model_executor/layers/mamba/mamba_utils.py``,
+  ``MambaStateShapeCalculator``): Mamba-1/2 ``conv = (d_conv - 1) x (d_inner + 2 x groups x
+  d_state)``, ``ssm = d_inner x d_state``; gated DeltaNet ``conv = (kernel - 1) x (2 x k_heads x
+  k_dim + v_heads x v_dim)``, ``ssm = v_heads x v_dim x k_dim``; short conv ``conv = (L_cache -
+  1) x conv_dim``; ``LayerCache.mixer`` names the family;
+- MoE expert counts (reports only).
 """
 
 from __future__ import annotations
@@ -19,7 +39,7 @@ _LAYER_TYPE_KINDS: dict[str, LayerKind] = {
     "sliding_attention": "sliding",
     "sliding": "sliding",
     "local": "sliding",
-    "chunked_attention": "sliding",
+    "chunked_attention": "full",  # vLLM: hybrid manager off, full-attention blocks
     "mamba": "recurrent",
     "mamba2": "recurrent",
     "linear_attention": "recurrent",
@@ -95,12 +115,12 @@ def layout_from_config(config: Mapping[str, Any]) -> AttentionLayout | None:
         return AttentionLayout(tuple(one for _ in range(layers)), "config.json", experts,
                                experts_used)
     kinds = _layer_kinds(config, layers) or _sliding_kinds(config, layers) or ["full"] * layers
-    window = as_int(config.get("sliding_window")) or as_int(config.get("attention_chunk_size"))
-    conv, state = _config_ssm_state(config, hidden)
+    window = as_int(config.get("sliding_window"))
+    conv, state, mixer = _config_ssm_state(config, hidden)
     result: list[LayerCache] = []
     for kind in kinds:
         if kind == "recurrent":
-            result.append(LayerCache("recurrent", conv_state=conv, ssm_state=state))
+            result.append(LayerCache("recurrent", conv_state=conv, ssm_state=state, mixer=mixer))
         elif kind == "none":
             result.append(LayerCache("none"))
         else:
@@ -109,17 +129,42 @@ def layout_from_config(config: Mapping[str, Any]) -> AttentionLayout | None:
     return AttentionLayout(tuple(result), "config.json", experts, experts_used)
 
 
-def _config_ssm_state(config: Mapping[str, Any], hidden: int) -> tuple[int, int]:
-    """(conv, ssm) state values per sequence of a Mamba-2 style layer from config.json."""
-    d_conv = _config_int(config, "mamba_d_conv", "conv_kernel", "d_conv",
-                         "linear_conv_kernel_dim") or 0
+def _config_ssm_state(config: Mapping[str, Any], hidden: int) -> tuple[int, int, str]:
+    """(conv, ssm, mixer) of one recurrent layer from config.json: its state values per
+    sequence, as vLLM's ``MambaStateShapeCalculator`` (``model_executor/layers/mamba/
+    mamba_utils.py``) shapes them, and its family: gated DeltaNet
+    (``gated_delta_net_state_shape``), short convolutions (``short_conv_state_shape``,
+    ``conv_dim`` wide), Mamba-2 (``mamba2_state_shape``: configs with groups or heads) or
+    Mamba-1 (``mamba1_state_shape``: the same without groups)."""
+    gdn = _gdn_state(config)
+    if gdn is not None:
+        return (*gdn, "gdn")
+    l_cache = _config_int(config, "conv_L_cache")  # LFM2
+    if l_cache:
+        width = _config_int(config, "conv_dim") or hidden
+        return max(l_cache - 1, 0) * width, 0, "short_conv"
+    d_conv = _config_int(config, "mamba_d_conv", "conv_kernel", "d_conv") or 0
     d_state = _config_int(config, "mamba_d_state", "state_size", "d_state", "ssm_state_size") or 0
-    groups = _config_int(config, "mamba_n_groups", "n_groups", "ngroups") or 0
+    groups = _config_int(config, "mamba_n_groups", "n_groups", "ngroups", "mamba_ngroups")
     expand = _config_int(config, "mamba_expand", "expand") or 2
-    heads = _config_int(config, "mamba_n_heads", "num_heads_mamba")
+    heads = _config_int(config, "mamba_n_heads", "mamba_num_heads", "num_heads_mamba")
     head_dim = _config_int(config, "mamba_d_head", "mamba_head_dim")
     d_inner = _config_int(config, "mamba_d_inner", "intermediate_size_mamba") or (
         heads * head_dim if heads and head_dim else expand * hidden
     )
-    conv = max(d_conv - 1, 0) * (d_inner + 2 * groups * d_state)
-    return conv, d_inner * d_state
+    conv = max(d_conv - 1, 0) * (d_inner + 2 * (groups or 0) * d_state)
+    mixer = "mamba2" if groups is not None or heads is not None else "mamba1"
+    return conv, d_inner * d_state, mixer
+
+
+def _gdn_state(config: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Gated DeltaNet (Qwen3-Next, Qwen3.5): ``linear_*`` keys, or None."""
+    k_heads = _config_int(config, "linear_num_key_heads")
+    v_heads = _config_int(config, "linear_num_value_heads")
+    k_dim = _config_int(config, "linear_key_head_dim")
+    v_dim = _config_int(config, "linear_value_head_dim")
+    kernel = _config_int(config, "linear_conv_kernel_dim")
+    if not (k_heads and v_heads and k_dim and v_dim and kernel):
+        return None
+    conv = (kernel - 1) * (2 * k_heads * k_dim + v_heads * v_dim)
+    return conv, v_heads * v_dim * k_dim
