@@ -50,6 +50,12 @@ class ServingSpec:
     gpu_layers: int | None = None  # layers offloaded to the GPU (llama.cpp, Ollama); None = all
     step_tokens: int = 512  # tokens in one forward step (activation size)
     cuda_graphs: bool = False  # vLLM captures CUDA graphs (no --enforce-eager)
+    # llama.cpp's cache layout (planner.kv_llamacpp): one stream shared by the slots
+    # (--kv-unified) or one per slot (the default with -np); full-size sliding-window caches
+    # (--swa-full); flash attention (-fa; auto = on), without which V widths are padded
+    kv_unified: bool = False
+    swa_full: bool = False
+    flash_attn: bool = True
     assumptions: tuple[str, ...] = ()  # defaults filled in, for the report
 
     @property
@@ -97,6 +103,13 @@ def _llamacpp(backend: LlamaCppBackend, device: Device) -> ServingSpec:
     k = _cache_type(args, ("-ctk", "--cache-type-k"))
     v = _cache_type(args, ("-ctv", "--cache-type-v"))
     step = _int_flag(args, ("-ub", "--ubatch-size")) or c.STEP_TOKENS_DEFAULT["llamacpp"]
+    flash_attn = _flash_attn(args)
+    if not flash_attn and not quant.is_float(v):
+        raise ProfileError(
+            f"backend.extra_args: a {v} V cache with flash attention off: llama.cpp refuses to "
+            "start (\"quantized V cache requires flash_attn to be enabled\")",
+            hint="drop '-fa off' (auto turns it on) or keep the V cache in f16",
+        )
     return ServingSpec(
         backend="llamacpp",
         device=device,
@@ -107,6 +120,9 @@ def _llamacpp(backend: LlamaCppBackend, device: Device) -> ServingSpec:
         kv_v_format=v,
         gpu_layers=backend.gpu_layers if device == "gpu" else None,
         step_tokens=step,
+        kv_unified=_switch(args, ("-kvu", "--kv-unified"), ("--no-kv-unified",), False),
+        swa_full=_switch(args, ("--swa-full",), (), False),
+        flash_attn=flash_attn,
     )
 
 
@@ -232,6 +248,39 @@ def _flag_value(args: Sequence[str], names: tuple[str, ...]) -> str | None:
             elif index + 1 < len(args):
                 found = args[index + 1]
     return found
+
+
+def _switch(
+    args: Sequence[str], on: tuple[str, ...], off: tuple[str, ...], default: bool
+) -> bool:
+    """A value-less llama-server switch: the last of ``on`` / ``off`` among ``args`` wins."""
+    value = default
+    for arg in args:
+        if arg in on:
+            value = True
+        elif arg in off:
+            value = False
+    return value
+
+
+def _flash_attn(args: Sequence[str]) -> bool:
+    """llama-server's ``-fa on|off|auto`` (a bare ``-fa`` in older releases: on); ``auto``
+    (the default) turns flash attention on where the device supports it (the CPU does)."""
+    names = ("-fa", "--flash-attn")
+    value: str | None = "auto"
+    for index, arg in enumerate(args):
+        flag, eq, inline = arg.partition("=")
+        if flag == "--no-flash-attn":
+            value = "off"
+        elif flag in names:
+            following = args[index + 1] if index + 1 < len(args) else None
+            if eq:
+                value = inline
+            elif following is not None and not following.startswith("-"):
+                value = following
+            else:
+                value = "on"
+    return (value or "auto").lower() not in ("off", "0", "false", "disabled")
 
 
 def _int_flag(args: Sequence[str], names: tuple[str, ...]) -> int | None:
