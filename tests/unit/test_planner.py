@@ -338,21 +338,33 @@ def test_vllm_refuses_to_start_when_one_sequence_does_not_fit() -> None:
 
 def test_vllm_defaults_are_filled_in_and_reported() -> None:
     spec = spec_from_profile(profile({"kind": "vllm"}), TINY)
-    assert spec.context_tokens == 8192 and spec.sequences == 256
+    assert spec.context_tokens == 8192 and spec.sequences == 128  # vLLM 0.32's CPU default
+    gpu = spec_from_profile(profile({"kind": "vllm"}, accelerator="cuda"), TINY)
+    assert gpu.sequences == 256
     assert any("max_model_len unset" in a for a in spec.assumptions)
     with pytest.raises(ModelError, match="max_model_len"):
         spec_from_profile(profile({"kind": "vllm"}), replace(TINY, context_length=None))
 
 
-def test_vllm_cpu_without_kv_space_takes_half_the_host_ram() -> None:
+def test_vllm_cpu_without_kv_space_takes_its_reservation_of_the_host_ram() -> None:
     prof = profile({"kind": "vllm", "max_model_len": 2048, "max_num_seqs": 4}, memory="8g")
     report = check_profile(prof, TINY, available_bytes=24 * GiB)
-    assert report.kv_cache_bytes == 12 * GiB  # half of what vLLM sees: the host, not the limit
+    # 0.92 of what vLLM sees (the host, not the limit) less what the worker holds
+    fixed = report.weights_bytes + report.overhead_bytes
+    assert report.kv_cache_bytes == int(24 * GiB * 0.92) - fixed
+    assert report.total_bytes == int(24 * GiB * 0.92)
     assert report.fits is False
     assert any("VLLM_CPU_KVCACHE_SPACE unset" in note for note in report.notes)
     fix = next(s for s in report.suggestions if s.kind == "cpu_kv_cache_space")
     assert fix.changes == {"backend.cpu_kvcache_space_gib": 1}
     assert plan(TINY, fix.spec, fix.target).fits is True
+
+
+def test_vllm_cpu_tensor_parallel_workers_each_allocate_the_kv_space() -> None:
+    prof = profile({"kind": "vllm", "max_model_len": 2048, "max_num_seqs": 4,
+                    "cpu_kvcache_space_gib": 2, "tensor_parallel_size": 2})
+    report = check_profile(prof, TINY, available_bytes=24 * GiB)
+    assert report.kv_cache_bytes == 2 * 2 * GiB
 
 
 def test_partial_gpu_offload_counts_only_the_offloaded_share() -> None:

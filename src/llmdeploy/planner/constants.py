@@ -51,16 +51,22 @@ STEP_TOKENS_DEFAULT: dict[str, int] = {
 }
 
 # --- backend defaults the planner assumes when a profile leaves them unset
-# vLLM --gpu-memory-utilization: 0.9 in vLLM's CacheConfig through at least 0.16 (newer
-# releases document 0.92; the lower figure is the conservative one).
-VLLM_GPU_MEMORY_UTILIZATION = 0.9
-# vLLM --max-num-seqs for the OpenAI server: 256 (engine arguments reference)
-VLLM_MAX_NUM_SEQS = 256
+# vLLM --gpu-memory-utilization: 0.92 in the pinned vLLM 0.32.0 (config/cache.py,
+# CacheConfig.gpu_memory_utilization; releases up to 0.10 had 0.9). The planner follows the
+# pinned release so that its figures are the server's.
+VLLM_GPU_MEMORY_UTILIZATION = 0.92
+# vLLM --max-num-seqs for the OpenAI server, per device kind: 256 on GPUs (engine arguments
+# reference) and 128 x world size on the CPU (vLLM 0.32.0 engine/arg_utils.py,
+# _get_default_max_num_seqs_and_batched_tokens: UsageContext.OPENAI_API_SERVER on CPU)
+VLLM_MAX_NUM_SEQS = {"gpu": 256, "cpu": 128}
 # KV-cache block size in tokens: 16 on CUDA; 128 on the CPU (vllm/platforms/cpu.py)
 VLLM_BLOCK_TOKENS = {"gpu": 16, "cpu": 128}
-# VLLM_CPU_KVCACHE_SPACE unset: vLLM takes this fraction of the memory *it* sees (psutil's
-# total host RAM per NUMA node; not a container's limit) for the KV cache.
-VLLM_CPU_KV_DEFAULT_FRACTION = 0.5
+# VLLM_CPU_KVCACHE_SPACE unset: the CPU worker reserves --gpu-memory-utilization (0.92) x the
+# total memory of its NUMA node as *it* sees it (not a container's limit) and gives the KV cache
+# what its own process does not already use (vLLM 0.32.0 v1/worker/cpu_worker.py:
+# requested_cpu_memory = total x utilization; determine_available_memory: requested - RSS). It
+# refuses to start when that reservation exceeds the node's *available* memory.
+VLLM_CPU_KV_DEFAULT_FRACTION = VLLM_GPU_MEMORY_UTILIZATION
 # Ollama's OLLAMA_NUM_PARALLEL default (docs/faq: "default 1")
 OLLAMA_NUM_PARALLEL = 1
 

@@ -103,12 +103,16 @@ def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Fig
     capacity: int | None = None
     budget = target.total_bytes if target else None
     if spec.backend == "vllm" and spec.device == "cpu":
+        # per worker: VLLM_CPU_KVCACHE_SPACE, else the worker's reservation (utilization x
+        # the memory it sees) less what the worker itself holds (weights and runtime)
+        workers = max(spec.tensor_parallel_size, 1)
         kv_space = spec.cpu_kv_cache_bytes
         if kv_space is None and target is not None:
             seen = target.host_memory_bytes or target.total_bytes
-            kv_space = int(seen * c.VLLM_CPU_KV_DEFAULT_FRACTION)
+            utilization = spec.gpu_memory_utilization or c.VLLM_CPU_KV_DEFAULT_FRACTION
+            kv_space = max(int(seen * utilization) - fixed // workers, 0)
         if kv_space is not None:
-            kv_counted = kv_space
+            kv_counted = kv_space * workers
             capacity = kv_capacity_tokens(shape.layout, spec, kv_space)
         total = fixed + kv_counted
         fits = starts = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.core.sizes import format_gib
+from llmdeploy.planner import constants as c
 from llmdeploy.planner.figures import Figures, evaluate
 from llmdeploy.planner.report import FitReport, Suggestion
 from llmdeploy.planner.shape import ModelShape, shape_of
@@ -76,8 +77,11 @@ def _notes(
             )
     if spec.backend == "vllm" and spec.device == "cpu" and spec.cpu_kv_cache_bytes is None:
         notes.append(
-            "VLLM_CPU_KVCACHE_SPACE unset (backend.cpu_kvcache_space_gib): vLLM takes half of "
-            "the host RAM it sees for the KV cache, whatever a container's memory limit is"
+            "VLLM_CPU_KVCACHE_SPACE unset (backend.cpu_kvcache_space_gib): vLLM reserves "
+            f"{c.VLLM_CPU_KV_DEFAULT_FRACTION:.0%} of the host RAM it sees (its "
+            "--gpu-memory-utilization) and gives the KV cache what its worker does not hold, "
+            "whatever a container's memory limit is; it refuses to start when that much RAM "
+            "is not free"
         )
     fixed = figures.weights_bytes + figures.overhead_total
     if target is not None and figures.budget is not None and fixed > figures.budget:

@@ -165,8 +165,10 @@ def _vllm(
         assumptions.append(f"max_model_len unset: vLLM uses the model's context length {context}")
     sequences = backend.max_num_seqs
     if sequences is None:
-        sequences = c.VLLM_MAX_NUM_SEQS
-        assumptions.append(f"max_num_seqs unset: vLLM's default {sequences}")
+        world = backend.tensor_parallel_size if device == "cpu" else 1
+        sequences = c.VLLM_MAX_NUM_SEQS[device] * world
+        assumptions.append(f"max_num_seqs unset: vLLM's default on the {device.upper()} "
+                           f"{sequences}")
     compute = vllm_compute_dtype(backend.dtype, info)
     weights = vllm_weights_format(backend.quantization, compute, info)
     assumptions.extend(dequantized_note(info, weights))
