@@ -260,9 +260,14 @@ def _render(console: Any, outcome: PlanOutcome) -> None:
 
     params = f"{info.parameters / 1e9:.3g}B params, " if info.parameters else ""
     console.print(f"[bold]{title}[/bold]: {spec.backend} on the {spec.device}, {report.target}")
+    shape = (
+        f"{info.kv_heads or info.attention_heads} KV heads x {info.head_dim}"
+        if report.kv_uniform
+        else report.kv_layout
+    )
     console.print(
         f"model: {info.architecture or 'unknown architecture'} ({params}{info.layers} layers, "
-        f"{info.kv_heads or info.attention_heads} KV heads x {info.head_dim}) - {origin}",
+        f"{shape}) - {origin}",
         markup=False,
     )
     per_slot = " per slot" if spec.shared_context else " each"
@@ -280,6 +285,9 @@ def _render(console: Any, outcome: PlanOutcome) -> None:
         f"{report.kv_bytes_per_token:,} B/token x {report.kv_cache_tokens:,} tokens "
         f"(K {spec.kv_k_format}, V {spec.kv_v_format})"
     )
+    if not report.kv_uniform and report.kv_by_kind:
+        parts = " + ".join(f"{kind} {_human(size)}" for kind, size in report.kv_by_kind.items())
+        kv_how = f"per layer: {parts} (K {spec.kv_k_format}, V {spec.kv_v_format})"
     if report.kv_cache_bytes != report.kv_cache_required_bytes:
         kv_how = f"allocated; the workload needs {_human(report.kv_cache_required_bytes)}: {kv_how}"
     detail = ", ".join(f"{k} {_human(v)}" for k, v in report.overhead_detail.items() if v)

@@ -64,6 +64,7 @@ class Figures:
     starts: bool | None
     capacity_tokens: int | None
     notes: list[str] = field(default_factory=list)
+    kv_by_kind: dict[str, int] = field(default_factory=dict)
 
     @property
     def overhead_total(self) -> int:
@@ -147,4 +148,5 @@ def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Fig
         starts=starts,
         capacity_tokens=capacity,
         notes=notes,
+        kv_by_kind=dict(cache.by_kind),
     )

@@ -51,6 +51,9 @@ def plan(info: ModelInfo, spec: ServingSpec, target: Target | None) -> FitReport
         target=target.description if target else "unknown",
         suggestions=tuple(found),
         notes=tuple(notes),
+        kv_layout=shape.layout.summary(),
+        kv_by_kind=dict(figures.kv_by_kind),
+        kv_uniform=shape.layout.is_uniform_full,
     )
 
 

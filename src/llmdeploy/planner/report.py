@@ -83,6 +83,9 @@ class FitReport:
     target: str  # the target, in words
     suggestions: tuple[Suggestion, ...] = ()
     notes: tuple[str, ...] = ()
+    kv_layout: str = ""  # the model's cache per layer, in words (core.attention summary)
+    kv_by_kind: Mapping[str, int] = field(default_factory=dict)  # required bytes per layer kind
+    kv_uniform: bool = True  # every layer full attention alike: bytes = per token x tokens
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +101,8 @@ class FitReport:
             "kv_cache_tokens": self.kv_cache_tokens,
             "kv_cache_required_bytes": self.kv_cache_required_bytes,
             "kv_cache_bytes": self.kv_cache_bytes,
+            "kv_layout": self.kv_layout,
+            "kv_cache_by_layer_kind_bytes": dict(self.kv_by_kind),
             "overhead_bytes": self.overhead_bytes,
             "overhead_detail": dict(self.overhead_detail),
             "total_bytes": self.total_bytes,
