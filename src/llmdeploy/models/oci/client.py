@@ -35,7 +35,7 @@ import functools
 import logging
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,6 +88,10 @@ class Registry(Protocol):
 
     def read_blob(self, blob: Blob) -> contextlib.AbstractContextManager[Iterator[bytes]]:
         """The blob's bytes in chunks (unverified: the caller hashes them)."""
+
+
+#: What connects to a reference's registry: :func:`connect`, or a fake in tests.
+RegistryFactory = Callable[["ModelRef", RegistryAccess], Registry]
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ from llmdeploy.models.store.records import (
 if TYPE_CHECKING:
     import httpx
 
+    from llmdeploy.models.oci.client import RegistryFactory
     from llmdeploy.models.oci.credentials import RegistryAccess
 
 __all__ = [
@@ -89,11 +90,19 @@ _RESERVED = (DATA_DIR,)
 
 
 class ModelStore:
-    """The store at ``root``; ``http_client`` is the seam for https:// downloads (tests)."""
+    """The store at ``root``; ``http_client`` is the seam for https:// downloads and
+    ``registry_client`` the one for oci:// registries (tests)."""
 
-    def __init__(self, root: Path, *, http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        http_client: httpx.Client | None = None,
+        registry_client: RegistryFactory | None = None,
+    ) -> None:
         self.root = root
         self._http_client = http_client
+        self._registry_client = registry_client
 
     @property
     def data_root(self) -> Path:
@@ -201,6 +210,7 @@ class ModelStore:
             refresh=refresh,
             http_client=self._http_client,
             registry=registry,
+            registry_client=self._registry_client,
         )
 
     # --- list / remove ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from llmdeploy.models.store.records import Manifest, PendingMarker, StoredFile, 
 if TYPE_CHECKING:
     import httpx
 
+    from llmdeploy.models.oci.client import RegistryFactory
     from llmdeploy.models.oci.credentials import RegistryAccess
     from llmdeploy.models.sources.hf import HubSettings
 
@@ -50,9 +51,11 @@ def ensure(
     refresh: bool,
     http_client: httpx.Client | None,
     registry: RegistryAccess | None = None,
+    registry_client: RegistryFactory | None = None,
 ) -> StoredModel:
     """The complete entry for ``ref``: reused when complete (and not ``refresh``), else
-    fetched (``registry``: how to reach an oci:// reference's registry)."""
+    fetched (``registry``: how to reach an oci:// reference's registry; ``registry_client``:
+    what connects to it, tests only)."""
     require_first_part(ref.filename, str(ref))
     stored = complete(ref, entry)
     if stored is not None and not refresh:
@@ -89,7 +92,13 @@ def ensure(
                 )
             elif ref.scheme == "oci":
                 manifest, notes = _fetch_oci(
-                    ref, entry, progress, finished or {}, records.read_manifest(entry), registry
+                    ref,
+                    entry,
+                    progress,
+                    finished or {},
+                    records.read_manifest(entry),
+                    registry,
+                    registry_client,
                 )
             else:
                 manifest, notes = _fetch_https(ref, entry, progress, finished or {}, http_client)
@@ -209,6 +218,7 @@ def _fetch_oci(
     finished: dict[str, StoredFile],
     old: Manifest | None,
     registry: RegistryAccess | None,
+    registry_client: RegistryFactory | None,
 ) -> tuple[Manifest, tuple[str, ...]]:
     """Pull the artifact; files an earlier pull of this reference (or an interrupted one)
     placed with the same digest are kept, files the new version no longer has are removed."""
@@ -223,8 +233,15 @@ def _fetch_oci(
         done[name] = stored
         records.write_pending(entry, PendingMarker(ref=str(ref), scheme="oci", finished=done))
 
+    access = registry or RegistryAccess()
     result = pull.fetch(
-        ref, entry, registry or RegistryAccess(), known=known, on_file=record, progress=progress
+        ref,
+        entry,
+        access,
+        known=known,
+        on_file=record,
+        progress=progress,
+        registry=registry_client(ref, access) if registry_client is not None else None,
     )
     _prune(entry, listed or {}, keep=set(result.files))
     first = result.files.get(result.filename) if result.filename else None
