@@ -9,6 +9,7 @@ The real ones run wherever ``docker-registry`` is installed (CI: scripts/setup-h
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,13 +78,13 @@ def test_a_manifest_is_found_by_tag_and_by_its_digest(registry: Registry, tmp_pa
     config_blob = Blob("application/vnd.cncf.model.config.v1+json",
                        "sha256:" + hashlib.sha256(config).hexdigest(), len(config))
     registry.push_bytes(config_blob, config)
-    manifest = (
-        '{"schemaVersion":2,"mediaType":"%s","artifactType":'
-        '"application/vnd.cncf.model.manifest.v1+json","config":{"mediaType":"%s","digest":"%s",'
-        '"size":%d},"layers":[{"mediaType":"%s","digest":"%s","size":%d}]}'
-        % (OCI_MANIFEST, config_blob.media_type, config_blob.digest, config_blob.size,
-           blob.media_type, blob.digest, blob.size)
-    ).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.cncf.model.manifest.v1+json",
+        "config": config_blob.descriptor(),
+        "layers": [blob.descriptor()],
+    }).encode()
     digest = registry.put_manifest("t1", manifest, OCI_MANIFEST)
     assert digest == "sha256:" + hashlib.sha256(manifest).hexdigest()
     assert registry.get_manifest("t1") == (manifest, OCI_MANIFEST)

@@ -145,20 +145,25 @@ def test_an_unknown_media_type_is_refused_before_any_blob_is_fetched(tmp_path: P
     }
     registry.put_manifest("q8", json.dumps(manifest).encode(), mp.OCI_MANIFEST)
     registry.calls.clear()
+    store = store_with(tmp_path, registry)
     with pytest.raises(ModelError, match="tar\\+zstd, which llmdeploy does not read"):
-        store_with(tmp_path, registry).ensure(REF)
+        store.ensure(REF)
     assert registry.calls == ["GET manifest q8"]
+    assert not store.entry_dir(parse_ref(REF)).exists()  # nothing half-done in the store
 
 
 def test_registry_refusals_keep_their_exit_codes(tmp_path: Path) -> None:
     registry = FakeRegistry()
+    store = store_with(tmp_path, registry)
     with pytest.raises(RegistryError) as missing:
-        store_with(tmp_path, registry).ensure(REF)
+        store.ensure(REF)
     assert missing.value.exit_code == 11 and "has no manifest 'q8'" in missing.value.message
     registry.refuse_auth = True
     with pytest.raises(RegistryAuthError) as refused:
-        store_with(tmp_path, registry).ensure(REF)
+        store.ensure(REF)
     assert refused.value.exit_code == 12
+    assert not store.entry_dir(parse_ref(REF)).exists()  # nothing written for either
+    assert store.list() == []
 
 
 def test_a_digest_pinned_reference_checks_the_manifest_bytes(tmp_path: Path) -> None:

@@ -1,5 +1,9 @@
 """Pulling a ModelPack artifact into a store entry (``models.store.remote`` calls :func:`fetch`).
 
+(Steps 1 and 2 are :func:`resolve`, which the store runs before it makes the entry, so that a
+registry that cannot be reached, refused credentials, an unknown tag or an artifact that
+cannot be served leave nothing in the store.)
+
 1. the manifest, by the reference's digest when it pins one (the bytes must hash to it), else
    by tag; :func:`modelpack.parse_manifest` refuses what is not a model llmdeploy can serve
    (an image, an index, an unknown layer type, a layer without a file name) before any blob
@@ -35,6 +39,7 @@ from llmdeploy.models.oci.client import Registry, connect
 from llmdeploy.models.oci.credentials import RegistryAccess
 from llmdeploy.models.oci.modelpack import (
     Blob,
+    ModelManifest,
     PulledLayer,
     check_relative_path,
     config_format,
@@ -62,21 +67,19 @@ class OciPull:
         return sum(record.size for record in self.files.values())
 
 
-def fetch(
-    ref: ModelRef,
-    entry: Path,
-    access: RegistryAccess,
-    *,
-    known: Mapping[str, StoredFile] | None = None,
-    on_file: Callable[[str, StoredFile], None] | None = None,
-    progress: Progress | None = None,
-    registry: Registry | None = None,
-) -> OciPull:
-    """Pull ``ref`` into ``entry`` (an existing directory the store owns); see the module
-    docstring. ``on_file`` is told of each file once it is in place (the store's pending
-    marker); ``registry`` replaces the real client (tests)."""
-    progress = progress or NullProgress()
-    client = registry if registry is not None else connect(ref, access)
+@dataclass(frozen=True)
+class Resolved:
+    """A reference's manifest, checked, and its config's ``format``: all a pull needs to
+    know before anything is written."""
+
+    digest: str  # the manifest's, sha256:HEX
+    manifest: ModelManifest
+    model_format: str | None
+
+
+def resolve(client: Registry, ref: ModelRef) -> Resolved:
+    """Steps 1 and 2 of the module docstring: the manifest (by digest or tag) and the config;
+    ModelError / the RegistryError tree for what cannot be pulled. Nothing is written."""
     reference = ref.oci_digest or ref.revision or ""
     raw, media_type = client.get_manifest(reference)
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -87,11 +90,31 @@ def fetch(
         )
     manifest = parse_manifest(raw, media_type, str(ref))
     config = _read_small(client, manifest.config_blob, ref)
-    model_format = config_format(config)
+    return Resolved(digest, manifest, config_format(config))
+
+
+def fetch(
+    ref: ModelRef,
+    entry: Path,
+    access: RegistryAccess,
+    *,
+    known: Mapping[str, StoredFile] | None = None,
+    on_file: Callable[[str, StoredFile], None] | None = None,
+    progress: Progress | None = None,
+    registry: Registry | None = None,
+    resolved: Resolved | None = None,
+) -> OciPull:
+    """Pull ``ref`` into ``entry`` (an existing directory the store owns); see the module
+    docstring. ``on_file`` is told of each file once it is in place (the store's pending
+    marker); ``registry`` replaces the real client (tests); ``resolved``: what
+    :func:`resolve` found already (the store resolves before it makes the entry)."""
+    progress = progress or NullProgress()
+    client = registry if registry is not None else connect(ref, access)
+    found = resolved if resolved is not None else resolve(client, ref)
     files: dict[str, StoredFile] = {}
-    progress.start(manifest.size_bytes, ref.leaf)
+    progress.start(found.manifest.size_bytes, ref.leaf)
     try:
-        for layer in manifest.layers:
+        for layer in found.manifest.layers:
             if layer.packing == "raw":
                 record = _raw_layer(client, layer, entry, known or {}, progress, ref)
                 placed = {layer.name: record}
@@ -105,10 +128,10 @@ def fetch(
                     on_file(name, record)
     finally:
         progress.finish()
-    filename = model_file(list(files), model_format)
+    filename = model_file(list(files), found.model_format)
     if filename and len(part_names(filename)) > 1:
         check_parts([entry / name for name in part_names(filename)])
-    return OciPull(digest, filename, files, model_format, manifest.skipped)
+    return OciPull(found.digest, filename, files, found.model_format, found.manifest.skipped)
 
 
 def _read_small(client: Registry, blob: Blob, ref: ModelRef) -> bytes:

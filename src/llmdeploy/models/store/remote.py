@@ -25,8 +25,9 @@ from llmdeploy.models.store.records import Manifest, PendingMarker, StoredFile, 
 if TYPE_CHECKING:
     import httpx
 
-    from llmdeploy.models.oci.client import RegistryFactory
+    from llmdeploy.models.oci.client import Registry, RegistryFactory
     from llmdeploy.models.oci.credentials import RegistryAccess
+    from llmdeploy.models.oci.pull import Resolved
     from llmdeploy.models.sources.hf import HubSettings
 
 
@@ -70,6 +71,9 @@ def ensure(
                 f"{ENV_HF_HUB_OFFLINE} is set: used the stored copy without checking for updates"
             )
         hf.require_online(ref, settings)  # before anything is written
+    oci: tuple[Registry, Resolved] | None = None
+    if ref.scheme == "oci":  # reach the registry and check the artifact before writing
+        oci = _resolve_oci(ref, registry, registry_client)
     claim(entry, ref)
     try:
         entry.mkdir(parents=True, exist_ok=True)
@@ -97,8 +101,7 @@ def ensure(
                     progress,
                     finished or {},
                     records.read_manifest(entry),
-                    registry,
-                    registry_client,
+                    oci,
                 )
             else:
                 manifest, notes = _fetch_https(ref, entry, progress, finished or {}, http_client)
@@ -211,20 +214,32 @@ def _fetch_https(
     return Manifest(**fields), notes
 
 
+def _resolve_oci(
+    ref: ModelRef, access: RegistryAccess | None, factory: RegistryFactory | None
+) -> tuple[Registry, Resolved]:
+    from llmdeploy.models.oci import pull
+    from llmdeploy.models.oci.client import connect
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
+    client = (factory or connect)(ref, access or RegistryAccess())
+    return client, pull.resolve(client, ref)
+
+
 def _fetch_oci(
     ref: ModelRef,
     entry: Path,
     progress: Progress | None,
     finished: dict[str, StoredFile],
     old: Manifest | None,
-    registry: RegistryAccess | None,
-    registry_client: RegistryFactory | None,
+    oci: tuple[Registry, Resolved] | None,
 ) -> tuple[Manifest, tuple[str, ...]]:
     """Pull the artifact; files an earlier pull of this reference (or an interrupted one)
     placed with the same digest are kept, files the new version no longer has are removed."""
     from llmdeploy.models.oci import pull
     from llmdeploy.models.oci.credentials import RegistryAccess
 
+    assert oci is not None
+    client, resolved = oci
     listed = old.files if old is not None and old.ref == str(ref) else None
     known = {**(listed or {}), **finished}
     done: dict[str, StoredFile] = dict(finished)
@@ -233,15 +248,15 @@ def _fetch_oci(
         done[name] = stored
         records.write_pending(entry, PendingMarker(ref=str(ref), scheme="oci", finished=done))
 
-    access = registry or RegistryAccess()
     result = pull.fetch(
         ref,
         entry,
-        access,
+        RegistryAccess(),  # unused: the client is connected already
         known=known,
         on_file=record,
         progress=progress,
-        registry=registry_client(ref, access) if registry_client is not None else None,
+        registry=client,
+        resolved=resolved,
     )
     _prune(entry, listed or {}, keep=set(result.files))
     first = result.files.get(result.filename) if result.filename else None
