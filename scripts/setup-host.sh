@@ -13,7 +13,8 @@
 #   --no-wheelhouse    do not pre-download the xllamacpp wheel (image builds then need PyPI)
 #   --with-chromium    also install chromium (for browser-based tests)
 #   --with-export-tools  also install what checks `llmdeploy export` for real: prometheus
-#                      (promtool), docker-compose, podman-compose and kubectl (kustomize)
+#                      (promtool), docker-compose, podman-compose and kubectl (kustomize); and
+#                      for models as OCI artifacts: docker-registry, htpasswd, skopeo
 #   --timeout S        how long to wait for dockerd / the Podman socket (default 60)
 #
 # Environment other tools should use afterwards (printed at the end):
@@ -130,6 +131,9 @@ if [ "$EXPORT_TOOLS" -eq 1 ]; then
   want_pkg docker-compose docker-compose   # compose exports run for real on Docker ...
   want_pkg podman-compose podman-compose   # ... and on Podman
   want_pkg kubectl kubectl                 # `kubectl kustomize` builds the Kubernetes export
+  want_pkg docker-registry docker-registry # a real OCI registry on 127.0.0.1 (models push/pull)
+  want_pkg apache2-utils htpasswd          # ... with basic auth (htpasswd -B)
+  want_pkg skopeo skopeo                   # an independent look at what was pushed
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -22,6 +22,9 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── BenchError                      exit 8   benchmark configuration or run failure
     │   └── GateFailedError             exit 9   a --fail-on threshold was crossed
     ├── PlanError                       exit 10  the deployment does not fit its memory target
+    ├── RegistryError                   exit 11  a registry refused a request, or has no such tag
+    │   ├── RegistryAuthError           exit 12  credentials missing, malformed or refused
+    │   └── RegistryUnreachableError    exit 13  no connection, timeout, TLS/plain-HTTP mismatch
     └── InterruptedByUser               exit 130 Ctrl-C (after cleaning up)
 """
 
@@ -130,6 +133,26 @@ class PlanError(LlmdeployError):
     """The memory planner's verdict: the model, context and concurrency do not fit."""
 
     exit_code = 10
+
+
+class RegistryError(LlmdeployError):
+    """An OCI registry answered an error (no such tag, a refused upload, not an OCI registry)."""
+
+    exit_code = 11
+
+
+class RegistryAuthError(RegistryError):
+    """The registry wants credentials, or refused the ones given (401/403). The message names
+    where the credentials came from (``--creds-env NAME``, an auth file), never their value."""
+
+    exit_code = 12
+
+
+class RegistryUnreachableError(RegistryError):
+    """No answer from the registry: connection refused, DNS, timeout, or HTTPS spoken to a
+    plain-HTTP registry (``--tls-verify=false`` allows plain HTTP)."""
+
+    exit_code = 13
 
 
 class InterruptedByUser(LlmdeployError):

@@ -31,6 +31,11 @@ HTTPS_GGUF = (
     "#sha256=" + "5" * 64
 )
 HF_FOLDER = "hf://HuggingFaceTB/SmolLM2-135M-Instruct@main"
+# the bundled model pushed as a ModelPack artifact (llmdeploy models push), pulled here once:
+# the store knows its file and the manifest digest the image volume is pinned to
+OCI_GGUF = "oci://registry.example/models/smollm2:q4"
+OCI_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+OCI_DIGEST = "sha256:" + "7" * 64
 
 # case -> (built-in profile, overrides, weights bytes, planner's memory bytes)
 CASES: dict[str, tuple[str, dict[str, Any], int | None, int | None]] = {
@@ -62,6 +67,8 @@ CASES: dict[str, tuple[str, dict[str, Any], int | None, int | None]] = {
         40 * GIB,
     ),
     "vllm-rocm": ("prod-vllm", {"accelerator": "rocm"}, QWEN_7B_BYTES, 70 * GIB),
+    # the model as an OCI artifact: an image volume, no init container, no claim
+    "oci-model": ("edge-podman", {"model": {"ref": OCI_GGUF}}, SMOLLM_GGUF_BYTES, 300 * 1024**2),
     "ollama-pull": (
         "local-ollama",
         {"model": {"ref": "ollama://qwen2.5:0.5b", "name": None},
@@ -113,11 +120,18 @@ def inputs_for(
     ref = profile.model.ref
     entry = STORE / f"{ref.default_served_name.split('/')[-1].lower()}-0123456789"
     filename = "" if ref.names_folder else ref.filename
+    digest = None
+    if ref.scheme == "oci":  # as pulled: the store's manifest names the file and the digest
+        filename, digest = OCI_FILE, OCI_DIGEST
     if profile.model.convert == "hf":
         entry, filename = entry.with_name(entry.name + "-hf-bfloat16"), ""
     plan = plan_deployment(profile, model_dir=entry, model_filename=filename, data_root=DATA)
     return ExportInputs(
-        plan=plan, profile=profile, weights_bytes=weights_bytes, memory_bytes=memory_bytes
+        plan=plan,
+        profile=profile,
+        weights_bytes=weights_bytes,
+        memory_bytes=memory_bytes,
+        model_digest=digest,
     )
 
 

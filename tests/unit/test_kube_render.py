@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_cases import HF_FOLDER, HF_GGUF, QWEN_7B_BYTES, case_inputs, inputs_for, profile_with
+from kube_cases import (
+    HF_FOLDER,
+    HF_GGUF,
+    OCI_DIGEST,
+    OCI_FILE,
+    OCI_GGUF,
+    QWEN_7B_BYTES,
+    case_inputs,
+    inputs_for,
+    profile_with,
+)
 
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.errors import ProfileError
@@ -220,6 +230,47 @@ def test_ollama_pulls_itself_into_a_per_pod_volume() -> None:
     size = data["ephemeral"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"]
     assert size == "3Gi"  # 2Gi declared + 1 GiB for Ollama's own files
     assert {"name": "data", "mountPath": "/root/.ollama"} in server(spec)["volumeMounts"]
+
+
+def test_an_oci_model_is_an_image_volume_pinned_to_the_pulled_digest() -> None:
+    files = render(case_inputs("oci-model", "kubernetes"))
+    spec = pod_spec(files)
+    assert "initContainers" not in spec and "weights-pvc.yaml" not in files
+    volume = next(v for v in spec["volumes"] if v["name"] == "weights")
+    assert volume == {
+        "name": "weights",
+        "image": {
+            "reference": f"registry.example/models/smollm2@{OCI_DIGEST}",
+            "pullPolicy": "IfNotPresent",
+        },
+    }
+    container = server(spec)
+    # the artifact's files are the volume's top level: no subPath, read-only, the file the
+    # store's manifest names
+    assert {"name": "weights", "mountPath": "/models", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert f"/models/{OCI_FILE}" in container["args"]
+    assert "image volume" in files["README.txt"] and "CRI-O" in files["README.txt"]
+
+
+def test_an_oci_model_not_pulled_here_is_refused_with_the_pull_command() -> None:
+    inputs = case_inputs("oci-model", "kubernetes")
+    not_pulled = ExportInputs(
+        plan=inputs.plan, profile=inputs.profile, weights_bytes=inputs.weights_bytes
+    )
+    with pytest.raises(ProfileError) as caught:
+        render(not_pulled)
+    assert caught.value.message.startswith(f"model.ref {OCI_GGUF}: not pulled")
+    assert f"llmdeploy models pull {OCI_GGUF}" in (caught.value.hint or "")
+
+
+def test_podman_dialect_mounts_the_pulled_oci_model_from_the_store() -> None:
+    files = render(case_inputs("oci-model", "podman"), "podman")
+    pod = doc(files, "pod.yaml", "Pod")
+    weights = next(v for v in pod["spec"]["volumes"] if "hostPath" in v)
+    assert weights["hostPath"]["type"] == "Directory"
+    assert "image" not in weights
 
 
 # -- secrets ----------------------------------------------------------------------------------

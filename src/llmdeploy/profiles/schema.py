@@ -42,7 +42,8 @@ class ModelSource(StrictModel):
     ref: ModelRef = Field(
         description="Model reference: file:///abs/path.gguf, pkg://python_package/file.gguf, "
         "hf://org/repo[@revision][/file.gguf], https://host/file.gguf#sha256=HEX, "
-        "ollama://name:tag; parsed and validated when the profile is loaded"
+        "ollama://name:tag, oci://registry/repo:tag (a ModelPack OCI artifact); parsed and "
+        "validated when the profile is loaded"
     )
     name: str | None = Field(
         default=None,
@@ -54,6 +55,17 @@ class ModelSource(StrictModel):
         description="Derive another format before serving: 'hf' dequantizes a GGUF into a "
         "Hugging Face folder (bfloat16) for vLLM (needs torch and transformers on the host)",
     )
+    tls_verify: bool = Field(
+        default=True,
+        description="oci:// only: false lets `up` pull the model from a plain-HTTP registry "
+        "(or one whose certificate cannot be verified), like `--tls-verify=false`",
+    )
+    creds_env: str | None = Field(
+        default=None,
+        description="oci:// only: the name of an environment variable holding the registry's "
+        "credentials as user:token (never the value itself); default: the engines' auth "
+        "files (containers auth.json, ~/.docker/config.json)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -61,6 +73,27 @@ class ModelSource(StrictModel):
         if value is not None and (not value.strip() or any(c.isspace() for c in value)):
             raise ValueError("a served model name cannot be empty or contain whitespace")
         return value
+
+    @field_validator("creds_env")
+    @classmethod
+    def _creds_env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name (name the variable that "
+                "holds user:token, never the credentials themselves)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _registry_fields(self) -> ModelSource:
+        if self.ref.scheme != "oci":
+            for name, used in (("tls_verify", not self.tls_verify), ("creds_env", self.creds_env)):
+                if used:
+                    raise ValueError(
+                        f"{name} applies to oci:// model references only (model.ref is "
+                        f"{self.ref.scheme}://)"
+                    )
+        return self
 
     @property
     def served_name(self) -> str:

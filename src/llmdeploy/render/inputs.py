@@ -29,7 +29,10 @@ class ExportInputs:
       ``--from-bench`` (None: the profile's ``scale.target``, else the default);
     - ``queue_target_source``: one line saying where ``queue_target`` came from;
     - ``ttft_slo_ms``: the TTFT p95 (ms) that bench run was held to, the threshold of the
-      TTFT alert (None: no ``--from-bench``, or a run without a TTFT SLO or gate).
+      TTFT alert (None: no ``--from-bench``, or a run without a TTFT SLO or gate);
+    - ``model_digest``: an ``oci://`` model's manifest digest (``sha256:HEX``) as the store
+      recorded it when the model was pulled; the Kubernetes image volume is pinned to it
+      (None: not pulled on this machine, or not an ``oci://`` model).
     """
 
     plan: DeploymentPlan
@@ -39,3 +42,4 @@ class ExportInputs:
     queue_target: float | None = None
     queue_target_source: str = ""
     ttft_slo_ms: float | None = None
+    model_digest: str | None = None

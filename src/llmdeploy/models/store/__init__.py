@@ -18,8 +18,9 @@ Where each reference goes (one module each):
 - ``file://`` / ``pkg://`` (``local``): placed by hard link when the store is on the same
   filesystem, else copied once; a directory (a Hugging Face folder) file by file. An
   unchanged source is only ``stat``ed on the next ``up``.
-- ``hf://``, ``https://`` (``remote``): downloaded by ``models.sources``; a complete entry is
-  reused without any network access. ``refresh=True`` checks again.
+- ``hf://``, ``https://`` (``remote``): downloaded by ``models.sources``; ``oci://`` pulled
+  by ``models.oci`` (a ModelPack artifact, every blob verified by digest); a complete entry
+  is reused without any network access. ``refresh=True`` checks again.
 - ``ollama://`` (``local``): not stored; an empty per-reference directory is returned so that
   a plan's read-only model mount still has a source.
 
@@ -69,6 +70,9 @@ from llmdeploy.models.store.records import (
 if TYPE_CHECKING:
     import httpx
 
+    from llmdeploy.models.oci.client import RegistryFactory
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
 __all__ = [
     "DATA_DIR",
     "INSPECT_CACHE_DIR",
@@ -86,11 +90,19 @@ _RESERVED = (DATA_DIR,)
 
 
 class ModelStore:
-    """The store at ``root``; ``http_client`` is the seam for https:// downloads (tests)."""
+    """The store at ``root``; ``http_client`` is the seam for https:// downloads and
+    ``registry_client`` the one for oci:// registries (tests)."""
 
-    def __init__(self, root: Path, *, http_client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        http_client: httpx.Client | None = None,
+        registry_client: RegistryFactory | None = None,
+    ) -> None:
         self.root = root
         self._http_client = http_client
+        self._registry_client = registry_client
 
     @property
     def data_root(self) -> Path:
@@ -106,6 +118,8 @@ class ModelStore:
             stem = f"ollama-{ref.location.replace(':', '-')}"
         elif ref.scheme == "hf" and not ref.path:
             stem = (ref.repo or "model").split("/")[-1]
+        elif ref.scheme == "oci":
+            stem = f"{ref.leaf}-{ref.revision or (ref.sha256 or '')[:12]}"
         else:
             stem = (source.stem if source is not None else "") or PurePosixPath(
                 ref.filename or ref.location
@@ -130,7 +144,8 @@ class ModelStore:
         return entry, ref.filename
 
     def stored(self, raw_ref: ModelRef | str) -> StoredModel | None:
-        """The complete stored copy of an hf:// or https:// reference, or None; never fetches.
+        """The complete stored copy of an hf://, https:// or oci:// reference, or None; never
+        fetches.
         (file:// and pkg:// models are read where they are; ollama:// ones are never stored.)"""
         ref = parse_ref(raw_ref)
         if not ref.is_remote:
@@ -163,13 +178,20 @@ class ModelStore:
     # --- ensure ----------------------------------------------------------------------------
 
     def ensure(
-        self, raw_ref: ModelRef | str, progress: Progress | None = None, *, refresh: bool = False
+        self,
+        raw_ref: ModelRef | str,
+        progress: Progress | None = None,
+        *,
+        refresh: bool = False,
+        registry: RegistryAccess | None = None,
     ) -> StoredModel:
         """Make the model available in the store and return where it is.
 
         ``progress`` receives download progress (remote references only); ``refresh`` makes
-        an hf:// or https:// reference check the source again instead of reusing a complete
-        entry. ModelError for anything that cannot be resolved, fetched or placed.
+        an hf://, https:// or oci:// reference check the source again instead of reusing a
+        complete entry; ``registry``: TLS and credentials for an oci:// reference's registry
+        (default: verified HTTPS, the auth files). ModelError for anything that cannot be
+        resolved, fetched or placed; the RegistryError tree for a registry's refusals.
         """
         ref = parse_ref(raw_ref)
         if ref.scheme in ("file", "pkg"):
@@ -187,6 +209,8 @@ class ModelStore:
             progress,
             refresh=refresh,
             http_client=self._http_client,
+            registry=registry,
+            registry_client=self._registry_client,
         )
 
     # --- list / remove ---------------------------------------------------------------------

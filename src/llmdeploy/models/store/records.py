@@ -55,7 +55,8 @@ class Manifest(BaseModel):
 
     Every manifest has ``ref``; the rest depends on the scheme (see docs/models.md):
     file:// and pkg:// record ``source`` and each file's size, mtime and inode; hf:// the
-    ``repo``, ``revision``, resolved ``commit`` and ``endpoint``; https:// the ``url``,
+    ``repo``, ``revision``, resolved ``commit`` and ``endpoint``; oci:// the ``registry``,
+    ``repo`` (repository), ``revision`` (tag) and the manifest's ``digest``; https:// the ``url``,
     ``verified``, ``verified_files`` and a split model's ``urls``; an ollama:// placeholder
     only ``placeholder: true``. ``filename`` is the file the server is given ("" for a
     folder); ``size_bytes`` counts every file; ``sha256`` is the first file's.
@@ -81,6 +82,9 @@ class Manifest(BaseModel):
     revision: str | None = None
     commit: str | None = None
     endpoint: str | None = None
+    # oci:// (``repo`` is the repository, ``revision`` the tag)
+    registry: str | None = None
+    digest: str | None = None  # the manifest's sha256:HEX
     # https://
     url: str | None = None
     verified: bool | None = None
@@ -152,6 +156,7 @@ class StoredModel:
     revision: str | None = None  # hf://: the commit the files were fetched at
     notes: tuple[str, ...] = ()  # things the user should know (e.g. an unverified download)
     files: tuple[str, ...] = ()  # the model's files in ``directory`` (every part of a split)
+    digest: str | None = None  # oci://: the manifest's sha256:HEX
 
     @classmethod
     def from_manifest(
@@ -165,6 +170,7 @@ class StoredModel:
             sha256=manifest.sha256,
             reused=reused,
             revision=manifest.commit,
+            digest=manifest.digest,
             notes=notes,
             files=tuple(manifest.files or ()),
         )
@@ -189,6 +195,7 @@ class StoredModel:
             "reused": self.reused,
             "notes": list(self.notes),
             "files": list(self.files),
+            "digest": self.digest,
         }
 
 
@@ -219,10 +226,12 @@ class StoreEntry:
 
     @property
     def version(self) -> str:
-        """What pins the content: the hf:// commit, else the first file's sha256, else ""."""
+        """What pins the content: the hf:// commit, the oci:// manifest digest's hex, else the
+        first file's sha256, else ""."""
         if not isinstance(self.record, Manifest):
             return ""
-        return self.record.commit or self.record.sha256 or ""
+        digest = (self.record.digest or "").partition(":")[2]
+        return self.record.commit or digest or self.record.sha256 or ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON of ``models list --json``: ``directory``, the manifest's (or pending

@@ -1,4 +1,4 @@
-"""Fetching hf:// and https:// models into their store entries.
+"""Fetching hf://, https:// and oci:// models into their store entries.
 
 A complete entry (manifest present, every listed file with its recorded size) is reused
 without any network access, so ``HF_HUB_OFFLINE=1`` works for everything already pulled;
@@ -25,6 +25,9 @@ from llmdeploy.models.store.records import Manifest, PendingMarker, StoredFile, 
 if TYPE_CHECKING:
     import httpx
 
+    from llmdeploy.models.oci.client import Registry, RegistryFactory
+    from llmdeploy.models.oci.credentials import RegistryAccess
+    from llmdeploy.models.oci.pull import Resolved
     from llmdeploy.models.sources.hf import HubSettings
 
 
@@ -48,7 +51,12 @@ def ensure(
     *,
     refresh: bool,
     http_client: httpx.Client | None,
+    registry: RegistryAccess | None = None,
+    registry_client: RegistryFactory | None = None,
 ) -> StoredModel:
+    """The complete entry for ``ref``: reused when complete (and not ``refresh``), else
+    fetched (``registry``: how to reach an oci:// reference's registry; ``registry_client``:
+    what connects to it, tests only)."""
     require_first_part(ref.filename, str(ref))
     stored = complete(ref, entry)
     if stored is not None and not refresh:
@@ -63,6 +71,9 @@ def ensure(
                 f"{ENV_HF_HUB_OFFLINE} is set: used the stored copy without checking for updates"
             )
         hf.require_online(ref, settings)  # before anything is written
+    oci: tuple[Registry, Resolved] | None = None
+    if ref.scheme == "oci":  # reach the registry and check the artifact before writing
+        oci = _resolve_oci(ref, registry, registry_client)
     claim(entry, ref)
     try:
         entry.mkdir(parents=True, exist_ok=True)
@@ -82,6 +93,15 @@ def ensure(
             if settings is not None:
                 manifest, notes = _fetch_hf(
                     ref, entry, settings, progress, records.read_manifest(entry)
+                )
+            elif ref.scheme == "oci":
+                manifest, notes = _fetch_oci(
+                    ref,
+                    entry,
+                    progress,
+                    finished or {},
+                    records.read_manifest(entry),
+                    oci,
                 )
             else:
                 manifest, notes = _fetch_https(ref, entry, progress, finished or {}, http_client)
@@ -192,6 +212,73 @@ def _fetch_https(
     if len(names) > 1:  # a split model's part URLs (a single file's is ``url``)
         fields["urls"] = shown
     return Manifest(**fields), notes
+
+
+def _resolve_oci(
+    ref: ModelRef, access: RegistryAccess | None, factory: RegistryFactory | None
+) -> tuple[Registry, Resolved]:
+    from llmdeploy.models.oci import pull
+    from llmdeploy.models.oci.client import connect
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
+    client = (factory or connect)(ref, access or RegistryAccess())
+    return client, pull.resolve(client, ref)
+
+
+def _fetch_oci(
+    ref: ModelRef,
+    entry: Path,
+    progress: Progress | None,
+    finished: dict[str, StoredFile],
+    old: Manifest | None,
+    oci: tuple[Registry, Resolved] | None,
+) -> tuple[Manifest, tuple[str, ...]]:
+    """Pull the artifact; files an earlier pull of this reference (or an interrupted one)
+    placed with the same digest are kept, files the new version no longer has are removed."""
+    from llmdeploy.models.oci import pull
+    from llmdeploy.models.oci.credentials import RegistryAccess
+
+    assert oci is not None
+    client, resolved = oci
+    listed = old.files if old is not None and old.ref == str(ref) else None
+    known = {**(listed or {}), **finished}
+    done: dict[str, StoredFile] = dict(finished)
+
+    def record(name: str, stored: StoredFile) -> None:
+        done[name] = stored
+        records.write_pending(entry, PendingMarker(ref=str(ref), scheme="oci", finished=done))
+
+    result = pull.fetch(
+        ref,
+        entry,
+        RegistryAccess(),  # unused: the client is connected already
+        known=known,
+        on_file=record,
+        progress=progress,
+        registry=client,
+        resolved=resolved,
+    )
+    _prune(entry, listed or {}, keep=set(result.files))
+    first = result.files.get(result.filename) if result.filename else None
+    manifest = Manifest(
+        ref=str(ref),
+        scheme="oci",
+        registry=ref.registry,
+        repo=ref.repo,
+        revision=ref.revision,
+        digest=result.digest,
+        filename=result.filename,
+        files=result.files,
+        size_bytes=result.size_bytes,
+        sha256=first.sha256 if first is not None else None,
+        stored_at=records.now(),
+    )
+    notes = (
+        (f"not pulled (not needed to serve the model): {', '.join(result.skipped)}",)
+        if result.skipped
+        else ()
+    )
+    return manifest, notes
 
 
 def _stored_file(record: FileRecord) -> StoredFile:

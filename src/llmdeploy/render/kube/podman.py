@@ -53,7 +53,7 @@ def host_volumes(inputs: ExportInputs) -> tuple[list[Doc], list[Doc]]:
     mounts: list[Doc] = []
     for mount in inputs.plan.run.mounts:
         if mount.target == MODEL_MOUNT_DIR:
-            if not weights.fetches(inputs):
+            if not weights.mounted(inputs):
                 continue  # an ollama:// model: the server pulls it, nothing to mount
             name, kind = WEIGHTS_VOLUME, "Directory"
         else:
@@ -127,7 +127,7 @@ def header(inputs: ExportInputs) -> list[str]:
         f"run:  podman kube play {POD_FILE}    stop: podman kube down {POD_FILE}",
         f"API:  {plan.api_base_url}",
     ]
-    if weights.fetches(inputs):
+    if weights.mounted(inputs):
         lines.append(
             f"weights: read-only from {plan.host_model_dir} "
             f"(put there by: llmdeploy models pull {plan.model_ref})"

@@ -64,6 +64,16 @@ def _needs(inputs: ExportInputs, files: list[RenderedFile]) -> list[tuple[str, s
 def _weights_text(inputs: ExportInputs) -> str:
     ref = inputs.profile.model.ref
     k8s = inputs.profile.kubernetes
+    if weights.image_volume(inputs):
+        return (
+            f"  The model is the OCI artifact {weights.image_reference(inputs)} ({ref} as "
+            "pulled on the exporting machine), mounted read-only at /models as an image "
+            "volume: the node's runtime pulls it once per node. Image volumes are beta and on "
+            "by default since Kubernetes 1.35 (feature gate ImageVolume before); the runtime "
+            "must mount OCI artifacts: CRI-O does, containerd mounts only container images "
+            "(containerd#11381). The node pulls from the registry with the cluster's image "
+            "pull credentials."
+        )
     if not weights.fetches(inputs):
         return (
             f"  Ollama pulls {ref} into each pod's own volume when it starts (one download per "

@@ -1,7 +1,19 @@
-"""The weights on a cluster: a volume filled by an init container, never a hostPath or the image.
+"""The weights on a cluster: a volume filled by an init container, or the model's OCI artifact
+mounted as an image volume; never a hostPath or the server's image.
 
 Per reference scheme:
 
+- ``oci://registry/repo:tag``: a Kubernetes image volume (``volumes[].image``, beta and on by
+  default since Kubernetes 1.35: kubernetes.io/docs/tasks/configure-pod-container/image-volumes)
+  holding the ModelPack artifact, mounted read-only at ``/models``; no init container, no
+  claim, nothing to size. The node's runtime pulls it: CRI-O mounts each layer of an OCI
+  artifact as a file named by its title or ``org.cncf.model.filepath`` annotation
+  (cri-o ``internal/ociartifact/store.go``), which ``models push`` sets; containerd mounts
+  container images only (containerd/containerd#11381, open). The reference is pinned to the
+  digest the store recorded when the model was pulled here (so every replica serves the bytes
+  tried on this machine, and ``pullPolicy: IfNotPresent`` is right); the export refuses an
+  ``oci://`` model that was not pulled, because the file the server is given is only known
+  from the artifact;
 - ``hf://org/repo[@rev]/file.gguf`` (and every part of a split GGUF) and
   ``https://host/file#sha256=HEX``: ``curl`` in a small pinned image (:data:`CURL_IMAGE`),
   checked against the sha256 (the reference's, or the one the Hub announces for its files);
@@ -132,8 +144,34 @@ def _per_pod(inputs: ExportInputs, name: str, size_bytes: int) -> Doc:
 
 
 def fetches(inputs: ExportInputs) -> bool:
-    """Whether the model is fetched into a weights volume (not pulled by the server itself)."""
+    """Whether the model is fetched into a weights volume by an init container (not pulled
+    by the server itself, not an image volume)."""
+    return inputs.profile.model.ref.scheme not in ("ollama", "oci")
+
+
+def image_volume(inputs: ExportInputs) -> bool:
+    """Whether the weights are an OCI artifact mounted as an image volume (``oci://``)."""
+    return inputs.profile.model.ref.scheme == "oci"
+
+
+def mounted(inputs: ExportInputs) -> bool:
+    """Whether the server mounts weights at /models (everything but ``ollama://``)."""
     return inputs.profile.model.ref.scheme != "ollama"
+
+
+def image_reference(inputs: ExportInputs) -> str:
+    """``registry/repo@sha256:HEX`` of an oci:// model, pinned to the digest the store
+    recorded; ProfileError when it was not pulled on this machine."""
+    ref = inputs.profile.model.ref
+    digest = inputs.model_digest
+    if digest is None:
+        raise ProfileError(
+            f"model.ref {ref}: not pulled on this machine, so the file the server is given "
+            "and the digest to pin are not known",
+            hint=f"pull it first: llmdeploy models pull {ref} (with --tls-verify / "
+            "--creds-env as the registry needs), then export again",
+        )
+    return f"{ref.registry}/{ref.repo}@{digest}"
 
 
 def shared(inputs: ExportInputs) -> bool:
@@ -154,7 +192,10 @@ def pod_volumes(inputs: ExportInputs) -> list[Doc]:
     """The weights volume (when fetched), the server's data volume (Ollama's store), and the
     fetcher's scratch space."""
     volumes: list[Doc] = []
-    if fetches(inputs):
+    if image_volume(inputs):
+        source = {"reference": image_reference(inputs), "pullPolicy": "IfNotPresent"}
+        volumes.append({"name": WEIGHTS_VOLUME, "image": source})
+    elif fetches(inputs):
         if shared(inputs):
             claim = {"claimName": names.weights_claim_name(inputs)}
             volumes.append({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": claim})
@@ -170,7 +211,9 @@ def pod_volumes(inputs: ExportInputs) -> list[Doc]:
 
 def server_mounts(inputs: ExportInputs) -> list[Doc]:
     mounts: list[Doc] = []
-    if fetches(inputs):
+    if image_volume(inputs):  # the artifact's files are the volume's top level
+        mounts.append({"name": WEIGHTS_VOLUME, "mountPath": MODEL_MOUNT_DIR, "readOnly": True})
+    elif fetches(inputs):
         mounts.append(
             {
                 "name": WEIGHTS_VOLUME,
