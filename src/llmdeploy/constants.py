@@ -40,6 +40,11 @@ LABEL_API = f"{LABEL_PREFIX}.api"
 LABEL_API_PATH = f"{LABEL_PREFIX}.api-path"
 LABEL_SPEC_HASH = f"{LABEL_PREFIX}.spec-hash"
 LABEL_ACCELERATOR = f"{LABEL_PREFIX}.accelerator"
+# Labels of images `llmdeploy build` makes (besides the OCI annotation keys)
+LABEL_BAKED = f"{LABEL_PREFIX}.baked"  # "true": the weights are inside, at the model directory
+LABEL_BAKED_FILE = f"{LABEL_PREFIX}.baked.file"  # the model file baked in ("." for a folder)
+LABEL_BUILT_BY = f"{LABEL_PREFIX}.built-by"
+LABEL_PLATFORM = f"{LABEL_PREFIX}.platform"
 
 DEFAULT_HOST = "127.0.0.1"
 CONTAINER_NAME_PREFIX = "llmdeploy-"

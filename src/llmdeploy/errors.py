@@ -12,6 +12,11 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── EngineError                     exit 5   container engine failures
     │   ├── EngineUnavailableError               engine not installed or not running
     │   ├── ImageError                           image missing, pull or build failed
+    │   │   ├── ImageBuildError         exit 11  the image build itself failed (build log tail)
+    │   │   └── RegistryError           exit 12  a registry refused a push or pull
+    │   │       ├── RegistryAuthError   exit 12  credentials missing or refused
+    │   │       └── RegistryUnreachableError
+    │   │                               exit 13  no connection (down, DNS, TLS/plain-HTTP mismatch)
     │   ├── PortInUseError                       host port already taken
     │   └── NameConflictError                    a container not ours holds the name
     ├── DeploymentError                 exit 6   lifecycle failures
@@ -79,6 +84,32 @@ class EngineUnavailableError(EngineError):
 
 class ImageError(EngineError):
     pass
+
+
+class ImageBuildError(ImageError):
+    """The engine ran the build and a step failed (the log tail says which); exit 11, so a CI
+    job tells a broken Containerfile from a registry problem."""
+
+    exit_code = 11
+
+
+class RegistryError(ImageError):
+    """A registry refused a push or a pull (exit 12 unless a subclass says otherwise)."""
+
+    exit_code = 12
+
+
+class RegistryAuthError(RegistryError):
+    """The registry wants credentials that were not given, or refused those that were."""
+
+    exit_code = 12
+
+
+class RegistryUnreachableError(RegistryError):
+    """No connection to the registry: down, a wrong host or port, DNS, or TLS versus plain
+    HTTP (a plain-HTTP registry needs ``--tls-verify=false``)."""
+
+    exit_code = 13
 
 
 class PortInUseError(EngineError):
