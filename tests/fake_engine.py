@@ -35,6 +35,9 @@ class FakeEngine:
     lists: dict[str, list[str]] = field(default_factory=dict)
     fail_push: ImageError | None = None
     fail_build: set[str] = field(default_factory=set)
+    ids: dict[str, str] = field(default_factory=dict)  # name -> image id, when shared
+    # the files of each build context, relative, as they were when the build started
+    contexts: list[list[str]] = field(default_factory=list)
     containers: dict[str, ContainerInfo] = field(default_factory=dict)
     log_lines: list[str] = field(default_factory=lambda: ["server starting", "loading model"])
     on_run: Callable[[ContainerInfo], ContainerInfo] | None = None
@@ -60,11 +63,17 @@ class FakeEngine:
         self.images.add(ref)
 
     def build(self, request: BuildRequest) -> list[str]:
+        from pathlib import Path
+
+        root = Path(request.context_dir)
+        self.contexts.append(sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                                    if p.is_file()))
         self.builds.append(request)
         self.calls.append(f"build {request.tag}")
         if request.tag in self.fail_build:
             raise ImageBuildError(f"build of {request.tag} failed", log_tail=["step 3 failed"])
         self.images.add(request.tag)
+        self.ids.pop(request.tag, None)  # a new image under that name
         self.image_labels[request.tag] = dict(request.labels)
         arch = (request.platform or "linux/amd64").split("/")[1]
         self.image_arch[request.tag] = arch
@@ -88,7 +97,7 @@ class FakeEngine:
         )
 
     def _id(self, ref: str) -> str:
-        return f"id-{abs(hash(ref)) % 10**8}"
+        return self.ids.get(ref) or f"id-{abs(hash(ref)) % 10**8}"
 
     def tag_image(self, image: str, ref: str) -> None:
         info = self.image_info(image)
@@ -96,6 +105,7 @@ class FakeEngine:
             raise ImageError(f"no such image {image}")
         source = next(n for n in self.images if self._id(n) == info.id)
         self.images.add(ref)
+        self.ids[ref] = info.id  # one image, two names
         self.image_labels[ref] = dict(self.image_labels.get(source, {}))
         self.image_arch[ref] = self.image_arch.get(source, "amd64")
         self.calls.append(f"tag {image} {ref}")

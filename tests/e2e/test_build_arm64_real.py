@@ -130,8 +130,9 @@ def test_manifest_list_has_both_platforms_and_the_arm64_image_serves_emulated(
         assert isinstance(reply, dict) and reply["completion_tokens"] and reply["content"].strip()
         decode_s = reply["elapsed_s"] - (reply["ttft_s"] or 0)
         rate = (reply["completion_tokens"] - 1) / decode_s if decode_s > 0 else 0.0
+        steps = ", ".join(f"{p['name']} {p['seconds']:.1f} s" for p in up["phases"])
         print(f"e2e-build: arm64 emulated: up {time.monotonic() - up_started:.1f} s "
-              f"(health {up['health_s']} s), chat {reply['completion_tokens']} tokens in "
+              f"({steps}), chat {reply['completion_tokens']} tokens in "
               f"{reply['elapsed_s']:.1f} s, first token {reply['ttft_s']:.1f} s, "
               f"decode {rate:.2f} tokens/s")
     finally:

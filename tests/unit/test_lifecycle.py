@@ -414,3 +414,45 @@ def test_deployments_mounting_a_store_entry(health_server, tiny_gguf: Path) -> N
     users = deployments_mounting([engine], [stored.directory])  # type: ignore[list-item]
     assert [c.labels["io.llmdeploy.deployment"] for _, c in users] == ["unit"]
     assert deployments_mounting([engine], [tiny_gguf.parent]) == []  # type: ignore[list-item]
+
+
+def test_a_baked_image_is_run_with_nothing_mounted_at_the_model_directory(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    baked = "registry.example/llm/edge:1-baked"
+    plan, stored = make_plan(port, tiny_gguf, image=baked)
+    labels = {"io.llmdeploy.baked": "true", "io.llmdeploy.baked.file": stored.filename}
+    engine = FakeEngine(pullable={baked}, image_labels={baked: labels})
+    result = up(engine, plan, stored)
+    assert result.image is not None and result.image.baked and result.image.source == "pulled"
+    (container,) = engine.containers.values()
+    assert [m.target for m in container.mounts] == []
+    assert "--model" in result.plan.run.args  # the same argv: the file is where it was mounted
+    assert f"/models/{stored.filename}" in result.plan.run.args
+
+
+def test_a_baked_image_of_another_model_is_refused_before_starting(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    baked = "registry.example/llm/other:1-baked"
+    plan, stored = make_plan(port, tiny_gguf, image=baked)
+    labels = {"io.llmdeploy.baked": "true", "io.llmdeploy.baked.file": "other-model.gguf"}
+    engine = FakeEngine(images={baked}, image_labels={baked: labels})
+    with pytest.raises(ImageError, match="carries the model file 'other-model.gguf'"):
+        up(engine, plan, stored)
+    assert not engine.containers
+
+
+def test_an_image_with_a_baked_false_label_still_gets_the_mount(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    plan, stored = make_plan(port, tiny_gguf)
+    engine = FakeEngine(images={"localhost/img:1"},
+                        image_labels={"localhost/img:1": {"io.llmdeploy.baked": "false"}})
+    result = up(engine, plan, stored)
+    assert result.image is not None and not result.image.baked
+    (container,) = engine.containers.values()
+    assert [m.target for m in container.mounts] == ["/models"]
