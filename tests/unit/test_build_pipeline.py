@@ -150,7 +150,8 @@ def test_several_platforms_make_a_manifest_list_and_push_it(tiny_gguf: Path, reg
     assert foreign.platform == "linux/arm64"
     assert foreign.build_args["BASE_IMAGE"] == "localhost/base-arm64:1"
     native = next(b for b in engine.builds if b.tag.endswith("-amd64"))
-    assert native.platform is None and native.build_args["BASE_IMAGE"] == "localhost/base:1"
+    assert native.platform == "linux/amd64"  # named, as every platform of a list
+    assert native.build_args["BASE_IMAGE"] == "localhost/base:1"
     assert engine.lists[tag] == [f"{tag}-amd64", f"{tag}-arm64"]
     assert f"push-list {tag}" in engine.calls and tag in engine.pushed
     assert result.id is None and [p.platform for p in result.platforms] == [
@@ -159,12 +160,28 @@ def test_several_platforms_make_a_manifest_list_and_push_it(tiny_gguf: Path, reg
     assert all("wheels" not in name or name.endswith(".whl") for name in engine.contexts[1])
 
 
-def test_a_base_image_of_another_architecture_is_refused(tiny_gguf: Path) -> None:
+def test_a_local_base_image_of_another_architecture_is_refused(tiny_gguf: Path) -> None:
     engine = FakeEngine(images={"localhost/base:1"})  # amd64
     with pytest.raises(UsageError, match="is linux/amd64, not linux/arm64") as raised:
         build_image(request(tiny_gguf, "r.example/x:1", platforms=(ARM64,)), engine=engine)
     assert raised.value.hint and "--base-image linux/arm64=" in raised.value.hint
     assert engine.builds == []
+
+
+def test_a_registry_base_image_is_left_to_the_engine_to_pull_per_platform(tiny_gguf: Path
+                                                                          ) -> None:
+    """python:3.11-slim is multi-platform: its local copy being amd64 says nothing about
+    whether the build can get the arm64 one."""
+    base = "docker.io/library/python:3.11-slim-bookworm"
+    engine = FakeEngine(images={base})  # the amd64 copy
+    gguf_profile = Profile.model_validate({
+        "name": "edge-ci", "backend": {"kind": "llamacpp"},
+        "model": {"ref": f"file://{tiny_gguf}"}, "build": {"base_image": base},
+    })
+    build_image(request(tiny_gguf, "r.example/x:1", platforms=(AMD64, ARM64),
+                        profile=gguf_profile), engine=engine)
+    assert [b.platform for b in engine.builds] == ["linux/amd64", "linux/arm64"]
+    assert {b.build_args["BASE_IMAGE"] for b in engine.builds} == {base}
 
 
 def test_engine_capabilities_decide_platforms_not_names(tiny_gguf: Path) -> None:
