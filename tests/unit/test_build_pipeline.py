@@ -240,3 +240,15 @@ def test_provenance_from_ci_variables_then_git_without_credentials(tmp_path: Pat
     assert given.source == "https://git.example/o/r.git" and given.revision == "r1"
     assert public_url("git@github.com:org/app.git") == "git@github.com:org/app.git"
     assert public_url("https://user:pw@host:8443/a") == "https://host:8443/a"
+
+
+def test_without_a_tag_the_local_build_tag_and_its_baked_variant(tiny_gguf: Path) -> None:
+    engine = FakeEngine(images={"localhost/base:1"})
+    plain = build_image(request(tiny_gguf), engine=engine)
+    assert plain.image.startswith("localhost/llmdeploy/llamacpp-cpu:")
+    baked = build_image(request(tiny_gguf, bake=True), engine=engine)
+    assert baked.image == f"{plain.image}-baked"  # the local build tag keeps mounted weights
+    assert engine.image_labels[plain.image]["io.llmdeploy.baked"] == "false"
+    with pytest.raises(UsageError, match="name it with --tag"):
+        build_image(request(tiny_gguf, platforms=(AMD64, ARM64)), engine=engine)
+
