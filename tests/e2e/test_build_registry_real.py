@@ -287,6 +287,7 @@ def test_docker_refuses_a_manifest_list_up_front(tmp_path: Path) -> None:
         unavailable(reason)
     cli = cli_in(tmp_path)
     profile = profile_file(tmp_path, "docker", "edge-docker-multi")
-    refused = build(cli, profile, "docker", "--platform", "linux/amd64,linux/arm64")
+    refused = build(cli, profile, "docker", "--platform", "linux/amd64,linux/arm64",
+                    "--tag", "registry.example/llm/edge:1")
     assert refused.returncode == 2, refused.stderr
     assert "manifest" in refused.stderr and "--engine podman" in refused.stderr
