@@ -137,4 +137,5 @@ def test_manifest_list_has_both_platforms_and_the_arm64_image_serves_emulated(
               f"decode {rate:.2f} tokens/s")
     finally:
         cli("down", name)
+        subprocess.run(["podman", "rmi", arm64], capture_output=True, timeout=120)
     assert leftovers("podman", name) == []

@@ -48,6 +48,16 @@ def engine(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture
+def names() -> Iterator[list[tuple[str, str]]]:
+    """(engine, reference) of images a test made or pulled: untagged at the end, so repeated
+    runs on one machine do not pile them up (the layers stay as build cache)."""
+    made: list[tuple[str, str]] = []
+    yield made
+    for engine, ref in made:
+        subprocess.run([engine, "rmi", ref], capture_output=True, timeout=120)
+
+
 def run(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
 
@@ -101,11 +111,12 @@ def up_pulled_chat_down(cli: Cli, folder: Path, engine: str, image: str, *up_arg
 
 
 def test_build_push_then_up_pulls_it_from_a_plain_registry(
-    engine: str, plain_registry: LocalRegistry, tmp_path: Path
+    engine: str, plain_registry: LocalRegistry, tmp_path: Path, names: list[tuple[str, str]]
 ) -> None:
     cli = cli_in(tmp_path)
     repo = f"llm/edge-{engine}-{uuid.uuid4().hex[:6]}"
     tag = plain_registry.ref(repo, "1.2")
+    names.append((engine, tag))
     profile = profile_file(tmp_path, engine, "edge-ci")
     started = time.monotonic()
     built = build(cli, profile, engine, "--tag", tag, "--push", "--tls-verify=false",
@@ -144,11 +155,12 @@ def test_build_push_then_up_pulls_it_from_a_plain_registry(
 
 
 def test_basic_auth_push_with_creds_env_pull_with_the_engines_login(
-    engine: str, auth_registry: LocalRegistry, tmp_path: Path
+    engine: str, auth_registry: LocalRegistry, tmp_path: Path, names: list[tuple[str, str]]
 ) -> None:
     cli = cli_in(tmp_path)
     repo = f"llm/auth-{engine}-{uuid.uuid4().hex[:6]}"
     tag = auth_registry.ref(repo, "1")
+    names.append((engine, tag))
     profile = profile_file(tmp_path, engine, "edge-auth")
 
     # a wrong password: exit 12, the secret never printed, nothing left tagged anywhere
@@ -202,7 +214,7 @@ def _login(engine: str, registry: LocalRegistry, folder: Path
 
 
 def test_baked_image_carries_the_weights_and_up_mounts_nothing(
-    plain_registry: LocalRegistry, tmp_path: Path
+    plain_registry: LocalRegistry, tmp_path: Path, names: list[tuple[str, str]]
 ) -> None:
     engine = "podman"
     reason = engine_ready(engine)
@@ -211,6 +223,7 @@ def test_baked_image_carries_the_weights_and_up_mounts_nothing(
     cli = cli_in(tmp_path)
     repo = f"llm/baked-{uuid.uuid4().hex[:6]}"
     tag = plain_registry.ref(repo, "1.2-baked")
+    names += [(engine, tag), (engine, f"{tag}-mounted")]
     profile = profile_file(tmp_path, engine, "edge-baked")
     built = build(cli, profile, engine, "--bake", "--tag", tag, "--push", "--tls-verify=false",
                   "--json")
