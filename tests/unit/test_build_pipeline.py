@@ -210,6 +210,7 @@ def test_bake_puts_the_weights_into_an_image_from_the_mounted_one(tiny_gguf: Pat
     (image,) = result.platforms
     assert image.mounted_ref == f"{tag}-mounted" and image.ref == tag
     assert result.labels["io.llmdeploy.baked"] == "true"
+    assert result.labels["io.llmdeploy.baked.file"] == tiny_gguf.name
 
 
 def test_a_profile_without_a_build_section_has_nothing_to_build(tiny_gguf: Path) -> None:
