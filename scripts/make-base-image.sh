@@ -7,13 +7,21 @@
 # ${XDG_CACHE_HOME:-~/.cache}/llmdeploy/base/ and imported into Podman and/or Docker;
 # an engine that already has the image is skipped. Safe to re-run.
 #
+# --arch arm64 (any Debian architecture other than the host's) builds a foreign base under qemu
+# user emulation (scripts/setup-host.sh --with-arm64 registers it): debootstrap's second stage
+# runs the foreign binaries through binfmt_misc (about 3 minutes for arm64 on two cores). Its
+# default tag is localhost/llmdeploy-base:bookworm-arm64 (an engine's store holds one image per
+# tag, so each architecture has its own), imported with that architecture recorded.
+#
 # usage: scripts/make-base-image.sh [--engines podman,docker] [--image NAME] [--suite bookworm]
-#                                   [--mirror URL] [--force] [--rebuild-rootfs] [--no-check]
+#                                   [--arch amd64|arm64] [--mirror URL] [--force]
+#                                   [--rebuild-rootfs] [--no-check]
 set -euo pipefail
 
 PROG=make-base-image
-IMAGE=localhost/llmdeploy-base:bookworm
+IMAGE=""
 SUITE=bookworm
+ARCH=
 ENGINES=""
 MIRROR=${LLMDEPLOY_DEBIAN_MIRROR:-}
 FORCE=0
@@ -28,7 +36,7 @@ die()  { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 now()  { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +46,8 @@ while [ $# -gt 0 ]; do
     --image=*) IMAGE=${1#*=}; shift ;;
     --suite) SUITE=${2:?}; shift 2 ;;
     --suite=*) SUITE=${1#*=}; shift ;;
+    --arch) ARCH=${2:?}; shift 2 ;;
+    --arch=*) ARCH=${1#*=}; shift ;;
     --mirror) MIRROR=${2:?}; shift 2 ;;
     --mirror=*) MIRROR=${1#*=}; shift ;;
     --force) FORCE=1; shift ;;
@@ -49,6 +59,29 @@ while [ $# -gt 0 ]; do
 done
 
 T_ALL=$(now)
+
+# ---------------------------------------------------------------- architecture
+# Debian's architecture names; the engines' platform names (linux/amd64, linux/arm64) match them.
+case "$(uname -m)" in
+  x86_64|amd64) HOST_ARCH=amd64 ;;
+  aarch64|arm64) HOST_ARCH=arm64 ;;
+  *) HOST_ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m) ;;
+esac
+ARCH=${ARCH:-$HOST_ARCH}
+case "$ARCH" in
+  amd64) QEMU=qemu-x86_64 ;;
+  arm64) QEMU=qemu-aarch64 ;;
+  *) die "--arch $ARCH: use amd64 or arm64" ;;
+esac
+FOREIGN=0
+[ "$ARCH" = "$HOST_ARCH" ] || FOREIGN=1
+if [ -z "$IMAGE" ]; then
+  IMAGE=localhost/llmdeploy-base:$SUITE
+  [ "$FOREIGN" -eq 1 ] && IMAGE="$IMAGE-$ARCH"
+fi
+if [ "$FOREIGN" -eq 1 ] && ! grep -qx enabled "/proc/sys/fs/binfmt_misc/$QEMU" 2>/dev/null; then
+  die "--arch $ARCH on a $HOST_ARCH host needs qemu user emulation ($QEMU is not registered in /proc/sys/fs/binfmt_misc): run scripts/setup-host.sh --with-arm64"
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -113,7 +146,9 @@ if [ -z "$MIRROR" ]; then
   case "$MIRROR" in *ubuntu*|"") MIRROR=http://deb.debian.org/debian ;; esac
 fi
 
-KEY=$(printf '%s|minbase|%s|%s' "$SUITE" "$PACKAGES" "$(uname -m)" | sha256sum | cut -c1-12)
+# the host's own architecture keeps its historical key (uname -m), so an existing cache still hits
+KEY_ARCH=$(uname -m); [ "$FOREIGN" -eq 1 ] && KEY_ARCH=$ARCH
+KEY=$(printf '%s|minbase|%s|%s' "$SUITE" "$PACKAGES" "$KEY_ARCH" | sha256sum | cut -c1-12)
 TARBALL="$CACHE_DIR/llmdeploy-base-$SUITE-$KEY.tar"
 mkdir -p "$CACHE_DIR"
 exec 9>"$CACHE_DIR/.lock"
@@ -127,9 +162,9 @@ else
   WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/llmdeploy-rootfs.XXXXXX")
   trap '$SUDO rm -rf --one-file-system "$WORK"' EXIT
   ROOTFS="$WORK/rootfs"
-  say "rootfs: debootstrap --variant=minbase $SUITE from $MIRROR (packages: $PACKAGES)"
+  say "rootfs: debootstrap --arch=$ARCH --variant=minbase $SUITE from $MIRROR (packages: $PACKAGES)$([ "$FOREIGN" -eq 1 ] && echo "; second stage under $QEMU, slow")"
   T=$(now)
-  if ! $SUDO debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1; then
+  if ! $SUDO debootstrap --arch="$ARCH" --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1; then
     tail -n 30 "$WORK/debootstrap.log" >&2
     [ -f "$ROOTFS/debootstrap/debootstrap.log" ] && tail -n 30 "$ROOTFS/debootstrap/debootstrap.log" >&2
     die "debootstrap failed (log above); check that $MIRROR is reachable (apt-get update works?)"
@@ -167,11 +202,19 @@ CHANGES=(
   --change "LABEL org.opencontainers.image.description=\"Debian $SUITE minbase with python3 and the llama.cpp runtime libraries, made with debootstrap by llmdeploy\""
   --change "LABEL io.llmdeploy.base.suite=\"$SUITE\""
   --change "LABEL io.llmdeploy.base.packages=\"$PACKAGES\""
+  --change "LABEL io.llmdeploy.base.arch=\"$ARCH\""
 )
+# the architecture recorded in the image (an engine runs a foreign one under emulation)
+PLATFORM_ARGS=()
+if [ "$FOREIGN" -eq 1 ]; then PLATFORM_ARGS=(--platform "linux/$ARCH"); fi
 for e in "${TODO[@]}"; do
   T=$(now)
   Q=(); [ "$e" = podman ] && Q=(--quiet)
-  eng "$e" import "${Q[@]}" "${CHANGES[@]}" "$TARBALL" "$IMAGE" >/dev/null \
+  IMPORT_ARCH=()
+  if [ "$FOREIGN" -eq 1 ]; then
+    if [ "$e" = podman ]; then IMPORT_ARCH=(--arch "$ARCH"); else IMPORT_ARCH=(--platform "linux/$ARCH"); fi
+  fi
+  eng "$e" import "${Q[@]}" "${IMPORT_ARCH[@]}" "${CHANGES[@]}" "$TARBALL" "$IMAGE" >/dev/null \
     || die "$e import of $TARBALL as $IMAGE failed"
   say "$e: imported $IMAGE in $(since "$T")"
   if [ "$CHECK" -eq 1 ]; then
@@ -179,8 +222,8 @@ for e in "${TODO[@]}"; do
     ULIM=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
     RT=()
     [ "$e" = podman ] && command -v runc >/dev/null 2>&1 && RT=(--runtime runc)
-    if out=$(eng "$e" run "${RT[@]}" "${ULIM[@]}" --rm --network none "$IMAGE" \
-          python3 -c 'import venv, ensurepip, ssl, ctypes; ctypes.CDLL("libgomp.so.1"); ctypes.CDLL("libstdc++.so.6"); import sys; print(sys.version.split()[0])' 2>&1); then
+    if out=$(eng "$e" run "${RT[@]}" "${ULIM[@]}" "${PLATFORM_ARGS[@]}" --rm --network none "$IMAGE" \
+          python3 -c 'import venv, ensurepip, ssl, ctypes, platform; ctypes.CDLL("libgomp.so.1"); ctypes.CDLL("libstdc++.so.6"); import sys; print(sys.version.split()[0], platform.machine())' 2>&1); then
       say "$e: checked $IMAGE: python $out, libgomp, libstdc++, venv, ssl ($(since "$T"))"
     else
       say "warning: $e could not run a check container from $IMAGE (is the engine configured? scripts/setup-host.sh): $out"

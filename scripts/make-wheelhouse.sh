@@ -2,13 +2,19 @@
 # Download the xllamacpp wheel (and its dependencies, if any) for the container's Python into a
 # wheelhouse, so that building the llama.cpp CPU image needs no network (pip --no-index).
 #
-# The container is Debian bookworm: CPython 3.11, manylinux x86_64 (or aarch64 on arm hosts).
+# The container is Debian bookworm: CPython 3.11, manylinux x86_64 (or aarch64 on arm hosts);
+# --arch aarch64 on an x86_64 host fetches the ARM64 wheel as well (for `llmdeploy build
+# --platform linux/arm64`): wheels of several architectures share one wheelhouse (their file
+# names differ) and each build copies only the wheels of its platform.
 # The version is pinned to the one installed on this host (pip show xllamacpp) unless given.
 # By default the wheel's debug info is stripped (strip --strip-debug: ~106 MB -> ~30 MB for the
 # shared library; RECORD is rewritten and the dist-info gets an LLMDEPLOY_STRIPPED note with the
-# original wheel's sha256). Safe to re-run: a wheel already there is kept.
+# original wheel's sha256); a foreign wheel needs that architecture's strip
+# (aarch64-linux-gnu-strip, apt package binutils-aarch64-linux-gnu). Safe to re-run: a wheel
+# already there is kept.
 #
-# usage: scripts/make-wheelhouse.sh [--dest DIR] [--version V] [--python-version 3.11] [--no-strip]
+# usage: scripts/make-wheelhouse.sh [--dest DIR] [--version V] [--python-version 3.11]
+#                                   [--arch x86_64|aarch64] [--no-strip]
 #        prints the wheelhouse path on the last line of stdout
 set -euo pipefail
 
@@ -18,12 +24,13 @@ VERSION=${XLLAMACPP_VERSION:-}
 PYVER=3.11
 STRIP=1
 PY=${PYTHON:-python3}
+ARCH=""
 
 say()  { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die()  { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 now()  { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,6 +40,8 @@ while [ $# -gt 0 ]; do
     --version=*) VERSION=${1#*=}; shift ;;
     --python-version) PYVER=${2:?}; shift 2 ;;
     --python-version=*) PYVER=${1#*=}; shift ;;
+    --arch) ARCH=${2:?}; shift 2 ;;
+    --arch=*) ARCH=${1#*=}; shift ;;
     --no-strip) STRIP=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
@@ -50,10 +59,17 @@ if [ -z "$VERSION" ]; then
 fi
 
 case "$(uname -m)" in
-  x86_64|amd64) ARCH=x86_64 ;;
-  aarch64|arm64) ARCH=aarch64 ;;
+  x86_64|amd64) HOST_ARCH=x86_64 ;;
+  aarch64|arm64) HOST_ARCH=aarch64 ;;
   *) die "unsupported architecture $(uname -m)" ;;
 esac
+case "${ARCH:-$HOST_ARCH}" in
+  x86_64|amd64) ARCH=x86_64 ;;
+  aarch64|arm64) ARCH=aarch64 ;;
+  *) die "--arch $ARCH: use x86_64 or aarch64" ;;
+esac
+STRIP_TOOL=strip
+[ "$ARCH" = "$HOST_ARCH" ] || STRIP_TOOL="$ARCH-linux-gnu-strip"
 PYTAG=cp${PYVER/./}
 mkdir -p "$DEST"
 DEST=$(cd "$DEST" && pwd)
@@ -61,7 +77,7 @@ DEST=$(cd "$DEST" && pwd)
 exec 9>"$DEST/.lock"
 flock 9
 
-existing=$(ls "$DEST"/xllamacpp-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
+existing=$(ls "$DEST"/xllamacpp-"$VERSION"-*_"$ARCH".whl 2>/dev/null | head -n1 || true)
 if [ -n "$existing" ]; then
   say "present: $(basename "$existing"), download skipped"
 else
@@ -75,18 +91,18 @@ else
       -d "$DEST" "xllamacpp==$VERSION" >&2 \
     || die "pip download failed (is PyPI reachable? pip honours PIP_INDEX_URL / PIP_CERT)"
   say "downloaded in $(since "$T")"
-  existing=$(ls "$DEST"/xllamacpp-"$VERSION"-*.whl 2>/dev/null | head -n1 || true)
-  [ -n "$existing" ] || die "no xllamacpp-$VERSION wheel in $DEST after pip download"
+  existing=$(ls "$DEST"/xllamacpp-"$VERSION"-*_"$ARCH".whl 2>/dev/null | head -n1 || true)
+  [ -n "$existing" ] || die "no xllamacpp-$VERSION $ARCH wheel in $DEST after pip download"
 fi
 
 if [ "$STRIP" -eq 1 ]; then
-  if ! command -v strip >/dev/null 2>&1; then
-    say "strip (binutils) not found: wheel kept unstripped (image ~75 MB larger)"
+  if ! command -v "$STRIP_TOOL" >/dev/null 2>&1; then
+    say "$STRIP_TOOL not found: wheel kept unstripped (image ~75 MB larger)"
   else
     T=$(now)
-    "$PY" - "$existing" <<'PYEOF' >&2
+    "$PY" - "$existing" "$STRIP_TOOL" <<'PYEOF' >&2
 import base64, hashlib, os, subprocess, sys, tempfile, zipfile
-whl = sys.argv[1]
+whl, strip_tool = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(whl) as z:
     names = z.namelist()
     distinfo = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
@@ -101,9 +117,9 @@ with zipfile.ZipFile(whl) as z:
         infos = {i.filename: i for i in z.infolist()}
         for n in names:
             if n.endswith(".so") or ".so." in n:
-                subprocess.run(["strip", "--strip-debug", os.path.join(tmp, n)], check=True)
+                subprocess.run([strip_tool, "--strip-debug", os.path.join(tmp, n)], check=True)
         with open(os.path.join(tmp, marker), "w") as f:
-            f.write(f"debug info stripped by llmdeploy scripts/make-wheelhouse.sh (strip --strip-debug)\n"
+            f.write(f"debug info stripped by llmdeploy scripts/make-wheelhouse.sh ({strip_tool} --strip-debug)\n"
                     f"original wheel: {os.path.basename(whl)} sha256={orig_sha}\n")
         record = f"{distinfo}/RECORD"
         lines = []

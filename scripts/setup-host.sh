@@ -4,7 +4,8 @@
 # Idempotent: re-running skips what is already done and says so.
 #
 # usage: scripts/setup-host.sh [--engines podman,docker] [--no-base-image | --base-image auto|always|never]
-#                              [--no-wheelhouse] [--with-chromium] [--with-export-tools] [--timeout SECONDS]
+#                              [--no-wheelhouse] [--with-chromium] [--with-export-tools]
+#                              [--with-registry-tools] [--with-arm64] [--timeout SECONDS]
 #
 #   --engines LIST     engines to set up (default: podman,docker)
 #   --base-image MODE  auto (default): build localhost/llmdeploy-base:bookworm with debootstrap only
@@ -13,8 +14,15 @@
 #   --no-wheelhouse    do not pre-download the xllamacpp wheel (image builds then need PyPI)
 #   --with-chromium    also install chromium (for browser-based tests)
 #   --with-export-tools  also install what checks `llmdeploy export` for real: prometheus
-#                      (promtool), docker-compose, podman-compose and kubectl (kustomize); and
-#                      for models as OCI artifacts: docker-registry, htpasswd, skopeo
+#                      (promtool), docker-compose, podman-compose and kubectl (kustomize)
+#   --with-registry-tools  also install what checks `llmdeploy build --push` for real: Debian's
+#                      docker-registry (a local OCI registry), skopeo and htpasswd (apache2-utils);
+#                      models as OCI artifacts (`models push/pull`) are checked with them too
+#   --with-arm64       ARM64 images under emulation: qemu-user-static + binfmt-support (mounts
+#                      binfmt_misc and registers qemu-aarch64), the arm64 base image
+#                      localhost/llmdeploy-base:bookworm-arm64 (debootstrap, ~3 min, cached) and
+#                      the aarch64 xllamacpp wheel in the wheelhouse (binutils-aarch64-linux-gnu
+#                      strips it)
 #   --timeout S        how long to wait for dockerd / the Podman socket (default 60)
 #
 # Environment other tools should use afterwards (printed at the end):
@@ -29,6 +37,8 @@ BASE_MODE=auto
 WHEELHOUSE=1
 CHROMIUM=0
 EXPORT_TOOLS=0
+REGISTRY_TOOLS=0
+ARM64=0
 TIMEOUT=60
 PODMAN_SOCK=/run/podman/podman.sock            # root; a non-root user gets the rootless socket
 DOCKER_SOCK=/var/run/docker.sock
@@ -50,7 +60,7 @@ warn() { WARNINGS+=("$*"); printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
 die()  { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 now()  { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1fs", b-a}'; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -62,6 +72,8 @@ while [ $# -gt 0 ]; do
     --no-wheelhouse) WHEELHOUSE=0; shift ;;
     --with-chromium) CHROMIUM=1; shift ;;
     --with-export-tools) EXPORT_TOOLS=1; shift ;;
+    --with-registry-tools) REGISTRY_TOOLS=1; shift ;;
+    --with-arm64) ARM64=1; shift ;;
     --timeout) TIMEOUT=${2:?}; shift 2 ;;
     --timeout=*) TIMEOUT=${1#*=}; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -131,9 +143,16 @@ if [ "$EXPORT_TOOLS" -eq 1 ]; then
   want_pkg docker-compose docker-compose   # compose exports run for real on Docker ...
   want_pkg podman-compose podman-compose   # ... and on Podman
   want_pkg kubectl kubectl                 # `kubectl kustomize` builds the Kubernetes export
-  want_pkg docker-registry docker-registry # a real OCI registry on 127.0.0.1 (models push/pull)
-  want_pkg apache2-utils htpasswd          # ... with basic auth (htpasswd -B)
-  want_pkg skopeo skopeo                   # an independent look at what was pushed
+fi
+if [ "$REGISTRY_TOOLS" -eq 1 ]; then
+  want_pkg docker-registry docker-registry # a real OCI registry on 127.0.0.1 for build --push
+  want_pkg skopeo skopeo                   # inspects what was pushed (skopeo inspect --raw)
+  want_pkg apache2-utils htpasswd          # htpasswd -B: the registry's basic-auth users
+fi
+if [ "$ARM64" -eq 1 ]; then
+  want_pkg qemu-user-static                # runs arm64 binaries on this host (binfmt_misc)
+  want_pkg binfmt-support update-binfmts   # registers them with the kernel
+  [ "$WHEELHOUSE" -eq 1 ] && want_pkg binutils-aarch64-linux-gnu aarch64-linux-gnu-strip
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -278,6 +297,26 @@ if [ "$WANT_PODMAN" -eq 1 ]; then
   fi
 fi
 
+# -------------------------------------------------------------------------------- arm64 emulation
+BINFMT=/proc/sys/fs/binfmt_misc
+if [ "$ARM64" -eq 1 ]; then
+  if [ "$(uname -m)" = aarch64 ]; then
+    skip "arm64: this host is arm64, no emulation needed"
+  elif grep -qx enabled "$BINFMT/qemu-aarch64" 2>/dev/null; then
+    skip "arm64: qemu-aarch64 is already registered in $BINFMT"
+  else
+    # the kernel's binfmt_misc file system is not mounted everywhere (containers, minimal VMs)
+    if [ ! -e "$BINFMT/register" ]; then
+      $SUDO mount -t binfmt_misc binfmt_misc "$BINFMT" \
+        || die "arm64: cannot mount binfmt_misc on $BINFMT (a container without privileges?)"
+    fi
+    $SUDO update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+    grep -qx enabled "$BINFMT/qemu-aarch64" 2>/dev/null \
+      || die "arm64: qemu-aarch64 is not registered in $BINFMT after update-binfmts --enable"
+    did "arm64: qemu-aarch64 registered ($(sed -n 's/^flags: /flags /p' "$BINFMT/qemu-aarch64"))"
+  fi
+fi
+
 # -------------------------------------------------------------------------------- base image + wheelhouse
 registry_reachable() {
   # the Docker Hub registry answers 401 (auth required) when it is reachable at all
@@ -310,6 +349,17 @@ if [ "$BUILD_BASE" -eq 1 ]; then
   else
     did "base image: localhost/llmdeploy-base:bookworm ready for $ENGINES_CSV ($(since "$T"))"
   fi
+  if [ "$ARM64" -eq 1 ] && [ "$(uname -m)" != aarch64 ]; then
+    # arm64 images are built and run with Podman here (Docker has no manifest lists without buildx)
+    T=$(now)
+    OUT=$(bash "$HERE/make-base-image.sh" --engines podman --arch arm64 2>&1 | tee >(cat >&2)) \
+      || die "base image (arm64): scripts/make-base-image.sh --arch arm64 failed (output above)"
+    if grep -q 'nothing to do' <<<"$OUT"; then
+      skip "base image: localhost/llmdeploy-base:bookworm-arm64 already in podman"
+    else
+      did "base image: localhost/llmdeploy-base:bookworm-arm64 ready for podman ($(since "$T"))"
+    fi
+  fi
 fi
 if [ "$WHEELHOUSE" -eq 1 ]; then
   if [ -n "${XLLAMACPP_VERSION:-}" ] || python3 -m pip show xllamacpp >/dev/null 2>&1; then
@@ -323,6 +373,18 @@ if [ "$WHEELHOUSE" -eq 1 ]; then
       fi
     else
       warn "wheelhouse: make-wheelhouse.sh failed; image builds will install xllamacpp from PyPI"
+    fi
+    if [ "$ARM64" -eq 1 ] && [ "$(uname -m)" != aarch64 ]; then
+      T=$(now)
+      if OUT=$(bash "$HERE/make-wheelhouse.sh" --arch aarch64 2>&1 | tee >(cat >&2)); then
+        if grep -q 'download skipped' <<<"$OUT" && ! grep -q 'stripped debug info' <<<"$OUT"; then
+          skip "wheelhouse: already has the aarch64 xllamacpp wheel"
+        else
+          did "wheelhouse: aarch64 xllamacpp wheel ($(since "$T"))"
+        fi
+      else
+        warn "wheelhouse: the aarch64 wheel could not be fetched; arm64 builds will need PyPI"
+      fi
     fi
   else
     skip "wheelhouse: xllamacpp is not installed on this host and XLLAMACPP_VERSION is unset (pip install -e . first, or run scripts/make-wheelhouse.sh --version V)"

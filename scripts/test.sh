@@ -26,7 +26,13 @@ export XLLAMACPP_VERSION
 VLLM_VERSION=$(python -c 'from llmdeploy.backends.vllm import VLLM_VERSION as v; print(v)')
 export VLLM_VERSION
 phase "host setup (engines, base image, wheelhouse)"
-bash scripts/setup-host.sh --engines podman,docker --with-chromium --with-export-tools
+bash scripts/setup-host.sh --engines podman,docker --with-chromium --with-export-tools \
+  --with-registry-tools
+# ARM64 under qemu user emulation for `llmdeploy build --platform linux/amd64,linux/arm64`:
+# binfmt, the arm64 base image (debootstrap, ~4 min, once per machine: cached as a tarball)
+# and the aarch64 wheel; its own phase so its time shows
+phase "arm64 emulation (qemu, arm64 base image, aarch64 wheel)"
+bash scripts/setup-host.sh --engines podman --with-arm64
 phase "vLLM CPU wheelhouse"
 # the CPU vLLM image's wheelhouse (876 MB, once): its image builds with no network
 VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"

@@ -44,6 +44,11 @@ LABEL_ACCELERATOR = f"{LABEL_PREFIX}.accelerator"
 # figure is read from its log by `up` and `status`, see docs/planner.md "Planned vs actual")
 LABEL_PLAN_KV_BYTES = f"{LABEL_PREFIX}.plan.kv-cache-bytes"
 LABEL_PLAN_KV_TOKENS = f"{LABEL_PREFIX}.plan.kv-cache-tokens"
+# Labels of images `llmdeploy build` makes (besides the OCI annotation keys)
+LABEL_BAKED = f"{LABEL_PREFIX}.baked"  # "true": the weights are inside, at the model directory
+LABEL_BAKED_FILE = f"{LABEL_PREFIX}.baked.file"  # the model file baked in ("." for a folder)
+LABEL_BUILT_BY = f"{LABEL_PREFIX}.built-by"
+LABEL_PLATFORM = f"{LABEL_PREFIX}.platform"
 
 DEFAULT_HOST = "127.0.0.1"
 CONTAINER_NAME_PREFIX = "llmdeploy-"

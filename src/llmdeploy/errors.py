@@ -12,6 +12,7 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── EngineError                     exit 5   container engine failures
     │   ├── EngineUnavailableError               engine not installed or not running
     │   ├── ImageError                           image missing, pull or build failed
+    │   │   └── ImageBuildError         exit 11  the image build itself failed (build log tail)
     │   ├── PortInUseError                       host port already taken
     │   └── NameConflictError                    a container not ours holds the name
     ├── DeploymentError                 exit 6   lifecycle failures
@@ -22,7 +23,8 @@ traceback only with ``--debug`` / ``LLMDEPLOY_DEBUG=1``.
     ├── BenchError                      exit 8   benchmark configuration or run failure
     │   └── GateFailedError             exit 9   a --fail-on threshold was crossed
     ├── PlanError                       exit 10  the deployment does not fit its memory target
-    ├── RegistryError                   exit 11  a registry refused a request, or has no such tag
+    ├── RegistryError                   exit 14  a registry (images or model artifacts) refused a
+    │   │                                        request, or has no such tag
     │   ├── RegistryAuthError           exit 12  credentials missing, malformed or refused
     │   └── RegistryUnreachableError    exit 13  no connection, timeout, TLS/plain-HTTP mismatch
     └── InterruptedByUser               exit 130 Ctrl-C (after cleaning up)
@@ -84,6 +86,13 @@ class ImageError(EngineError):
     pass
 
 
+class ImageBuildError(ImageError):
+    """The engine ran the build and a step failed (the log tail says which); exit 11, so a CI
+    job tells a broken Containerfile from a registry problem."""
+
+    exit_code = 11
+
+
 class PortInUseError(EngineError):
     pass
 
@@ -136,9 +145,10 @@ class PlanError(LlmdeployError):
 
 
 class RegistryError(LlmdeployError):
-    """An OCI registry answered an error (no such tag, a refused upload, not an OCI registry)."""
+    """An OCI registry answered an error (no such tag, a refused push or pull, not an OCI
+    registry), for images (``build --push``, ``up`` pulling) and model artifacts alike."""
 
-    exit_code = 11
+    exit_code = 14
 
 
 class RegistryAuthError(RegistryError):

@@ -119,3 +119,24 @@ def test_read_only_mount_is_reported_read_only(
     info = eng.run(run)
     models = [m for m in info.mounts if m.target == "/models"]
     assert models and models[0].read_only
+
+
+def test_tag_inspect_and_untag_an_image(engine: tuple[Engine, str]) -> None:
+    """What `llmdeploy build` relies on: a second name for an image, its facts, and taking
+    the name away again without losing the image under its other names."""
+    eng, _ = engine
+    base = eng.image_info(BASE_IMAGE)
+    assert base is not None and base.id and base.size_bytes > 0
+    assert base.os == "linux" and base.architecture in ("amd64", "arm64")
+    name = f"127.0.0.1:5000/contract/{uuid.uuid4().hex[:8]}:1"
+    assert eng.image_info(name) is None
+    eng.tag_image(BASE_IMAGE, name)
+    try:
+        tagged = eng.image_info(name)
+        assert tagged is not None and tagged.id == base.id
+        assert eng.image_exists(name)
+    finally:
+        eng.untag_image(name)
+    assert eng.image_info(name) is None and not eng.image_exists(name)
+    assert eng.image_info(BASE_IMAGE) is not None  # the image itself is still there
+    eng.untag_image(name)  # a name that is gone: no error

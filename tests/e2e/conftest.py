@@ -40,3 +40,9 @@ def deployment(engine: str, tmp_path: Path) -> Iterator[Deployment]:
     dep = Deployment(engine, name, port, write_profile(tmp_path, engine, name, port))
     yield dep
     subprocess.run([engine, "rm", "-f", f"llmdeploy-{name}"], capture_output=True, timeout=60)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``emulated`` (ARM64 under qemu: minutes) run after every other test, so
+    the quick checks report first."""
+    items.sort(key=lambda item: item.get_closest_marker("emulated") is not None)

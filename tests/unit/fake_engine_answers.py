@@ -40,6 +40,16 @@ class Recorded:
     query: dict[str, str]
     body: Any  # decoded JSON, the raw bytes of anything else, None when empty
     libpod: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def registry_auth(self) -> dict[str, str] | None:
+        """The decoded ``X-Registry-Auth`` header (base64url JSON), None when absent/empty."""
+        import base64
+
+        raw = self.headers.get("X-Registry-Auth", "")
+        if not raw:
+            return None
+        return dict(json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))))
 
     def json_query(self, name: str) -> Any:
         return json.loads(self.query[name])
@@ -75,6 +85,9 @@ class EngineState:
         self.pullable: set[str] = set()  # references a pull finds in the "registry"
         self.containers: dict[str, FakeContainer] = {}
         self.build_outcome = BuildOutcome()
+        # the "registry" behind push: credentials it accepts (None: anyone), what it holds
+        self.registry_login: dict[str, str] | None = None
+        self.pushed: dict[str, str] = {}  # reference -> image id
         # (method, path pattern) -> (status, message): answer that error instead, every time
         self.failures: dict[tuple[str, str], tuple[int, str]] = {}
         self._created = 0
@@ -149,6 +162,10 @@ def route(api: EngineState, req: Recorded) -> Reply:
         return _podman_pull(api, req.query["reference"])
     if path == "/build" and method == "POST":
         return _build(api, req)
+    match = re.fullmatch(r"/images/(.+)/push", path)
+    if match and method == "POST":
+        name = match.group(1)
+        return _push(api, req, f"{name}:{req.query['tag']}" if req.query.get("tag") else name)
     if path == "/containers/create" and method == "POST":
         return _create(api, req)
     if path == "/containers/json" and method == "GET":
@@ -230,6 +247,44 @@ def _podman_pull(api: EngineState, ref: str) -> Reply:
         return Reply(200, stream=_lines(trying, {"error": PODMAN_PULL_ERROR.format(ref=ref)}))
     image_id = api.add_image(ref)
     return Reply(200, stream=_lines(trying, {"images": [image_id], "id": image_id}))
+
+
+# what each engine streamed when docker-registry 2.8 refused the credentials (captured here)
+DOCKER_PUSH_AUTH_ERROR = "unauthorized: authentication required"
+PODMAN_PUSH_AUTH_ERROR = (
+    "trying to reuse blob sha256:c8ef at destination: checking whether a blob sha256:c8ef "
+    "exists in {ref}: unauthorized: authentication required"
+)
+PUSHED_DIGEST = "sha256:" + "d5" * 32
+
+
+def _push(api: EngineState, req: Recorded, ref: str) -> Reply:
+    """Docker streams progress and ends with ``aux`` (Tag, Digest, Size); libpod 4.3 (with
+    ``quiet=false``) streams ``stream`` lines and reports a refusal as an ``error`` line in a
+    200 answer, and no digest."""
+    image_id = api.image_id(ref)
+    if image_id is None:
+        return _error(api, 404, f"no such image: {ref}", "image not known")
+    if api.registry_login is not None and req.registry_auth() != api.registry_login:
+        if api.flavor == "docker":
+            return Reply(200, stream=_lines(
+                {"status": f"The push refers to repository [{ref.rsplit(':', 1)[0]}]"},
+                {"errorDetail": {"message": DOCKER_PUSH_AUTH_ERROR},
+                 "error": DOCKER_PUSH_AUTH_ERROR},
+            ))
+        return Reply(200, stream=_lines({"stream": "Getting image source signatures\n"},
+                                        {"error": PODMAN_PUSH_AUTH_ERROR.format(ref=ref)}))
+    api.pushed[ref] = image_id
+    if api.flavor == "docker":
+        tag = ref.rsplit(":", 1)[1]
+        return Reply(200, stream=_lines(
+            {"status": f"The push refers to repository [{ref.rsplit(':', 1)[0]}]"},
+            {"status": f"{tag}: digest: {PUSHED_DIGEST} size: 529"},
+            {"progressDetail": {}, "aux": {"Tag": tag, "Digest": PUSHED_DIGEST, "Size": 529}},
+        ))
+    return Reply(200, stream=_lines({"stream": "Getting image source signatures\n"},
+                                    {"stream": "Writing manifest to image destination\n"},
+                                    {"stream": "Storing signatures\n"}))
 
 
 def _build(api: EngineState, req: Recorded) -> Reply:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fake_engine import FakeEngine
+from llmdeploy.core.registry import RegistryAccess
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import lifecycle, status
 from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
@@ -112,10 +113,15 @@ def test_identical_up_is_a_noop_and_changed_profile_replaces(health_server, tiny
     assert len(engine.containers) == 1
 
 
+UPSTREAM = "ghcr.io/ggml-org/llama.cpp:server"  # the llamacpp backend's own server image
+
+
 def test_image_order_local_then_pull_then_build(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    """The backend's upstream image: the local build stands in for it (same argv)."""
     port, _ = health_server
-    plan, stored = make_plan(port, tiny_gguf, image="ghcr.io/x/server:1")
-    pulled = FakeEngine(pullable={"ghcr.io/x/server:1"})
+    plan, stored = make_plan(port, tiny_gguf, image=UPSTREAM)
+    assert plan.images.build_stands_in
+    pulled = FakeEngine(pullable={UPSTREAM})
     assert up(pulled, plan, stored).image.source == "pulled"  # type: ignore[union-attr]
     built = FakeEngine()
     result = up(built, plan, stored)
@@ -127,6 +133,28 @@ def test_image_order_local_then_pull_then_build(health_server, tiny_gguf: Path) 
     built.calls.clear()
     assert up(built, plan, stored).image.source == "local"  # type: ignore[union-attr]
     assert not any(c.startswith("pull") for c in built.calls)
+
+
+def test_an_image_the_user_named_is_pulled_never_swapped_for_the_local_build(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    """image: registry.example/llm/edge:1.2 (maybe baked): a local build of the profile is a
+    different image, so it neither shortcuts the pull nor replaces a failed one."""
+    port, _ = health_server
+    mine = "registry.example/llm/edge:1.2"
+    plan, stored = make_plan(port, tiny_gguf, image=mine)
+    assert not plan.images.build_stands_in
+    engine = FakeEngine(images={plan.images.build_tag or ""}, pullable={mine})
+    access = RegistryAccess(tls_verify=False)
+    result = up(engine, plan, stored, UpOptions(access=access))
+    assert result.image is not None and result.image.source == "pulled"
+    assert result.container.image == mine
+    assert engine.pulled_with[mine] == access  # the registry options reach the pull
+    down(engine, "unit")
+    offline = FakeEngine(images={plan.images.build_tag or ""})
+    with pytest.raises(ImageError, match="could not pull registry.example/llm/edge:1.2"):
+        up(offline, plan, stored)
+    assert not offline.builds and not offline.containers
 
 
 def test_image_missing_and_not_buildable(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
@@ -386,3 +414,45 @@ def test_deployments_mounting_a_store_entry(health_server, tiny_gguf: Path) -> N
     users = deployments_mounting([engine], [stored.directory])  # type: ignore[list-item]
     assert [c.labels["io.llmdeploy.deployment"] for _, c in users] == ["unit"]
     assert deployments_mounting([engine], [tiny_gguf.parent]) == []  # type: ignore[list-item]
+
+
+def test_a_baked_image_is_run_with_nothing_mounted_at_the_model_directory(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    baked = "registry.example/llm/edge:1-baked"
+    plan, stored = make_plan(port, tiny_gguf, image=baked)
+    labels = {"io.llmdeploy.baked": "true", "io.llmdeploy.baked.file": stored.filename}
+    engine = FakeEngine(pullable={baked}, image_labels={baked: labels})
+    result = up(engine, plan, stored)
+    assert result.image is not None and result.image.baked and result.image.source == "pulled"
+    (container,) = engine.containers.values()
+    assert [m.target for m in container.mounts] == []
+    assert "--model" in result.plan.run.args  # the same argv: the file is where it was mounted
+    assert f"/models/{stored.filename}" in result.plan.run.args
+
+
+def test_a_baked_image_of_another_model_is_refused_before_starting(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    baked = "registry.example/llm/other:1-baked"
+    plan, stored = make_plan(port, tiny_gguf, image=baked)
+    labels = {"io.llmdeploy.baked": "true", "io.llmdeploy.baked.file": "other-model.gguf"}
+    engine = FakeEngine(images={baked}, image_labels={baked: labels})
+    with pytest.raises(ImageError, match="carries the model file 'other-model.gguf'"):
+        up(engine, plan, stored)
+    assert not engine.containers
+
+
+def test_an_image_with_a_baked_false_label_still_gets_the_mount(  # type: ignore[no-untyped-def]
+    health_server, tiny_gguf: Path
+) -> None:
+    port, _ = health_server
+    plan, stored = make_plan(port, tiny_gguf)
+    engine = FakeEngine(images={"localhost/img:1"},
+                        image_labels={"localhost/img:1": {"io.llmdeploy.baked": "false"}})
+    result = up(engine, plan, stored)
+    assert result.image is not None and not result.image.baked
+    (container,) = engine.containers.values()
+    assert [m.target for m in container.mounts] == ["/models"]

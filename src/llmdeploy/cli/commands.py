@@ -8,6 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     from llmdeploy.cli import (
         bench,
+        build_cmd,
         chat_cmd,
         doctor,
         export_cmd,
@@ -21,6 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor.doctor)
     app.add_typer(profiles_cmd.app, name="profiles")
     app.command("render")(render_cmd.render)
+    app.command("build")(build_cmd.build)
     app.command("up")(lifecycle_cmds.up)
     app.command("down")(lifecycle_cmds.down)
     app.command("status")(lifecycle_cmds.status)

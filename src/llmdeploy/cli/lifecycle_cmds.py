@@ -12,7 +12,15 @@ if TYPE_CHECKING:
     from llmdeploy.deploy.up import UpResult
     from llmdeploy.engines.selection import EngineChoice, Reachable
 
-from llmdeploy.cli.options import DeploymentOpt, EngineOpt, JsonOpt, ProfileFileOpt, ProfileOpt
+from llmdeploy.cli.options import (
+    CredsEnvOpt,
+    DeploymentOpt,
+    EngineOpt,
+    JsonOpt,
+    ProfileFileOpt,
+    ProfileOpt,
+    TlsVerifyOpt,
+)
 from llmdeploy.errors import DeploymentNotFoundError
 
 
@@ -32,15 +40,18 @@ def up(
     ignore_fit: bool = typer.Option(
         False, "--ignore-fit", help="Start even when the memory planner says it cannot."
     ),
+    tls_verify: str = TlsVerifyOpt,
+    creds_env: str | None = CredsEnvOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Start a deployment: model in the store, image ready, container healthy."""
-    from llmdeploy.cli.options import resolve_profile
+    from llmdeploy.cli.options import parse_tls_verify, resolve_profile
     from llmdeploy.engines.selection import choose_engine
     from llmdeploy.errors import UsageError
 
     if pull not in ("missing", "always", "never"):
         raise UsageError(f"--pull {pull!r}: use missing, always or never")
+    verify = parse_tls_verify(tls_verify)
     resolved = resolve_profile(profile, profile_file)
     chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
@@ -57,7 +68,11 @@ def up(
     from llmdeploy.cli.progress import RichReporter
     from llmdeploy.deploy.up import UpRequest
     from llmdeploy.deploy.up import up as do_up
+    from llmdeploy.engines.registry_auth import registry_access
 
+    registry = registry_access(
+        resolved.profile.image, chosen.requested, tls_verify=verify, creds_env=creds_env
+    )
     request = UpRequest(
         profile=resolved.profile,
         engine=chosen,
@@ -67,6 +82,7 @@ def up(
         force_build=build,
         keep_on_failure=keep_on_failure,
         ignore_fit=ignore_fit,
+        registry=registry,
     )
     reporter = RichReporter(enabled=not as_json)
     result = do_up(request, reporter)

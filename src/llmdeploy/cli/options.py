@@ -25,6 +25,34 @@ DeploymentOpt = typer.Option(
 )
 
 
+TlsVerifyOpt = typer.Option(
+    "true",
+    "--tls-verify",
+    metavar="true|false",
+    help="Require HTTPS with a verified certificate for registries; false allows plain HTTP "
+    "(a local registry you trust), as `podman push --tls-verify=false`.",
+)
+CredsEnvOpt = typer.Option(
+    None,
+    "--creds-env",
+    metavar="NAME",
+    help="Registry credentials from the environment variable NAME holding USER:TOKEN "
+    "(default: the engine's saved login, from podman login / docker login).",
+)
+
+
+def parse_tls_verify(value: str) -> bool:
+    """``--tls-verify true|false`` (also 1/0, yes/no, on/off); UsageError otherwise."""
+    from llmdeploy.errors import UsageError
+
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise UsageError(f"--tls-verify {value!r}: use true or false")
+
+
 def resolve_profile(profile: str | None, profile_file: Path | None):  # type: ignore[no-untyped-def]
     from llmdeploy.profiles.loader import resolve
 

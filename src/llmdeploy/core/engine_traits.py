@@ -25,6 +25,13 @@ class EngineTraits:
     # option (``podman run`` strips the ``label=`` itself)
     sdk_label_disable: str
     build_env: tuple[tuple[str, str], ...] = ()  # env for the equivalent CLI build
+    # whether the engine's API makes manifest lists (multi-platform images): libpod has
+    # /manifests endpoints; Docker Engine's API has none (docker buildx and `docker manifest`
+    # are client-side tools)
+    manifest_lists: bool = False
+    # whether its builds take a platform other than the host's (RUN steps under qemu user
+    # emulation): Podman/Buildah do; Docker Engine's classic builder (no buildx here) does not
+    foreign_builds: bool = False
 
     def gpu_cli_flags(self, gpu: GpuRequest) -> list[str]:
         if gpu.vendor != "nvidia":
@@ -42,7 +49,14 @@ class EngineTraits:
         return [f"nvidia.com/gpu={i}" for i in range(gpu.count)]
 
 
-PODMAN = EngineTraits(name="podman", cli="podman", nvidia_style="cdi", sdk_label_disable="disable")
+PODMAN = EngineTraits(
+    name="podman",
+    cli="podman",
+    nvidia_style="cdi",
+    sdk_label_disable="disable",
+    manifest_lists=True,
+    foreign_builds=True,
+)
 DOCKER = EngineTraits(
     name="docker",
     cli="docker",

@@ -19,13 +19,20 @@ from llmdeploy.core.run_spec import RunSpec
 
 @dataclass(frozen=True)
 class ImageChoice:
-    """Which image to run: the profile's reference, and the local build to fall back on."""
+    """Which image to run: the profile's reference, and the local build to fall back on.
+
+    ``build_stands_in``: the local build may replace ``image`` (it is the build tag itself,
+    or the backend's upstream server image, which the local build runs the same argv as).
+    An image the user named otherwise (``image: registry.example/llm/edge:1.2``, maybe one
+    with the weights baked in) is pulled, never swapped for a local build.
+    """
 
     image: str  # what the profile names (prebuilt), or the build tag
     build_tag: str | None  # tag of the local build, None when the profile cannot build
     recipe: BuildRecipe | None
     custom_containerfile: Path | None
     build_args: dict[str, str]
+    build_stands_in: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,3 +98,9 @@ class DeploymentPlan:
 
     def with_image(self, image: str) -> DeploymentPlan:
         return replace(self, run=replace(self.run, image=image))
+
+    def without_model_mount(self) -> DeploymentPlan:
+        """The plan for an image that carries the weights at ``model.container_dir``
+        (``llmdeploy build --bake``): the same argv, no bind mount there."""
+        mounts = tuple(m for m in self.run.mounts if m.target != self.model.container_dir)
+        return replace(self, run=replace(self.run, mounts=mounts))

@@ -93,8 +93,41 @@ class ContainerInfo:
 
 @dataclass(frozen=True)
 class BuildRequest:
+    """One image build. ``platform``: ``os/arch`` to build for (None: the engine's own); a
+    foreign one runs the build's RUN steps under emulation (qemu user mode)."""
+
     context_dir: str
     containerfile: str  # path inside context_dir
     tag: str
     build_args: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    platform: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """An image in an engine's store: its ID, tags, size in bytes (uncompressed, as the
+    engine reports it), labels, platform, and ``repo_digests`` (``name@sha256:…``)."""
+
+    id: str
+    tags: tuple[str, ...]
+    size_bytes: int
+    labels: dict[str, str]
+    os: str
+    architecture: str
+    repo_digests: tuple[str, ...] = ()
+    # the digest of the image's own manifest in local storage (Podman), "" when unknown
+    local_digest: str = ""
+
+    @property
+    def platform(self) -> str:
+        return f"{self.os}/{self.architecture}"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push left in the registry: the reference and the digest of the manifest (or
+    manifest list) it wrote there, when the engine tells (None otherwise)."""
+
+    ref: str
+    digest: str | None

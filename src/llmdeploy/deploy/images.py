@@ -1,4 +1,9 @@
-"""Make sure the deployment's image is in the engine: local, else pull, else build."""
+"""Make sure the deployment's image is in the engine: local, else pull, else build.
+
+A pull honours the registry access ``up`` was given (``--tls-verify=false``, ``--creds-env``).
+An image whose labels say it carries the weights (``llmdeploy build --bake``) is reported as
+baked: ``up`` then mounts nothing at the model directory.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ from pathlib import Path
 from typing import Literal
 
 from llmdeploy import __version__
-from llmdeploy.constants import ENV_WHEELHOUSE, LABEL_PREFIX
+from llmdeploy.constants import ENV_WHEELHOUSE, LABEL_BAKED, LABEL_BAKED_FILE, LABEL_PREFIX
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.core.plan import ImageChoice
+from llmdeploy.core.platforms import Platform, host_platform, wheel_matches
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.core.run_spec import BuildRequest
 from llmdeploy.engines.base import Engine
-from llmdeploy.errors import ImageError
+from llmdeploy.errors import ImageError, RegistryError
 from llmdeploy.fileops import link_or_copy
 from llmdeploy.paths import cache_dir
 from llmdeploy.render.containerfile import CONTAINERFILE, render_build_context
@@ -27,8 +34,16 @@ ImageSource = Literal["local", "pulled", "built"]
 
 @dataclass(frozen=True)
 class ImageReady:
+    """The image ``up`` runs, where it came from, and the model file baked into it ("" when
+    the weights are mounted, the default)."""
+
     image: str
     source: ImageSource
+    baked_file: str = ""
+
+    @property
+    def baked(self) -> bool:
+        return bool(self.baked_file)
 
 
 def wheelhouse_dir() -> Path:
@@ -43,6 +58,30 @@ def ensure_image(
     pull: PullPolicy = "missing",
     force_build: bool = False,
     reporter: Reporter,
+    access: RegistryAccess = DEFAULT_ACCESS,
+) -> ImageReady:
+    """The image ready in ``engine``: the profile's if local, else the local build (where it
+    stands in for the image, see ImageChoice), else pulled with ``access``, else built;
+    ``baked_file`` read from its labels."""
+    ready = _ensure(
+        engine, choice, pull=pull, force_build=force_build, reporter=reporter, access=access
+    )
+    info = engine.image_info(ready.image)
+    if info is not None and info.labels.get(LABEL_BAKED) == "true":
+        baked = info.labels.get(LABEL_BAKED_FILE, "")
+        reporter.detail(f"{ready.image} carries the weights ({baked or 'the model folder'})")
+        return ImageReady(ready.image, ready.source, baked_file=baked or ".")
+    return ready
+
+
+def _ensure(
+    engine: Engine,
+    choice: ImageChoice,
+    *,
+    pull: PullPolicy,
+    force_build: bool,
+    reporter: Reporter,
+    access: RegistryAccess,
 ) -> ImageReady:
     if force_build:
         return _build(engine, choice, reporter)
@@ -52,21 +91,25 @@ def ensure_image(
             reporter.detail(f"{choice.image} is already in {engine.name}")
             return ImageReady(choice.image, "local")
         if (
-            choice.build_tag
+            choice.build_stands_in
+            and choice.build_tag
             and choice.build_tag != choice.image
             and engine.image_exists(choice.build_tag)
         ):
             reporter.detail(f"using the local build {choice.build_tag}")
             return ImageReady(choice.build_tag, "local")
         reporter.detail(f"not in {engine.name}")
-    pull_error: ImageError | None = None
-    can_build = choice.recipe is not None and choice.build_tag is not None
+    pull_error: ImageError | RegistryError | None = None
+    # an image the user named is pulled, never swapped for a local build (ImageChoice)
+    can_build = (
+        choice.recipe is not None and choice.build_tag is not None and choice.build_stands_in
+    )
     if pull != "never" and choice.image != choice.build_tag:
         reporter.phase("pull", f"Pulling {choice.image}")
         try:
-            engine.pull(choice.image)
+            engine.pull(choice.image, access)
             return ImageReady(choice.image, "pulled")
-        except ImageError as exc:
+        except (ImageError, RegistryError) as exc:
             pull_error = exc
             if can_build:
                 reporter.end_phase(
@@ -78,6 +121,12 @@ def ensure_image(
         return _build(engine, choice, reporter)
     if pull_error is not None:
         raise pull_error
+    if choice.recipe is not None:  # the image is the user's own: --pull never stops here
+        raise ImageError(
+            f"image {choice.image} is not in {engine.name} (--pull never), and the profile's "
+            "local build does not stand in for an image the profile names",
+            hint="pull or load it first, or run the local build instead: up --build",
+        )
     raise ImageError(
         f"image {choice.image} is not in {engine.name} and the profile has no build section",
         hint="add a build: section to the profile, or pull/load the image first",
@@ -87,22 +136,10 @@ def ensure_image(
 def _build(engine: Engine, choice: ImageChoice, reporter: Reporter) -> ImageReady:
     if choice.recipe is None or choice.build_tag is None:
         raise ImageError(f"the profile cannot build {choice.image}: no build section")
-    files = render_build_context(choice.recipe, custom_containerfile=choice.custom_containerfile)
     reporter.phase("build", f"Building {choice.build_tag} with {engine.name}")
     context = Path(tempfile.mkdtemp(prefix="llmdeploy-build-"))
     try:
-        write_files(context, files)
-        wheels = context / "wheels"
-        wheels.mkdir(exist_ok=True)
-        source = wheelhouse_dir() / choice.recipe.wheelhouse
-        if source.is_dir():
-            for wheel in source.glob("*.whl"):
-                link_or_copy(wheel, wheels / wheel.name)
-        reporter.detail(
-            f"wheelhouse: {len(list(wheels.glob('*.whl')))} wheels from {source}"
-            if any(wheels.iterdir())
-            else "no wheelhouse: pip installs from the index inside the build"
-        )
+        reporter.detail(prepare_build_context(choice, context))
         engine.build(
             BuildRequest(
                 context_dir=str(context),
@@ -115,6 +152,31 @@ def _build(engine: Engine, choice: ImageChoice, reporter: Reporter) -> ImageRead
     finally:
         shutil.rmtree(context, ignore_errors=True)
     return ImageReady(choice.build_tag, "built")
+
+
+def prepare_build_context(
+    choice: ImageChoice, context: Path, platform: Platform | None = None
+) -> str:
+    """Write the build context of ``choice`` into ``context``: the rendered Containerfile and
+    the files it copies, plus ``wheels/`` with the wheelhouse's wheels for ``platform`` (the
+    host's when None; a wheelhouse may hold several architectures). Returns a line saying
+    where the wheels came from. Raises RenderError (a template) or ImageError (no recipe)."""
+    if choice.recipe is None:
+        raise ImageError(f"the profile cannot build {choice.image}: no build section")
+    files = render_build_context(choice.recipe, custom_containerfile=choice.custom_containerfile)
+    write_files(context, files)
+    wheels = context / "wheels"
+    wheels.mkdir(exist_ok=True)
+    target = platform or host_platform()
+    source = wheelhouse_dir() / choice.recipe.wheelhouse
+    if source.is_dir():
+        for wheel in source.glob("*.whl"):
+            if wheel_matches(wheel.name, target):
+                link_or_copy(wheel, wheels / wheel.name)
+    count = len(list(wheels.glob("*.whl")))
+    if count:
+        return f"wheelhouse: {count} wheels for {target} from {source}"
+    return "no wheelhouse: pip installs from the index inside the build"
 
 
 def write_files(directory: Path, files: list[RenderedFile]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.plan import DeploymentPlan
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
@@ -25,7 +26,7 @@ from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.engines.base import Engine
-from llmdeploy.errors import InterruptedByUser, PortInUseError
+from llmdeploy.errors import ImageError, InterruptedByUser, PortInUseError
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class UpOptions:
     pull: PullPolicy = "missing"
     force_build: bool = False
     keep_on_failure: bool = False
+    access: RegistryAccess = DEFAULT_ACCESS  # TLS and credentials for a pull
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,16 @@ def _start(
     report.phase("port", f"Checking that {plan.host_ip}:{plan.host_port} is free")
     _check_port(engine, plan)
     image = ensure_image(
-        engine, plan.images, pull=options.pull, force_build=options.force_build, reporter=report
+        engine,
+        plan.images,
+        pull=options.pull,
+        force_build=options.force_build,
+        reporter=report,
+        access=options.access,
     )
     run_plan = plan.with_image(image.image)
+    if image.baked:
+        run_plan = _baked(run_plan, image)
     for mount in run_plan.run.mounts:
         if not mount.read_only:
             Path(mount.source).mkdir(parents=True, exist_ok=True)
@@ -157,6 +166,21 @@ def _start(
         replaced=replaced,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def _baked(plan: DeploymentPlan, image: ImageReady) -> DeploymentPlan:
+    """The plan for an image with the weights inside: nothing mounted at the model directory.
+
+    Refuses (ImageError) an image that bakes another file than the one the argv names."""
+    wanted = plan.model.filename or "."
+    if image.baked_file != wanted:
+        raise ImageError(
+            f"{image.image} carries the model file {image.baked_file!r}, but the profile serves "
+            f"{wanted!r} from {plan.model.container_dir}",
+            hint="point image: at the image baked for this model, or rebuild it with "
+            "`llmdeploy build --bake` from this profile",
+        )
+    return plan.without_model_mount()
 
 
 def _cleanup(

@@ -147,13 +147,15 @@ def _image_choice(profile: Profile, backend: Backend, base_dir: Path | None) -> 
             if not custom.is_absolute() and base_dir is not None:
                 custom = base_dir / custom
         build_tag = profile.build.tag or recipe.default_tag
-    image = profile.image or build_tag or backend.default_image(profile)
+    upstream = backend.default_image(profile)
+    image = profile.image or build_tag or upstream
     return ImageChoice(
         image=image,
         build_tag=build_tag,
         recipe=recipe,
         custom_containerfile=custom,
         build_args=build_args,
+        build_stands_in=image in (build_tag, upstream),
     )
 
 

@@ -23,6 +23,7 @@ from llmdeploy.core.kv_report import KvCheck
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.core.plan import DeploymentPlan
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.core.sizes import format_bytes
@@ -47,7 +48,8 @@ class UpRequest:
 
     ``base_dir``: the profile file's folder (a relative ``build.containerfile`` is read from
     it); ``deployment``: another name than the profile's; ``ignore_fit``: start even when the
-    memory planner says the server cannot.
+    memory planner says the server cannot; ``registry``: TLS and credentials for pulling the
+    profile's image.
     """
 
     profile: Profile
@@ -58,6 +60,7 @@ class UpRequest:
     force_build: bool = False
     keep_on_failure: bool = False
     ignore_fit: bool = False
+    registry: RegistryAccess = DEFAULT_ACCESS
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ def up(
                 pull=request.pull,
                 force_build=request.force_build,
                 keep_on_failure=request.keep_on_failure,
+                access=request.registry,
             ),
             report,
             after_healthy=post_start_hook(request.profile.backend),

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from llmdeploy.core.engine_traits import EngineTraits
-from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, RunSpec
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
+from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, ImageInfo, PushResult, RunSpec
 
 
 class Engine(Protocol):
@@ -19,11 +20,38 @@ class Engine(Protocol):
 
     def image_exists(self, ref: str) -> bool: ...
 
-    def pull(self, ref: str) -> None: ...
+    def pull(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> None:
+        """Pull ``ref`` (ImageError; RegistryAuthError / RegistryUnreachableError)."""
+        ...
 
     def build(self, request: BuildRequest) -> list[str]:
-        """Build and tag an image; return the build log lines."""
+        """Build and tag an image; return the build log lines (ImageBuildError)."""
         ...
+
+    def image_info(self, ref: str) -> ImageInfo | None:
+        """The image ``ref`` names, or None when the engine does not have it."""
+        ...
+
+    def tag_image(self, image: str, ref: str) -> None: ...
+
+    def untag_image(self, ref: str) -> None:
+        """Remove the name ``ref``; the image stays under its other names (absent: no-op)."""
+        ...
+
+    def push(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        """Push ``ref`` to its registry (RegistryAuthError / RegistryUnreachableError)."""
+        ...
+
+    def create_manifest_list(self, ref: str, images: list[str]) -> None:
+        """Make the local manifest list ``ref`` of ``images`` (one per platform); only engines
+        whose traits say ``manifest_lists``."""
+        ...
+
+    def push_manifest_list(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        """Push the manifest list ``ref`` with its images."""
+        ...
+
+    def remove_manifest_list(self, ref: str) -> None: ...
 
     def run(self, spec: RunSpec) -> ContainerInfo: ...
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import quote
 
 from llmdeploy.core.engine_traits import DEVICE_PATHS, PODMAN
-from llmdeploy.core.run_spec import BuildRequest, RunSpec
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
+from llmdeploy.core.run_spec import BuildRequest, PushResult, RunSpec
 from llmdeploy.engines.addresses import ApiAddress, as_url, podman_addresses
 from llmdeploy.engines.podman_service import TransientService, first_answering, socket_answers
+from llmdeploy.engines.registry_errors import registry_error
 from llmdeploy.engines.sdk_engine import SdkEngine, build_kwargs, load_sdk, ulimit_pairs
-from llmdeploy.errors import EngineUnavailableError, ImageError
+from llmdeploy.errors import EngineError, EngineUnavailableError, ImageBuildError
 
 
 class PodmanEngine(SdkEngine):
@@ -95,14 +98,111 @@ class PodmanEngine(SdkEngine):
             kwargs["group_add"] = ["video"]
         return kwargs
 
-    def pull_image(self, repository: str, tag: str) -> str | None:
+    def pull_image(self, repository: str, tag: str, access: RegistryAccess) -> str | None:
         # libpod answers a failed pull with 200 and an {"error": ...} line in its stream, which
-        # podman-py's plain pull() drops (it returns an empty Image): read the stream instead
-        stream = self.client.images.pull(repository, tag=tag, stream=True, decode=True)
-        errors = [
-            str(item["error"]) for item in stream if isinstance(item, dict) and item.get("error")
-        ]
-        return "; ".join(errors) or None
+        # podman-py's plain pull() drops (it returns an empty Image), and podman-py appends
+        # ":latest" to a digest reference: call the endpoint with the whole reference instead
+        reference = f"{repository}:{tag}" if tag else repository
+        params = {"reference": reference, "policy": "always", "tlsVerify": access.tls_verify,
+                  "quiet": False}
+        response = self.client.api.post(
+            "/images/pull", params=params, headers=_auth_header(access), stream=True
+        )
+        return _stream_problem(response)
+
+    def untag_image(self, ref: str) -> None:
+        """Remove the name ``ref`` (libpod's untag endpoint: the image stays under its other
+        names or its ID); a name that is not there is fine."""
+        repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (
+            ref, "", "latest")
+        response = self.client.api.post(
+            f"/images/{quote(ref, safe='')}/untag", params={"repo": repository, "tag": tag}
+        )
+        if response.status_code == 404:
+            return
+        if response.status_code >= 400:
+            raise EngineError(f"podman could not untag {ref}: {_message(response)}")
+
+    def push(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        """Push ``ref`` through libpod's push endpoint with ``access``.
+
+        The digest is the one Podman reports (``manifestdigest``, newer Podman), else read back
+        with a pull of the pushed tag: every blob is local then, so only the manifest travels,
+        and Podman records the registry's digest. podman-py's ``images.push`` returns a canned
+        answer without reading the service's, so a failed push would pass unnoticed: the
+        endpoint is called directly.
+        """
+        what = f"could not push {ref} with podman"
+        response = self.client.api.post(
+            f"/images/{quote(ref, safe='')}/push",
+            params={"tlsVerify": access.tls_verify, "quiet": False},
+            headers=_auth_header(access),
+            stream=True,
+        )
+        items = _stream_items(response)
+        problem = _problem(items)
+        if problem is not None:
+            raise registry_error(what, problem, tls_verify=access.tls_verify)
+        reported = [str(i["manifestdigest"]) for i in items if i.get("manifestdigest")]
+        digest = reported[-1] if reported else self._registry_digest(ref, access)
+        return PushResult(ref=ref, digest=digest)
+
+    def _registry_digest(self, ref: str, access: RegistryAccess) -> str | None:
+        """The registry's digest of ``ref`` after a push (see ``push``), None when unsure."""
+        before = self.image_info(ref)
+        if self.pull_image(ref, "", access) is not None:
+            return None
+        after = self.image_info(ref)
+        if before is None or after is None:
+            return None
+        name = ref.split("@", 1)[0]
+        name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+        digests = {
+            d.split("@", 1)[1]
+            for d in after.repo_digests
+            if d.split("@", 1)[0] == name and "@" in d
+        }
+        digests.discard(before.local_digest)
+        return digests.pop() if len(digests) == 1 else None
+
+    def create_manifest_list(self, ref: str, images: list[str]) -> None:
+        """Make the local manifest list ``ref`` of ``images`` (one per platform; each entry
+        gets the platform its config records), through libpod's ``/manifests`` endpoints. A
+        list of the same name left by an earlier build is replaced (a tag moves the same way).
+        """
+        quoted = quote(ref, safe="")
+        if self.client.api.get(f"/manifests/{quoted}/exists").status_code == 204:
+            self.client.api.delete(f"/manifests/{quoted}")
+        local = [f"containers-storage:{image}" for image in images]  # not docker:// (default)
+        created = self.client.api.post(f"/manifests/{quoted}", params={"images": local})
+        if created.status_code >= 400:
+            raise EngineError(
+                f"podman could not create the manifest list {ref}: {_message(created)}"
+            )
+
+    def push_manifest_list(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        """Push the local manifest list ``ref`` with all its images (libpod's
+        ``/manifests/{name}/registry/{destination}`` with ``all``). The images go by digest and
+        the list is written last, so a failure leaves no tag in the registry. The answer's
+        ``Id`` is the digest of the list as written there."""
+        quoted = quote(ref, safe="")
+        what = f"could not push the manifest list {ref} with podman"
+        pushed = self.client.api.post(
+            f"/manifests/{quoted}/registry/{quote('docker://' + ref, safe='')}",
+            params={"all": True, "tlsVerify": access.tls_verify},
+            headers=_auth_header(access),
+        )
+        items = _stream_items(pushed)
+        problem = _problem(items)
+        if problem is not None:
+            raise registry_error(what, problem, tls_verify=access.tls_verify)
+        digests = [str(i.get("Id") or i.get("digest") or "") for i in items]
+        digest = next((d for d in reversed(digests) if d.startswith("sha256:")), None)
+        return PushResult(ref=ref, digest=digest)
+
+    def remove_manifest_list(self, ref: str) -> None:
+        """Remove the local manifest list ``ref`` (its images stay); absent: no-op."""
+        self.client.api.delete(f"/manifests/{quote(ref, safe='')}")
 
     def label_filters(self, labels: dict[str, str]) -> Any:
         # podman-py turns a {"label": [...]} mapping into a filter Podman does not match;
@@ -116,11 +216,11 @@ class PodmanEngine(SdkEngine):
             lines.extend(_decode_build_log(log))
         except self._build_error as exc:
             lines.extend(_decode_build_log(getattr(exc, "build_log", []) or []))
-            raise ImageError(
+            raise ImageBuildError(
                 f"podman build of {request.tag} failed: {exc}", log_tail=lines[-20:]
             ) from exc
         except self.api_error as exc:
-            raise ImageError(f"podman build of {request.tag} failed: {exc}") from exc
+            raise ImageBuildError(f"podman build of {request.tag} failed: {exc}") from exc
         return lines
 
     def close(self) -> None:
@@ -128,6 +228,56 @@ class PodmanEngine(SdkEngine):
         if self._service is not None:
             self._service.close()
             self._service = None
+
+
+def _auth_header(access: RegistryAccess) -> dict[str, str]:
+    """libpod's ``X-Registry-Auth`` header for ``access`` (empty: the service's own logins)."""
+    from podman.api import encode_auth_header
+
+    if access.credentials is None:
+        return {}
+    return {"X-Registry-Auth": encode_auth_header(access.credentials.auth_config()).decode()}
+
+
+def _stream_items(response: Any) -> list[dict[str, Any]]:
+    """The JSON objects of a libpod answer: one per line when streamed, one body otherwise;
+    an error status without a body becomes ``{"error": ...}``."""
+    import json
+
+    items: list[dict[str, Any]] = []
+    for line in response.iter_lines():
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = {"stream": line.decode("utf-8", "replace") if isinstance(line, bytes) else line}
+        if isinstance(item, dict):
+            items.append(item)
+    if response.status_code >= 400 and not _problem(items):
+        items.append({"error": f"HTTP {response.status_code}"})
+    return items
+
+
+def _problem(items: list[dict[str, Any]]) -> str | None:
+    """What went wrong, from libpod's ``error`` lines or an error body (``message``/``cause``)."""
+    errors = [str(i["error"]) for i in items if i.get("error")]
+    errors += [str(i["message"]) for i in items if i.get("message") and i.get("response")]
+    return "; ".join(dict.fromkeys(errors)) or None
+
+
+def _stream_problem(response: Any) -> str | None:
+    return _problem(_stream_items(response))
+
+
+def _message(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text or f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("cause") or body)
+    return str(body)
 
 
 def _decode_build_log(log: Any) -> list[str]:

@@ -13,7 +13,15 @@ from types import ModuleType
 from typing import Any
 
 from llmdeploy.core.engine_traits import EngineTraits
-from llmdeploy.core.run_spec import BuildRequest, ContainerInfo, MountInfo, RunSpec
+from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
+from llmdeploy.core.run_spec import (
+    BuildRequest,
+    ContainerInfo,
+    ImageInfo,
+    MountInfo,
+    PushResult,
+    RunSpec,
+)
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,
@@ -58,7 +66,7 @@ def ulimit_pairs(ulimits: dict[str, str]) -> dict[str, tuple[int, int]]:
 
 def build_kwargs(request: BuildRequest) -> dict[str, Any]:
     """The build keyword arguments both SDKs take alike (intermediate containers removed)."""
-    return {
+    kwargs: dict[str, Any] = {
         "path": request.context_dir,
         "dockerfile": request.containerfile,
         "tag": request.tag,
@@ -68,6 +76,9 @@ def build_kwargs(request: BuildRequest) -> dict[str, Any]:
         "forcerm": True,
         "timeout": BUILD_TIMEOUT_S,
     }
+    if request.platform:
+        kwargs["platform"] = request.platform
+    return kwargs
 
 
 class SdkEngine:
@@ -95,29 +106,87 @@ class SdkEngine:
             raise self._error(f"checking image {ref}", exc) from exc
         return True
 
-    def pull(self, ref: str) -> None:
-        """Pull ``ref``; raise ImageError with the engine's reason when it is not there after."""
-        repository, tag = _split_tag(ref)
-        hint = (
-            "check that the registry is reachable, or load the image into the engine "
-            "(podman load / docker load)"
-        )
+    def pull(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> None:
+        """Pull ``ref`` with ``access`` (TLS, credentials); raise ImageError with the engine's
+        reason when it is not there after (RegistryAuthError / RegistryUnreachableError when
+        the registry refused the credentials or could not be reached)."""
+        from llmdeploy.engines.registry_errors import registry_error
+
+        repository, tag = split_tag(ref)
+        what = f"could not pull {ref} with {self.name}"
+        hint = "load the image into the engine (podman load / docker load)"
         try:
-            problem = self.pull_image(repository, tag)
+            problem = self.pull_image(repository, tag, access)
         except (*self.not_found, *self.api_error) as exc:
-            raise ImageError(
-                f"could not pull {ref} with {self.name}: {_explain(exc)}", hint=hint
-            ) from exc
+            error = registry_error(what, _explain(exc), tls_verify=access.tls_verify)
+            raise _with_hint(error, hint) from exc
+        if problem is not None:
+            raise _with_hint(registry_error(what, problem, tls_verify=access.tls_verify), hint)
         if not self.image_exists(ref):
-            reason = problem or "the image is not there after the pull (no such image?)"
-            raise ImageError(f"could not pull {ref} with {self.name}: {reason}", hint=hint)
+            raise ImageError(
+                f"could not pull {ref} with {self.name}: the image is not there after the pull "
+                "(no such image?)",
+                hint=f"check that the registry is reachable, or {hint}",
+            )
 
-    def pull_image(self, repository: str, tag: str) -> str | None:
+    def pull_image(self, repository: str, tag: str, access: RegistryAccess) -> str | None:
         """Ask the engine to pull; return what it reported wrong without raising, if anything."""
-        return _pull_problem(self.client.images.pull(repository, tag=tag))
+        kwargs: dict[str, Any] = {"tag": tag}
+        if access.credentials is not None:
+            kwargs["auth_config"] = access.credentials.auth_config()
+        return _pull_problem(self.client.images.pull(repository, **kwargs))
 
-    def build(self, request: BuildRequest) -> list[str]:  # pragma: no cover - per engine
+    def image_info(self, ref: str) -> ImageInfo | None:
+        """The image ``ref`` names (a tag, digest reference or ID), or None when absent."""
+        try:
+            attrs = self.client.images.get(ref).attrs
+        except self.not_found:
+            return None
+        except self.api_error as exc:
+            raise self._error(f"inspecting image {ref}", exc) from exc
+        config = attrs.get("Config") or {}
+        labels = attrs.get("Labels") or config.get("Labels") or {}
+        return ImageInfo(
+            id=str(attrs.get("Id", "")),
+            tags=tuple(t for t in attrs.get("RepoTags") or () if t != "<none>:<none>"),
+            size_bytes=int(attrs.get("Size") or 0),
+            labels={str(k): str(v) for k, v in labels.items()},
+            os=str(attrs.get("Os", "")),
+            architecture=str(attrs.get("Architecture", "")),
+            repo_digests=tuple(attrs.get("RepoDigests") or ()),
+            local_digest=str(attrs.get("Digest") or ""),
+        )
+
+    def tag_image(self, image: str, ref: str) -> None:
+        """Give ``image`` (a tag or ID) the additional name ``ref``."""
+        repository, tag = split_tag(ref)
+        try:
+            self.client.images.get(image).tag(repository, tag or None)
+        except self.not_found as exc:
+            raise ImageError(f"cannot tag {image} as {ref}: no such image in {self.name}") from exc
+        except self.api_error as exc:
+            raise self._error(f"tagging {image} as {ref}", exc) from exc
+
+    def untag_image(self, ref: str) -> None:  # pragma: no cover - per engine
         raise NotImplementedError
+
+    def push(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        # pragma: no cover - per engine
+        raise NotImplementedError
+
+    def create_manifest_list(self, ref: str, images: list[str]) -> None:
+        """A manifest list (multi-platform image) ``ref`` of ``images``; engines whose API has
+        none (``traits.manifest_lists`` False) refuse."""
+        raise EngineError(
+            f"{self.name}'s API cannot make manifest lists (multi-platform images)",
+            hint="build multi-platform images with Podman (--engine podman)",
+        )
+
+    def push_manifest_list(self, ref: str, access: RegistryAccess = DEFAULT_ACCESS) -> PushResult:
+        raise EngineError(f"{self.name}'s API cannot push manifest lists")
+
+    def remove_manifest_list(self, ref: str) -> None:
+        return None
 
     # --- containers -----------------------------------------------------------------------
     def create_kwargs(self, spec: RunSpec) -> dict[str, Any]:  # pragma: no cover - per engine
@@ -317,6 +386,12 @@ class SdkEngine:
             self.client.close()
 
 
+def _with_hint(error: ImageError, hint: str) -> ImageError:
+    """``error`` with ``hint`` after the classification's own, if any."""
+    error.hint = f"{error.hint}; or {hint}" if error.hint else hint
+    return error
+
+
 def _explain(exc: Exception) -> str:
     explanation = getattr(exc, "explanation", None)
     if explanation:
@@ -335,7 +410,7 @@ def _pull_problem(result: Any) -> str | None:
     return text
 
 
-def _split_tag(ref: str) -> tuple[str, str]:
+def split_tag(ref: str) -> tuple[str, str]:
     last = ref.rsplit("/", 1)[-1]
     if "@" in ref:
         return ref, ""

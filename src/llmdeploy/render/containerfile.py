@@ -12,6 +12,8 @@ from llmdeploy.core.launch import BuildRecipe, RenderedFile
 from llmdeploy.errors import RenderError
 
 CONTAINERFILE = "Containerfile"
+BAKED_TEMPLATE = "baked.Containerfile.j2"
+BAKED_MODEL_DIR = "model"  # the weights' folder in the baked build context
 
 
 def _template_text(name: str, custom_dir: Path | None) -> str:
@@ -54,3 +56,23 @@ def render_build_context(
     for extra in recipe.context_files:
         files.append(RenderedFile(extra, _template_text(extra, None), executable=True))
     return files
+
+
+def render_baked_containerfile(
+    *, base_image: str, model_dir: str, baked_file: str, model_ref: str, version: str
+) -> RenderedFile:
+    """The Containerfile of a baked image: ``base_image`` plus the context's ``model/`` folder
+    copied to ``model_dir`` (the mount point the argv names), with the labels ``up`` reads.
+
+    ``baked_file``: the model file in it (``.`` when the model is the folder); ``model_ref``:
+    the reference as shown publicly (no credentials).
+    """
+    variables = {
+        "base_image": base_image,
+        "model_dir": model_dir.rstrip("/") or "/",
+        "baked_file": baked_file,
+        "model_ref": model_ref,
+        "llmdeploy_version": version,
+    }
+    text = _template_text(BAKED_TEMPLATE, None)
+    return RenderedFile(CONTAINERFILE, render_template(text, variables, name=BAKED_TEMPLATE))
