@@ -94,5 +94,5 @@ def test_a_manifest_is_found_by_tag_and_by_its_digest(registry: Registry, tmp_pa
 def test_an_unknown_tag_is_a_registry_error(registry: Registry) -> None:
     with pytest.raises(RegistryError) as caught:
         registry.get_manifest("no-such-tag")
-    assert caught.value.exit_code == 11
+    assert caught.value.exit_code == 14
     assert "no-such-tag" in caught.value.message

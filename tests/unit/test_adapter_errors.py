@@ -19,7 +19,7 @@ from llmdeploy.core.run_spec import BuildRequest, PortMapping, RunSpec
 from llmdeploy.engines.docker_engine import DockerEngine
 from llmdeploy.engines.podman_engine import PodmanEngine
 from llmdeploy.engines.sdk_engine import SdkEngine
-from llmdeploy.errors import (
+from llmdeploy.errors import RegistryUnreachableError, (
     EngineError,
     EngineUnavailableError,
     ImageError,
@@ -94,12 +94,14 @@ def test_creating_from_a_missing_image_is_an_image_error(
     assert api.containers == {}
 
 
-def test_a_failed_pull_is_an_image_error_with_the_engines_reason(
+def test_a_failed_pull_is_a_registry_error_with_the_engines_reason(
     api: FakeEngineApi, engine: SdkEngine
 ) -> None:
-    # Docker answers 500; libpod answers 200 with an error line and podman-py returns no image
-    with pytest.raises(ImageError) as raised:
+    # Docker answers 500; libpod answers 200 with an error line and podman-py returns no image;
+    # "connection refused" classifies as the registry being unreachable (exit 13)
+    with pytest.raises(RegistryUnreachableError) as raised:
         engine.pull("localhost/nope:1")
+    assert raised.value.exit_code == 13
     assert "localhost/nope:1" in raised.value.message
     assert "connection refused" in raised.value.message
     assert raised.value.hint and "load" in raised.value.hint

@@ -135,7 +135,7 @@ def test_the_right_password_connects(basic_registry: str, monkeypatch: pytest.Mo
 def test_something_that_is_not_a_registry(not_a_registry: str) -> None:
     with pytest.raises(RegistryError) as caught:
         connect(parse_ref(f"oci://{not_a_registry}/m:1"), RegistryAccess(False))
-    assert caught.value.exit_code == 11
+    assert caught.value.exit_code == 14
     assert "not an OCI registry API" in caught.value.message
 
 

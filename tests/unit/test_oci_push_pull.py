@@ -157,7 +157,7 @@ def test_registry_refusals_keep_their_exit_codes(tmp_path: Path) -> None:
     store = store_with(tmp_path, registry)
     with pytest.raises(RegistryError) as missing:
         store.ensure(REF)
-    assert missing.value.exit_code == 11 and "has no manifest 'q8'" in missing.value.message
+    assert missing.value.exit_code == 14 and "has no manifest 'q8'" in missing.value.message
     registry.refuse_auth = True
     with pytest.raises(RegistryAuthError) as refused:
         store.ensure(REF)

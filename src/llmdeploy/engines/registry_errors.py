@@ -17,6 +17,7 @@ from __future__ import annotations
 from llmdeploy.errors import (
     ImageError,
     RegistryAuthError,
+    RegistryError,
     RegistryUnreachableError,
 )
 
@@ -43,7 +44,9 @@ _UNREACHABLE = (
 )
 
 
-def registry_error(what: str, text: str, *, tls_verify: bool) -> ImageError:
+def registry_error(
+    what: str, text: str, *, tls_verify: bool
+) -> ImageError | RegistryError:
     """The error for ``what`` (``could not push X with podman``) failing with the engine's
     ``text``: RegistryAuthError, RegistryUnreachableError, or a plain ImageError."""
     lowered = text.lower()

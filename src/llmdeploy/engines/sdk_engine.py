@@ -10,7 +10,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
@@ -27,6 +27,7 @@ from llmdeploy.errors import (
     EngineError,
     EngineUnavailableError,
     ImageError,
+    LlmdeployError,
     NameConflictError,
     PortInUseError,
 )
@@ -386,7 +387,10 @@ class SdkEngine:
             self.client.close()
 
 
-def _with_hint(error: ImageError, hint: str) -> ImageError:
+E = TypeVar("E", bound=LlmdeployError)
+
+
+def _with_hint(error: E, hint: str) -> E:
     """``error`` with ``hint`` after the classification's own, if any."""
     error.hint = f"{error.hint}; or {hint}" if error.hint else hint
     return error

@@ -25,7 +25,7 @@ digest), blob downloads — on ``requests``. What llmdeploy adds around it, and 
 
 Every ``requests`` / oras exception is translated here into the RegistryError tree: no
 connection -> RegistryUnreachableError (exit 13), 401/403 -> RegistryAuthError (exit 12),
-any other refusal -> RegistryError (exit 11), with the registry's own error code and message.
+any other refusal -> RegistryError (exit 14), with the registry's own error code and message.
 """
 
 from __future__ import annotations
