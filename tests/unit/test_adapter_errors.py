@@ -19,12 +19,13 @@ from llmdeploy.core.run_spec import BuildRequest, PortMapping, RunSpec
 from llmdeploy.engines.docker_engine import DockerEngine
 from llmdeploy.engines.podman_engine import PodmanEngine
 from llmdeploy.engines.sdk_engine import SdkEngine
-from llmdeploy.errors import RegistryUnreachableError, (
+from llmdeploy.errors import (
     EngineError,
     EngineUnavailableError,
     ImageError,
     NameConflictError,
     PortInUseError,
+    RegistryUnreachableError,
 )
 
 IMAGE = "localhost/img:1"
