@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import llamacpp_image, Cli, free_port, leftovers, unavailable, write_profile
+from e2e_helpers import Cli, free_port, leftovers, llamacpp_image, unavailable, write_profile
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import llamacpp_image, Cli, engine_ready, free_port, unavailable
+from e2e_helpers import Cli, engine_ready, free_port, llamacpp_image, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.podman]
 
