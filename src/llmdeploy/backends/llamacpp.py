@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from llmdeploy import __version__
 from llmdeploy.backends.base import RunningServer, build_base_image
-from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch, content_tag
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import LlamaCppBackend, Profile
 
@@ -94,15 +94,20 @@ class LlamaCppServer:
 
     def build_recipe(self, profile: Profile) -> BuildRecipe:
         base = build_base_image(profile, upstream_image=UPSTREAM_IMAGES[profile.accelerator])
+        template, context = "llamacpp-cpu.Containerfile.j2", ("llama-server",)
+        variables = {
+            "base_image": base,
+            "xllamacpp_version": XLLAMACPP_VERSION,
+            "llmdeploy_version": __version__,
+        }
         return BuildRecipe(
-            template="llamacpp-cpu.Containerfile.j2",
-            context_files=("llama-server",),
-            default_tag=f"localhost/llmdeploy/llamacpp-cpu:{__version__}",
-            variables={
-                "base_image": base,
-                "xllamacpp_version": XLLAMACPP_VERSION,
-                "llmdeploy_version": __version__,
-            },
+            template=template,
+            context_files=context,
+            default_tag=content_tag(
+                "localhost/llmdeploy/llamacpp-cpu", __version__,
+                template=template, context_files=context, variables=variables,
+            ),
+            variables=variables,
         )
 
     def after_healthy(self, server: RunningServer, reporter: Reporter) -> None:

