@@ -102,11 +102,11 @@ def leftovers(engine: str, name: str) -> list[str]:
     return [line for line in out.stdout.split() if line]
 
 
-def llamacpp_image(engine: str, tmp_path: Path) -> str:
-    """The CPU llama.cpp image this checkout's ``up --profile edge-podman`` runs, built in
-    ``engine`` the way ``up`` builds it (``deploy.images.ensure_image``) when it is not there.
-    Its tag is content-addressed, so the tests run the image of this code, never an older build
-    left in the engine."""
+def built_image(profile_name: str, engine: str, tmp_path: Path, model_filename: str) -> str:
+    """The image this checkout's ``up --profile PROFILE_NAME`` runs, built in ``engine`` the way
+    ``up`` builds it (``deploy.images.ensure_image``) when it is not there yet. Built-in tags are
+    content-addressed, so the tests run the image of this code, never an older build left in
+    the engine."""
     from llmdeploy.core.reporting import NullReporter
     from llmdeploy.deploy.images import ensure_image
     from llmdeploy.deploy.plan import plan_deployment
@@ -114,10 +114,15 @@ def llamacpp_image(engine: str, tmp_path: Path) -> str:
     from llmdeploy.profiles.loader import resolve
 
     env = {**os.environ, "LLMDEPLOY_BASE_IMAGE": BASE_IMAGE}
-    profile = resolve("edge-podman", cwd=tmp_path, env=env).profile
-    plan = plan_deployment(profile, model_dir=tmp_path, model_filename="model.gguf")
+    profile = resolve(profile_name, cwd=tmp_path, env=env).profile
+    plan = plan_deployment(profile, model_dir=tmp_path, model_filename=model_filename)
     connected = connect(engine)
     try:
         return ensure_image(connected, plan.images, pull="never", reporter=NullReporter()).image
     finally:
         connected.close()
+
+
+def llamacpp_image(engine: str, tmp_path: Path) -> str:
+    """The CPU llama.cpp image of the tiny-model profile (``edge-podman``), built if missing."""
+    return built_image("edge-podman", engine, tmp_path, "model.gguf")

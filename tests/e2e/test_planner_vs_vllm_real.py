@@ -17,14 +17,13 @@ engines start in ~5 s each).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
-from e2e_helpers import BASE_IMAGE, Cli, engine_ready, unavailable
+from e2e_helpers import Cli, built_image, engine_ready, unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,25 +36,6 @@ _LINE = re.compile(
     r"([\d.]+)x"
 )
 _END = re.compile(r"^=== END (\S+) (ok|error: .*)$", re.MULTILINE)
-
-
-def _vllm_cpu_image(tmp_path: Path) -> str:
-    """The image ``up`` runs for the built-in ``cpu-vllm`` profile, built like ``up`` builds it
-    (``deploy.images.ensure_image``) when it is not in Podman yet."""
-    from llmdeploy.core.reporting import NullReporter
-    from llmdeploy.deploy.images import ensure_image
-    from llmdeploy.deploy.plan import plan_deployment
-    from llmdeploy.engines.selection import connect
-    from llmdeploy.profiles.loader import resolve
-
-    env = {**os.environ, "LLMDEPLOY_BASE_IMAGE": BASE_IMAGE}
-    profile = resolve("cpu-vllm", cwd=tmp_path, env=env).profile
-    plan = plan_deployment(profile, model_dir=tmp_path, model_filename="model")
-    engine = connect(ENGINE)
-    try:
-        return ensure_image(engine, plan.images, pull="never", reporter=NullReporter()).image
-    finally:
-        engine.close()
 
 
 def _start_probe(image: str, name: str) -> subprocess.Popen[str]:
@@ -108,7 +88,7 @@ def test_planner_kv_tokens_match_vllm_cpu_per_family(cli: Cli, tmp_path: Path) -
     reason = engine_ready(ENGINE)
     if reason:
         unavailable(reason)
-    image = _vllm_cpu_image(tmp_path)
+    image = built_image("cpu-vllm", ENGINE, tmp_path, "model")
     cases = CASES["cases"]
     container = f"llmdeploy-e2e-kvprobe-{uuid.uuid4().hex[:6]}"
     probe = _start_probe(image, container)

@@ -18,6 +18,7 @@ from llmdeploy.core.model_info import ModelInfo
 from llmdeploy.errors import LlmdeployError, ModelError, UsageError
 from llmdeploy.planner import PRESETS, plan
 from llmdeploy.planner.gpus import GPUS, gpu_named
+from llmdeploy.planner.kv_llamacpp import CELL_PAD
 from llmdeploy.planner.request import (
     ModelQuestion,
     PlanRequest,
@@ -27,7 +28,6 @@ from llmdeploy.planner.request import (
 from llmdeploy.planner.sizing import (
     GPU_COUNTS,
     KV_CACHE_DTYPES,
-    LLAMACPP_CONTEXT_STEP,
     Sizing,
     size_model,
 )
@@ -130,7 +130,7 @@ def test_vllm_on_an_l4_every_answer_is_the_largest_that_fits() -> None:
 def test_llamacpp_answers_per_cache_type_are_the_largest_that_fit() -> None:
     sizing = size_model(LLAMA_GGUF, "llamacpp", 12 * GiB, gpus=2, context=32_768)
     assert [a.kv_cache_dtype for a in sizing.answers] == list(KV_CACHE_DTYPES["llamacpp"])
-    assert sizing.context_step == LLAMACPP_CONTEXT_STEP and sizing.context_source == "--context"
+    assert sizing.context_step == CELL_PAD and sizing.context_source == "--context"
     f16, q8, q4 = (a.by_gpus[0] for a in sizing.answers)
     assert f16.max_context is not None and q8.max_context is not None and q4.max_context is not None
     assert f16.max_context < q8.max_context < q4.max_context

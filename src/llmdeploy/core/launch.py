@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Literal
 
@@ -127,9 +128,15 @@ def content_tag(
     newer command line: the new tag is simply not there yet, and is built.
     """
     digest = hashlib.sha256()
-    folder = resources.files(TEMPLATE_PACKAGE).joinpath("templates")
     for name in (template, *context_files):
-        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes() + b"\0")
+        digest.update(name.encode() + b"\0" + _template_bytes(name) + b"\0")
     digest.update(json.dumps(dict(variables), sort_keys=True).encode())
     return f"{repository}:{version}-{digest.hexdigest()[:10]}"
+
+
+@cache
+def _template_bytes(name: str) -> bytes:
+    """One built-in template file (package data, a few KiB), read once per process: every
+    plan asks for its recipe's tag, some several times."""
+    return resources.files(TEMPLATE_PACKAGE).joinpath("templates", name).read_bytes()
 

@@ -75,13 +75,6 @@ class Figures:
         return None if self.budget is None else self.budget - self.total
 
 
-def block_floor(kv_bytes: int, per_token: int, block: int) -> int:
-    """Tokens ``kv_bytes`` hold in whole blocks of ``block`` tokens (vLLM's paged cache)."""
-    if kv_bytes <= 0 or per_token <= 0:
-        return 0
-    return kv_bytes // (per_token * block) * block
-
-
 def evaluate(shape: ModelShape, spec: ServingSpec, target: Target | None) -> Figures:
     """The figures and verdict of ``spec`` on ``target`` (None: figures only)."""
     weights = estimate_weights(shape, spec.weights_format)

@@ -65,7 +65,7 @@ class FitReport:
     weights_format: str | None
     kv_bytes_per_token: int
     kv_cache_tokens: int  # tokens the workload keeps at once: context x sequences
-    kv_cache_required_bytes: int  # kv_bytes_per_token x kv_cache_tokens
+    kv_cache_required_bytes: int  # the workload's cache, per layer by the server's rules
     kv_cache_bytes: int  # counted in the total (vLLM on the CPU: the space it allocates)
     overhead_bytes: int
     overhead_detail: Mapping[str, int]  # runtime, cuda_graphs, activations

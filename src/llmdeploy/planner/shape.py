@@ -21,8 +21,6 @@ class ModelShape:
     """The model facts the memory formulas use (resolved from a ``ModelInfo``)."""
 
     layers: int
-    kv_heads: int
-    head_dim: int
     attention_heads: int | None
     hidden_size: int | None
     vocab_size: int | None
@@ -30,7 +28,7 @@ class ModelShape:
     parameters: int | None
     weights_file_bytes: int | None  # the weight files on disk, when known
     stored_format: str | None  # canonical quantization / dtype of those files
-    layout: AttentionLayout  # every layer's cache (uniform when only the shape is known)
+    layout: AttentionLayout  # every layer's cache (uniform when only KV heads x head dim is known)
     tensor_bytes: int | None = None  # the weights from each tensor's stored type, when known
 
     @property
@@ -88,8 +86,6 @@ def shape_of(info: ModelInfo) -> ModelShape:
         layout = AttentionLayout.uniform(info.layers, kv_heads, head_dim)
     return ModelShape(
         layers=info.layers,
-        kv_heads=kv_heads or 0,
-        head_dim=head_dim or 0,
         attention_heads=info.attention_heads,
         hidden_size=hidden,
         vocab_size=info.vocab_size,

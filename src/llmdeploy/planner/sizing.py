@@ -39,6 +39,7 @@ from llmdeploy.core.sizes import format_gib
 from llmdeploy.errors import LlmdeployError, UsageError
 from llmdeploy.planner import constants as c
 from llmdeploy.planner.figures import evaluate
+from llmdeploy.planner.kv_llamacpp import CELL_PAD
 from llmdeploy.planner.shape import ModelShape, shape_of
 from llmdeploy.planner.spec import BackendKind, ServingSpec
 from llmdeploy.planner.target import Target, gpu_target
@@ -51,7 +52,6 @@ KV_CACHE_DTYPES: dict[BackendKind, tuple[str, ...]] = {
     "ollama": ("f16", "q8_0", "q4_0"),  # OLLAMA_KV_CACHE_TYPE
 }
 _NAMES = {"llamacpp": "llama.cpp", "ollama": "Ollama", "vllm": "vLLM"}
-LLAMACPP_CONTEXT_STEP = 256  # llama.cpp pads n_ctx to a multiple of 256 (llama-context.cpp)
 GPU_COUNTS = (1, 2, 4, 8)  # the GPU counts searched for gpus_needed
 SEARCH_LIMIT_TOKENS = 1 << 24  # when the model states no context length
 SEARCH_LIMIT_SEQUENCES = 1 << 20
@@ -157,7 +157,7 @@ def size_model(
             hint="e.g. --context 8192",
         )
     wanted = context or model_context or 0
-    step = c.VLLM_BLOCK_TOKENS["gpu"] if backend == "vllm" else LLAMACPP_CONTEXT_STEP
+    step = c.VLLM_BLOCK_TOKENS["gpu"] if backend == "vllm" else CELL_PAD
     counts = (1, gpus) if gpus > 1 else (1,)
     search = _Search(info, shape, backend, per_gpu_bytes, step, model_context, weights_format)
     answers = []
