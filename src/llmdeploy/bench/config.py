@@ -118,9 +118,17 @@ class WorkloadSpec(_Model):
     served from the cached prefix of another request of this run or of an earlier run; off,
     request *i* of every stage (and every run with the same seed) sends the same prompt.
     ``shared_prefix_tokens``: every prompt starts with the same seeded text of about that many
-    tokens (like a shared system prompt), which a prefix cache may serve."""
+    tokens (like a shared system prompt), which a prefix cache may serve; with ``prefixes`` N
+    there are N such texts and request *n* starts with text *n mod N* (interleaved).
 
-    kind: Literal["synthetic", "dataset", "prompt"] = "synthetic"
+    ``turns`` > 1: multi-turn conversations; each next turn is sent ``think_time_s`` after the
+    previous answer arrived and resends the whole history (the answers as the server gave
+    them). ``kind="trace"``: replay ``trace_path`` (``trace_format`` ``mooncake`` or
+    ``burstgpt``): arrival offsets and lengths from the trace, offsets divided by
+    ``trace_speed``, only the entries in [``trace_start_s``, ``trace_start_s`` +
+    ``trace_duration_s``) of trace time (see :mod:`llmdeploy.bench.traces`)."""
+
+    kind: Literal["synthetic", "dataset", "prompt", "trace"] = "synthetic"
     input_tokens: LengthDist = Field(default_factory=lambda: LengthDist.parse(128))
     output_tokens: LengthDist | None = Field(default_factory=lambda: LengthDist.parse(128))
     dataset_path: str | None = None
@@ -130,6 +138,14 @@ class WorkloadSpec(_Model):
     unique_prompts: bool = True
     prompt_nonce: int | None = Field(default=None, ge=0)
     shared_prefix_tokens: int = Field(default=0, ge=0)
+    prefixes: int = Field(default=1, ge=1)
+    turns: int = Field(default=1, ge=1)
+    think_time_s: float = Field(default=0.0, ge=0)
+    trace_path: str | None = None
+    trace_format: Literal["mooncake", "burstgpt"] | None = None
+    trace_speed: float = Field(default=1.0, gt=0)
+    trace_start_s: float = Field(default=0.0, ge=0)
+    trace_duration_s: float | None = Field(default=None, gt=0)
     seed: int = 0
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
@@ -139,13 +155,19 @@ class WorkloadSpec(_Model):
             raise ValueError("a dataset workload needs dataset_path")
         if self.kind == "prompt" and not self.prompt:
             raise ValueError("a prompt workload needs prompt")
+        if self.kind == "trace" and not (self.trace_path and self.trace_format):
+            raise ValueError("a trace workload needs trace_path and trace_format")
+        if self.kind == "trace" and self.turns > 1:
+            raise ValueError("a trace replay has no conversations (turns must be 1)")
         return self
 
 
 class LoadSpec(_Model):
-    """One stage's load: N concurrent streams, or R requests/s (constant or Poisson)."""
+    """One stage's load: N concurrent streams, R requests/s (constant or Poisson), or the
+    replay of a trace's own arrival times (``trace``; ``value`` is the speed factor).
+    With multi-turn conversations, N and R count conversations."""
 
-    mode: Literal["concurrency", "rate"]
+    mode: Literal["concurrency", "rate", "trace"]
     value: float = Field(gt=0)
     arrivals: Literal["constant", "poisson"] = "constant"
     max_concurrency: int | None = Field(default=None, ge=1)
@@ -154,6 +176,8 @@ class LoadSpec(_Model):
     def name(self) -> str:
         if self.mode == "concurrency":
             return f"concurrency={int(self.value)}"
+        if self.mode == "trace":
+            return f"trace x{self.value:g}"
         return f"rate={self.value:g}/s {self.arrivals}"
 
 

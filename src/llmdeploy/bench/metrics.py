@@ -22,6 +22,7 @@ from llmdeploy.bench.report import (
     GoodputSummary,
     RequestRecord,
     StageSummary,
+    TurnSummary,
 )
 from llmdeploy.errors import UsageError
 
@@ -186,6 +187,7 @@ def summarize(
         concurrency=rate(math.fsum(r.end_s - r.start_s for r in measured)),
         token_sources=sources,
         goodput=goodput,
+        by_turn=_by_turn(measured),
     )
 
 
@@ -195,3 +197,26 @@ def resummarize(report: BenchReport, slo: dict[str, float]) -> None:
     report.config.slo = dict(slo)
     for stage in report.stages:
         stage.summary = summarize(stage.records, slo or None)
+
+
+def _by_turn(measured: Sequence[RequestRecord]) -> list[TurnSummary]:
+    """Per turn of a multi-turn stage: requests, successes, TTFT, prompt and cached prompt
+    tokens (empty when no record has a turn)."""
+    turns: dict[int, list[RequestRecord]] = {}
+    for r in measured:
+        if r.turn is not None:
+            turns.setdefault(r.turn, []).append(r)
+    rows = []
+    for turn in sorted(turns):
+        ok = [r for r in turns[turn] if r.ok]
+        cached = [r.cached_tokens for r in ok if r.cached_tokens is not None]
+        rows.append(TurnSummary(
+            turn=turn,
+            requests=len(turns[turn]),
+            ok=len(ok),
+            ttft_ms=distribution([(r.token_times_s[0] - r.start_s) * 1000.0
+                                  for r in ok if r.token_times_s]),
+            prompt_tokens=sum(r.prompt_tokens or 0 for r in ok),
+            cached_prompt_tokens=sum(cached) if cached else None,
+        ))
+    return rows

@@ -29,6 +29,7 @@ from llmdeploy.bench.config import (
 from llmdeploy.bench.gates import parse_gates
 from llmdeploy.bench.metrics import parse_slo
 from llmdeploy.bench.target import RunningEndpoint, resolve_target
+from llmdeploy.bench.traces import TraceFormat, guess_format, load_trace, window
 from llmdeploy.errors import UsageError
 
 __all__ = ["DEFAULT_OUTPUT_TOKENS", "BenchOptions", "config_from_options", "usage_choice"]
@@ -71,6 +72,14 @@ class BenchOptions:
     unique_prompts: bool = True
     prompt_nonce: int | None = None
     shared_prefix_tokens: int = 0
+    prefixes: int = 1
+    turns: int = 1
+    think_time: str | None = None
+    trace: Path | None = None
+    trace_format: str | None = None
+    trace_speed: float = 1.0
+    trace_start: str | None = None
+    trace_duration: str | None = None
     extra_body: str | None = None
     seed: int = 0
     slo: str | None = None
@@ -80,6 +89,7 @@ class BenchOptions:
     output: Path | None = None
     html: Path | None = None
     csv: Path | None = None
+    vllm_json: Path | None = None
 
     @property
     def names_a_deployment(self) -> bool:
@@ -119,9 +129,18 @@ def config_from_options(
         raise UsageError("use either --dataset or --prompt, not both")
     if o.sweep and (o.concurrency or o.rate):
         raise UsageError("--sweep picks its own stages; drop --concurrency / --rate")
-    kind: Literal["synthetic", "dataset", "prompt"] = (
-        "dataset" if o.dataset is not None else "prompt" if o.prompt is not None else "synthetic"
+    trace_format = _trace_checks(o)
+    if o.prefixes > 1 and not o.shared_prefix_tokens:
+        raise UsageError("--prefixes needs --shared-prefix-tokens (the length of each prefix)")
+    kind: Literal["synthetic", "dataset", "prompt", "trace"] = (
+        "trace" if o.trace is not None
+        else "dataset" if o.dataset is not None
+        else "prompt" if o.prompt is not None
+        else "synthetic"
     )
+    requests = o.requests
+    if o.trace is not None and requests is None and o.duration is None:
+        requests = max(1, _trace_requests(o, trace_format) - o.warmup)
     out_tokens = LengthDist.parse(o.output_tokens) if o.output_tokens else None
     if out_tokens is None and kind != "dataset":
         out_tokens = LengthDist.parse(DEFAULT_OUTPUT_TOKENS)
@@ -140,6 +159,16 @@ def config_from_options(
                 unique_prompts=o.unique_prompts,
                 prompt_nonce=o.prompt_nonce,
                 shared_prefix_tokens=o.shared_prefix_tokens,
+                prefixes=o.prefixes,
+                turns=o.turns,
+                think_time_s=parse_duration_s(o.think_time) if o.think_time else 0.0,
+                trace_path=str(o.trace) if o.trace is not None else None,
+                trace_format=trace_format,
+                trace_speed=o.trace_speed,
+                trace_start_s=parse_duration_s(o.trace_start) if o.trace_start else 0.0,
+                trace_duration_s=parse_duration_s(o.trace_duration)
+                if o.trace_duration
+                else None,
                 seed=o.seed,
                 extra_body=_extra_body(o.extra_body),
             ),
@@ -148,7 +177,7 @@ def config_from_options(
             if o.sweep
             else None,
             stop=StopSpec(
-                requests=o.requests,
+                requests=requests,
                 duration_s=parse_duration_s(o.duration) if o.duration else None,
                 warmup_requests=o.warmup,
                 timeout_s=parse_duration_s(o.timeout),
@@ -159,7 +188,8 @@ def config_from_options(
         )
     except ValidationError as exc:
         raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
-    for flag, path in (("--output", o.output), ("--html", o.html), ("--csv", o.csv)):
+    for flag, path in (("--output", o.output), ("--html", o.html), ("--csv", o.csv),
+                       ("--vllm-json", o.vllm_json)):
         _check_writable(flag, path)
     return config
 
@@ -170,7 +200,48 @@ def usage_choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None
         raise UsageError(f"{flag} must be one of {', '.join(allowed)} (got {value!r})")
 
 
+def _trace_checks(o: BenchOptions) -> TraceFormat | None:
+    """The trace format (given, or from the file name), after checking that nothing else
+    asks for another load or workload; None without ``--trace``."""
+    usage_choice(o.trace_format, ("mooncake", "burstgpt"), "--trace-format")
+    if o.trace is None:
+        for flag, value in (("--trace-format", o.trace_format),
+                            ("--trace-start", o.trace_start),
+                            ("--trace-duration", o.trace_duration)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --trace FILE")
+        return None
+    clash = [flag for flag, value in (("--concurrency", o.concurrency), ("--rate", o.rate),
+                                      ("--sweep", o.sweep), ("--dataset", o.dataset),
+                                      ("--prompt", o.prompt)) if value]
+    if o.turns > 1:
+        clash.append("--turns")
+    if clash:
+        raise UsageError(f"--trace replays the trace's own arrivals and lengths; drop "
+                         f"{', '.join(clash)}")
+    if o.trace_speed <= 0 or o.trace_speed != o.trace_speed:
+        raise UsageError(f"--trace-speed must be > 0 (got {o.trace_speed})")
+    fmt = o.trace_format or guess_format(o.trace)
+    if fmt is None:
+        raise UsageError(f"--trace {o.trace}: cannot tell the format from the file name",
+                         hint="add --trace-format mooncake|burstgpt")
+    return fmt  # type: ignore[return-value]  # checked above
+
+
+def _trace_requests(o: BenchOptions, fmt: TraceFormat | None) -> int:
+    """Requests in the replayed window (the file is read here, so a bad trace stops the run
+    before it starts, as a BenchError naming file, line and field)."""
+    assert o.trace is not None and fmt is not None
+    trace = load_trace(o.trace, fmt)
+    start = parse_duration_s(o.trace_start) if o.trace_start else 0.0
+    duration = parse_duration_s(o.trace_duration) if o.trace_duration else None
+    return len(window(trace, start, duration, o.trace_speed))
+
+
 def _stages(o: BenchOptions) -> list[LoadSpec]:
+    if o.trace is not None:
+        return [LoadSpec(mode="trace", value=o.trace_speed,
+                         max_concurrency=o.max_concurrency)]
     stages: list[LoadSpec] = []
     if o.concurrency:
         stages += [

@@ -7,8 +7,10 @@ Times in a :class:`RequestRecord` are seconds on the client's monotonic clock, r
 the run origin (``BenchReport.origin`` is meaningless outside the run, only differences are).
 
 Schema versions: 2 added cached prompt tokens, the first server message per error cause,
-downgrades (request fields dropped because the server refused them) and the API source; a
-version-1 report is read as version 2 with those fields empty.
+downgrades (request fields dropped because the server refused them) and the API source; 3
+added the conversation and turn of each request (multi-turn workloads), per-turn summaries
+and the prompt tokens the workload made cacheable on purpose. Older reports are read as
+version 3 with those fields empty.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.errors import BenchError
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -36,6 +38,7 @@ __all__ = [
     "ServerView",
     "StageResult",
     "StageSummary",
+    "TurnSummary",
     "load_report",
 ]
 
@@ -63,6 +66,8 @@ class RequestRecord(_Model):
     error: str | None = None  # cause: connect, http_<status>, empty_response, ...
     error_detail: str | None = None  # the server's own message where it sent one
     malformed_events: int = 0
+    conversation: int | None = None  # multi-turn workloads: the conversation's number
+    turn: int | None = None  # and the turn in it (0 = the first)
 
     @property
     def ok(self) -> bool:
@@ -107,6 +112,18 @@ class GoodputSummary(_Model):
     ratio: float  # good / all measured requests (failed ones count as not good)
 
 
+class TurnSummary(_Model):
+    """Turn ``turn`` (0 = the first) of every conversation of a stage: successful measured
+    requests, their TTFT, and the prompt tokens the server counted and served from cache."""
+
+    turn: int
+    requests: int
+    ok: int
+    ttft_ms: Distribution | None = None
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int | None = None
+
+
 class StageSummary(_Model):
     requests: int  # measured requests (warm-up excluded), failed ones included
     ok: int
@@ -130,6 +147,7 @@ class StageSummary(_Model):
     concurrency: float = 0.0  # time-averaged requests in flight (Little's law)
     token_sources: dict[str, int] = Field(default_factory=dict)
     goodput: GoodputSummary | None = None
+    by_turn: list[TurnSummary] = Field(default_factory=list)  # multi-turn workloads
 
 
 class ServerView(_Model):
@@ -154,6 +172,10 @@ class StageResult(_Model):
     records: list[RequestRecord]
     summary: StageSummary
     server: ServerView | None = None
+    # prompt tokens of the measured successful requests that the workload made cacheable on
+    # purpose (shared prefixes seen before, a conversation's history, trace blocks seen
+    # before); None when the workload shares nothing on purpose
+    expected_cached_prompt_tokens: int | None = None
 
 
 class EnvironmentInfo(_Model):
@@ -238,7 +260,7 @@ def load_report(path: str | Path) -> BenchReport:
             f"report {p} has schema_version {version!r}; this llmdeploy reads {readable}",
             hint="re-run the benchmark with this llmdeploy version",
         )
-    raw["schema_version"] = SCHEMA_VERSION  # version 2 only added fields with defaults
+    raw["schema_version"] = SCHEMA_VERSION  # versions 2 and 3 only added fields with defaults
     try:
         return BenchReport.model_validate(raw)
     except ValidationError as exc:

@@ -19,17 +19,19 @@ import asyncio
 import gc
 import random
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from llmdeploy.bench.collector import Collector
 from llmdeploy.bench.config import BenchConfig, LoadSpec
+from llmdeploy.bench.conversations import TextCollector
 from llmdeploy.bench.http import HttpClient, RequestFailure
 from llmdeploy.bench.loop import environment, run_coroutine
 from llmdeploy.bench.metrics import summarize
 from llmdeploy.bench.preflight import Probe, discover, preflight
 from llmdeploy.bench.progress import Progress, ProgressCallback, StageTicker
-from llmdeploy.bench.protocols import build_body, endpoint_path
+from llmdeploy.bench.protocols import Prompt, build_body, endpoint_path
 from llmdeploy.bench.report import (
     BenchReport,
     Downgrade,
@@ -94,6 +96,7 @@ class BenchRunner:
         self._failed = 0
         self._connect_streak = 0
         self._stopping: str | None = None
+        self._turn_of: dict[int, tuple[int, int]] = {}  # index -> (conversation, turn)
 
     # setup ---------------------------------------------------------------------
     def _new_client(self) -> HttpClient:
@@ -212,8 +215,12 @@ class BenchRunner:
         ticker.start()
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        base = self._prompt_base
+        self._turn_of = {}
         try:
-            if load.mode == "concurrency":
+            if self.config.workload.turns > 1:
+                await self._run_conversations(load, limit)
+            elif load.mode == "concurrency":
                 await self._run_concurrency(int(load.value), limit)
             else:
                 await self._run_rate(load, limit)
@@ -226,6 +233,8 @@ class BenchRunner:
         if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
         records = [self._record(r) for r in self._raws]
+        for rec in records:
+            rec.conversation, rec.turn = self._turn_of.get(rec.index, (None, None))
         if self.config.workload.unique_prompts:
             self._prompt_base += len(self._raws)  # later stages get prompts of their own
         self._raws = []
@@ -239,6 +248,9 @@ class BenchRunner:
             records=records,
             summary=summarize(records, self.config.slo or None),
             server=server,
+            expected_cached_prompt_tokens=self._workload.expected_cached(
+                records, base if self.config.workload.unique_prompts else 0
+            ),
         )
 
     def _record(self, r: _Raw) -> RequestRecord:
@@ -285,11 +297,11 @@ class BenchRunner:
         stop = self.config.stop
         warmup = stop.warmup_requests
         cap = load.max_concurrency
-        tasks: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[str | None]] = set()
         slot = asyncio.Event()
         t0 = _now()
         measured_from: float | None = None
-        offsets = arrival_offsets(load.value, load.arrivals, self.config.workload.seed)
+        offsets = self._offsets(load)
         for i, offset in enumerate(offsets):
             if self._stopping is not None or (limit is not None and i >= limit):
                 break
@@ -311,7 +323,7 @@ class BenchRunner:
             task = loop.create_task(self._one(i, i < warmup, target))
             tasks.add(task)
 
-            def _done(t: asyncio.Task[None]) -> None:
+            def _done(t: asyncio.Task[str | None]) -> None:
                 tasks.discard(t)
                 slot.set()
 
@@ -319,12 +331,22 @@ class BenchRunner:
         if tasks:
             await asyncio.gather(*tasks)
 
-    async def _one(self, i: int, warm: bool, scheduled: float | None) -> None:
+    async def _one(
+        self,
+        i: int,
+        warm: bool,
+        scheduled: float | None,
+        prompt: Prompt | None = None,
+        col: Collector | None = None,
+    ) -> str | None:
+        """Send request ``i`` (its workload prompt unless ``prompt`` is given, read by
+        ``col`` or a fresh Collector) and record it; returns its error cause, if any."""
         cfg = self.config
         t = cfg.target
         client = self._client
         assert client is not None
-        prompt = self._workload.get(self._prompt_base + i)
+        if prompt is None:
+            prompt = self._workload.get(self._prompt_base + i)
         body = build_body(
             t.api,
             t.endpoint,
@@ -336,7 +358,8 @@ class BenchRunner:
             extra_body=self._extra_body,
         )
         payload = client.build("POST", self._path, body)
-        col = Collector(t.api, t.stream)
+        if col is None:
+            col = Collector(t.api, t.stream)
         self._in_flight += 1
         start = _now()
         error: str | None
@@ -368,6 +391,97 @@ class BenchRunner:
                     f"server unreachable: {ABORT_AFTER_CONNECT_FAILURES} connection "
                     "failures in a row"
                 )
+        return error
+
+    # workload hooks (trace replay, conversations) -----------------------------------
+    def _offsets(self, load: LoadSpec) -> Iterator[float]:
+        """A rate stage's send offsets: the trace's own (``trace``), else the arrival
+        schedule."""
+        if load.mode == "trace":
+            return iter(self._workload.trace_offsets())
+        return arrival_offsets(load.value, load.arrivals, self.config.workload.seed)
+
+    async def _run_conversations(self, load: LoadSpec, limit: int | None) -> None:
+        """Multi-turn stage: conversations are the units of work. Fixed concurrency runs N
+        conversations at a time back to back; a rate stage starts conversations at the
+        schedule's offsets (``max_concurrency`` caps conversations in flight). Conversation
+        ``c``'s turn ``t`` is request ``c * turns + t``: it counts against ``--requests``
+        and ``--warmup`` like any request, and no turn starts after the limit or the
+        duration. Turn ``t + 1`` is sent ``think_time_s`` after turn ``t``'s answer, with
+        that answer in its history; a failed turn ends its conversation."""
+        wl = self.config.workload
+        stop = self.config.stop
+        turns, warmup, think = wl.turns, stop.warmup_requests, wl.think_time_s
+        api, stream = self.config.target.api, self.config.target.stream
+        base = self._prompt_base
+        state: dict[str, Any] = {"next": 0, "deadline": None, "span": 0}
+
+        def may_send(i: int) -> bool:
+            if self._stopping is not None or (limit is not None and i >= limit):
+                return False
+            deadline = state["deadline"]
+            if deadline is not None and _now() >= deadline:
+                return False
+            if i >= warmup and deadline is None and stop.duration_s is not None:
+                state["deadline"] = _now() + stop.duration_s
+            return True
+
+        async def converse(c: int, scheduled: float | None) -> None:
+            n = base + c * turns if wl.unique_prompts else c * turns
+            conv = self._workload.conversation(n, c)
+            state["span"] = max(state["span"], (c + 1) * turns)
+            for turn in range(conv.turns):
+                i = c * turns + turn
+                if turn and think > 0:
+                    await asyncio.sleep(think)
+                if not may_send(i):
+                    return
+                col = TextCollector(api, stream)
+                self._turn_of[i] = (c, turn)
+                error = await self._one(i, i < warmup, scheduled if turn == 0 else None,
+                                        conv.prompt(turn), col)
+                if error is not None:
+                    return
+                conv.answer(turn, col.text)
+
+        if load.mode == "concurrency":
+
+            async def worker() -> None:
+                while True:
+                    c = state["next"]
+                    if not may_send(c * turns):
+                        return
+                    state["next"] = c + 1
+                    await converse(c, None)
+
+            await asyncio.gather(*(worker() for _ in range(max(1, int(load.value)))))
+        else:
+            tasks: set[asyncio.Task[None]] = set()
+            slot = asyncio.Event()
+            cap = load.max_concurrency
+            t0 = _now()
+            loop = asyncio.get_running_loop()
+            for c, offset in enumerate(self._offsets(load)):
+                delay = t0 + offset - _now()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                while cap is not None and len(tasks) >= cap and self._stopping is None:
+                    slot.clear()
+                    await slot.wait()
+                if not may_send(c * turns):
+                    break
+                task = loop.create_task(converse(c, t0 + offset))
+                tasks.add(task)
+
+                def _done(done: asyncio.Task[None]) -> None:
+                    tasks.discard(done)
+                    slot.set()
+
+                task.add_done_callback(_done)
+            if tasks:
+                await asyncio.gather(*tasks)
+        if wl.unique_prompts:  # later stages start after every number a conversation held
+            self._prompt_base += max(0, state["span"] - len(self._raws))
 
     # progress ------------------------------------------------------------------
     def _snapshot(

@@ -141,15 +141,27 @@ def describe_run(report: BenchReport) -> RunDescription:
     t, wl = cfg.target, cfg.workload
     prompts = "unique prompts" if wl.unique_prompts else "repeated prompts"
     if wl.shared_prefix_tokens:
-        prompts += f", shared prefix {wl.shared_prefix_tokens} tokens"
+        prompts += (f", shared prefix {wl.shared_prefix_tokens} tokens"
+                    + (f" x {wl.prefixes} prefixes interleaved" if wl.prefixes > 1 else ""))
+    if wl.turns > 1:
+        prompts += f", {wl.turns}-turn conversations"
+        if wl.think_time_s:
+            prompts += f" ({wl.think_time_s:g} s think time)"
+    if wl.prompt_nonce is not None:
+        prompts += f", nonce {wl.prompt_nonce}"
     output = wl.output_tokens.describe() if wl.output_tokens else "from the dataset"
+    lengths = f"input {wl.input_tokens.describe()} / output {output} tokens"
+    if wl.kind == "trace":
+        window = f"from {wl.trace_start_s:g} s" + (
+            f" for {wl.trace_duration_s:g} s" if wl.trace_duration_s else "")
+        lengths = (f"{wl.trace_format} trace {wl.trace_path} x{wl.trace_speed:g} ({window}), "
+                   "lengths from the trace")
     return RunDescription(
         endpoint=f"{t.base_url}{t.api_prefix} ({t.api} {t.endpoint})",
         api_source=API_SOURCE_LABELS.get(t.api_source, t.api_source),
         model=report.model,
         stream=t.stream,
-        workload=f"{wl.kind}; input {wl.input_tokens.describe()} / output {output} tokens; "
-        f"{prompts}; seed {wl.seed}",
+        workload=f"{wl.kind}; {lengths}; {prompts}; seed {wl.seed}",
         created=report.created_at,
         client=f"{env.http_client}, {env.event_loop}, {env.cpu_count} CPUs, {env.platform}",
         slo=json.dumps(cfg.slo) if cfg.slo else "-",
@@ -177,6 +189,16 @@ def stage_notes(stage: StageResult) -> list[Note]:
     if s.cached_prompt_tokens is not None:
         notes.append(Note(f"cached prompt tokens {s.cached_prompt_tokens:,} of "
                           f"{s.prompt_tokens:,}"))
+    expected = stage.expected_cached_prompt_tokens
+    if expected is not None:
+        share = f" ({expected / s.prompt_tokens:.0%} of prompt tokens)" if s.prompt_tokens else ""
+        notes.append(Note(f"cacheable by design ~{expected:,}{share}"))
+    for t in s.by_turn:
+        ttft = "-" if t.ttft_ms is None else f"{t.ttft_ms.median:.1f}"
+        cached = "" if t.cached_prompt_tokens is None else (
+            f", cached {t.cached_prompt_tokens:,}/{t.prompt_tokens:,}")
+        notes.append(Note(f"turn {t.turn + 1}: {t.ok}/{t.requests} ok, TTFT p50 {ttft} ms"
+                          f"{cached}"))
     if s.errors_by_cause:
         causes = ", ".join(f"{k}: {v}" for k, v in s.errors_by_cause.items())
         notes.append(Note(f"errors {s.error_rate:.1%} ({causes})", "error"))

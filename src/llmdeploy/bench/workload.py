@@ -1,4 +1,6 @@
-"""Request inputs: seeded synthetic prompts, dataset files, or one fixed prompt.
+"""Request inputs: seeded synthetic prompts, dataset files, one fixed prompt, shared prefixes,
+multi-turn conversations (:mod:`llmdeploy.bench.conversations`) or a replayed trace
+(:mod:`llmdeploy.bench.traces`).
 
 Synthetic prompts need no tokenizer: they are built from common English words that every
 mainstream BPE vocabulary (GPT-2, Llama, Mistral, Qwen, SmolLM) encodes as one token each
@@ -11,14 +13,30 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from llmdeploy.bench.config import LengthDist, WorkloadSpec
+from llmdeploy.bench.conversations import (
+    Conversation,
+    expected_history_cached,
+    load_conversations,
+)
 from llmdeploy.bench.protocols import Prompt
+from llmdeploy.bench.report import RequestRecord
+from llmdeploy.bench.traces import MOONCAKE_BLOCK_TOKENS, TraceEntry, load_trace, window
 from llmdeploy.errors import BenchError
 
-__all__ = ["PREFLIGHT_MAX_TOKENS", "Workload", "load_dataset", "sample_length", "synthetic_text"]
+__all__ = [
+    "PREFLIGHT_MAX_TOKENS",
+    "Workload",
+    "load_dataset",
+    "read_dataset_entries",
+    "sample_length",
+    "synthetic_text",
+]
 
 _WORD_TEXT = """
 the of and to in is you that it he was for on are as with his they at be this have from or
@@ -118,9 +136,9 @@ def _entry_to_prompt(entry: Any) -> Prompt | None:
     return None
 
 
-def load_dataset(path: str | Path) -> list[Prompt]:
-    """JSONL (one prompt, ``{"prompt": ...}`` or ``{"messages": [...]}`` per line) or a
-    JSON list (ShareGPT: ``[{"conversations": [{"from": "human", "value": ...}, ...]}]``)."""
+def read_dataset_entries(path: str | Path) -> list[Any]:
+    """The entries of a dataset file: one per JSONL line, or the items of a JSON list.
+    BenchError (naming the file and line) when it cannot be read or parsed."""
     p = Path(path)
     try:
         text = p.read_bytes().decode("utf-8")
@@ -151,8 +169,15 @@ def load_dataset(path: str | Path) -> list[Prompt]:
         except (ValueError, RecursionError) as exc:
             raise BenchError(f"dataset {p} is not JSON: {exc}") from exc
         entries = data if isinstance(data, list) else [data]
+    return entries
+
+
+def load_dataset(path: str | Path) -> list[Prompt]:
+    """JSONL (one prompt, ``{"prompt": ...}`` or ``{"messages": [...]}`` per line) or a
+    JSON list (ShareGPT: ``[{"conversations": [{"from": "human", "value": ...}, ...]}]``)."""
+    p = Path(path)
     prompts: list[Prompt] = []
-    for number, entry in enumerate(entries, 1):
+    for number, entry in enumerate(read_dataset_entries(p), 1):
         try:
             prompt = _entry_to_prompt(entry)
         except ValueError as exc:
@@ -175,68 +200,215 @@ class Workload:
     and ``n``). The runner numbers requests across the whole run when ``unique_prompts`` is on,
     so no two requests of a run share a prompt; then every prompt also begins with three words
     that encode ``n`` and the run's ``prompt_nonce`` (distinct for the first ~20 million
-    requests of a run), so two requests share at most a word or two of prefix beyond
-    ``shared_prefix_tokens``, within a run and across runs. Off, the runner numbers requests
-    per stage and stages (and runs with the same seed) replay the same prompts.
+    requests of a run), so two requests share at most a word or two of prefix beyond the
+    shared prefixes, within a run and across runs. Off, the runner numbers requests per stage
+    and stages (and runs with the same seed) replay the same prompts.
+
+    Sharing on purpose: with ``shared_prefix_tokens`` P and ``prefixes`` N, request ``n``
+    starts with prefix ``n mod N`` (interleaved, so each prefix comes back every N requests:
+    the most cache pressure N prefixes can make); each prefix also starts with three words
+    of its own from the nonce, so a run never finds its prefixes in an earlier run's cache.
+    Trace replay (Mooncake) builds each prompt from blocks of
+    :data:`~llmdeploy.bench.traces.MOONCAKE_BLOCK_TOKENS` words, one per hash id, seeded by
+    the nonce and the id: requests with the same id share that block's text.
+    :meth:`expected_cached` says how many prompt tokens of a stage this sharing makes
+    cacheable.
     """
 
     def __init__(self, spec: WorkloadSpec) -> None:
         self.spec = spec
         self._dataset: list[Prompt] = []
+        self._conversations: list[list[Prompt]] = []
         if spec.kind == "dataset":
             assert spec.dataset_path is not None
-            self._dataset = load_dataset(spec.dataset_path)
-            if spec.dataset_shuffle:
-                random.Random(spec.seed).shuffle(self._dataset)
-        self._prefix = ""
-        if spec.shared_prefix_tokens:
-            prefix_rng = random.Random(f"{spec.seed}/shared-prefix")
-            self._prefix = " ".join(prefix_rng.choices(_WORDS, k=spec.shared_prefix_tokens))
+            if spec.turns > 1:
+                entries = read_dataset_entries(spec.dataset_path)
+                self._conversations = load_conversations(
+                    entries, spec.dataset_path, spec.turns
+                )
+                if spec.dataset_shuffle:
+                    random.Random(spec.seed).shuffle(self._conversations)
+            else:
+                self._dataset = load_dataset(spec.dataset_path)
+                if spec.dataset_shuffle:
+                    random.Random(spec.seed).shuffle(self._dataset)
         nonce = spec.prompt_nonce if spec.prompt_nonce is not None else spec.seed
+        self._nonce = nonce
         self._tag_offset = random.Random(f"{nonce}/tags").randrange(_TAG_SPACE)
+        self._prefix_tag_offset = random.Random(f"{nonce}/prefix-tags").randrange(_TAG_SPACE)
+        self._prefixes: list[str] = []
+        if spec.shared_prefix_tokens:
+            self._prefixes = [self._prefix(k) for k in range(spec.prefixes)]
+        self._trace: list[tuple[float, TraceEntry]] = []
+        if spec.kind == "trace":
+            assert spec.trace_path is not None and spec.trace_format is not None
+            trace = load_trace(spec.trace_path, spec.trace_format)
+            self._trace = window(trace, spec.trace_start_s, spec.trace_duration_s,
+                                 spec.trace_speed)
+            if not self._trace:
+                raise BenchError(
+                    f"trace {spec.trace_path} has no request in the window of "
+                    f"{spec.trace_start_s:g} s + {spec.trace_duration_s or 'the rest'} s "
+                    f"(it spans {trace.entries[-1].timestamp_s - trace.entries[0].timestamp_s:g}"
+                    " s)",
+                    hint="move --trace-start / --trace-duration into the trace",
+                )
+
+    def _tag_words(self, n: int, offset: int) -> list[str]:
+        m = (n * _TAG_STEP + offset) % _TAG_SPACE
+        w = len(_WORDS)
+        return [_WORDS[m % w], _WORDS[(m // w) % w], _WORDS[m // (w * w)]]
 
     def tag(self, n: int) -> list[str]:
         """The words that make request ``n``'s prompt unique: a bijection of ``n`` (mod
         ``len(_WORDS) ** 3``) written in base ``len(_WORDS)``, fastest-changing digit first,
         so requests close in number differ from their first word on."""
-        m = (n * _TAG_STEP + self._tag_offset) % _TAG_SPACE
-        w = len(_WORDS)
-        return [_WORDS[m % w], _WORDS[(m // w) % w], _WORDS[m // (w * w)]]
+        return self._tag_words(n, self._tag_offset)
 
-    def get(self, n: int) -> Prompt:
+    def _prefix(self, k: int) -> str:
+        """Shared prefix ``k``: ``shared_prefix_tokens`` words, the first three of them its
+        own (from the nonce) when prompts are unique."""
+        spec = self.spec
+        size = spec.shared_prefix_tokens
+        rng = random.Random(f"{spec.seed}/shared-prefix/{k}")
+        lead = self._tag_words(k, self._prefix_tag_offset)[:size] if spec.unique_prompts else []
+        return " ".join(lead + rng.choices(_WORDS, k=size - len(lead)))
+
+    # prompts ------------------------------------------------------------------------------
+    @property
+    def trace_length(self) -> int:
+        """Requests in the replayed window of the trace (0 without a trace)."""
+        return len(self._trace)
+
+    def trace_offsets(self) -> list[float]:
+        """Send offsets (seconds after the stage starts) of the trace's requests, in order."""
+        return [offset for offset, _ in self._trace]
+
+    def get(self, n: int, *, with_prefix: bool = True) -> Prompt:
+        """Request ``n``'s prompt (``with_prefix=False``: without the shared prefix, for a
+        conversation's later turns)."""
         spec = self.spec
         rng = random.Random((spec.seed << 40) + n)
         out = spec.output_tokens
         unique = spec.unique_prompts
+        prefix = self._prefixes[n % len(self._prefixes)] if self._prefixes and with_prefix else ""
+        if spec.kind == "trace":
+            return self._trace_prompt(n, rng)
         if spec.kind == "synthetic":
             n_in = sample_length(spec.input_tokens, rng)
             max_tokens = sample_length(out, rng) if out is not None else None
-            if unique:
-                tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
-                words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
-            else:
-                words = rng.choices(_WORDS, k=n_in)
-            text = " ".join(words)
-            if self._prefix:
-                text = f"{self._prefix} {text}"
-            return Prompt(text=text, max_tokens=max_tokens)
-        lead = " ".join(filter(None, [self._prefix, " ".join(self.tag(n)) if unique else ""]))
+            return Prompt(text=self._words(n, n_in, rng, prefix), max_tokens=max_tokens)
+        lead = " ".join(filter(None, [prefix, " ".join(self.tag(n)) if unique else ""]))
         if spec.kind == "prompt":
             assert spec.prompt is not None
             max_tokens = sample_length(out, rng) if out is not None else None
             return Prompt(text=f"{lead}\n{spec.prompt}" if lead else spec.prompt,
                           max_tokens=max_tokens)
-        base = self._dataset[n % len(self._dataset)]
+        if self._conversations:  # multi-turn dataset: request n is a conversation's first turn
+            first = self._conversations[n % len(self._conversations)][0]
+            base = Prompt(text=first.text, max_tokens=first.max_tokens)
+        else:
+            base = self._dataset[n % len(self._dataset)]
         max_tokens = sample_length(out, rng) if out is not None else base.max_tokens
         if not lead:
             return Prompt(text=base.text, messages=base.messages, max_tokens=max_tokens)
         if base.messages is not None:
-            first = dict(base.messages[0])
-            first["content"] = f"{lead}\n{first.get('content', '')}"
-            return Prompt(messages=[first, *base.messages[1:]], max_tokens=max_tokens)
+            first_msg = dict(base.messages[0])
+            first_msg["content"] = f"{lead}\n{first_msg.get('content', '')}"
+            return Prompt(messages=[first_msg, *base.messages[1:]], max_tokens=max_tokens)
         return Prompt(text=f"{lead}\n{base.text or ''}", max_tokens=max_tokens)
+
+    def _words(self, n: int, n_in: int, rng: random.Random, prefix: str = "") -> str:
+        """``n_in`` seeded words for request ``n`` (unique: starting with its tag), after
+        ``prefix``."""
+        if self.spec.unique_prompts:
+            tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
+            words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
+        else:
+            words = rng.choices(_WORDS, k=n_in)
+        text = " ".join(words)
+        return f"{prefix} {text}" if prefix else text
+
+    def _trace_prompt(self, n: int, rng: random.Random) -> Prompt:
+        entry = self._trace[n][1]
+        size = entry.input_tokens
+        if not entry.hash_ids:
+            return Prompt(text=self._words(n, size, rng), max_tokens=entry.output_tokens)
+        words: list[str] = []
+        for h in entry.hash_ids:
+            need = min(MOONCAKE_BLOCK_TOKENS, size - len(words))
+            if need <= 0:
+                break
+            words.extend(_block_words(self._nonce, h)[:need])
+        if len(words) < size:  # more prompt than the blocks cover: the rest is its own
+            words.extend(self.tag(n) + rng.choices(_WORDS, k=max(0, size - len(words) - 3)))
+            del words[size:]
+        return Prompt(text=" ".join(words), max_tokens=entry.output_tokens)
+
+    def conversation(self, n: int, number: int) -> Conversation:
+        """Conversation ``number`` whose first request is number ``n`` (its turn ``t`` uses
+        request number ``n + t``): seeded synthetic user turns, or a dataset conversation's
+        human turns (its first turn led by the shared prefix and the unique tag)."""
+        turns = self.spec.turns
+        if not self._conversations:
+            return Conversation(
+                number, [self.get(n + t, with_prefix=t == 0) for t in range(turns)]
+            )
+        source = self._conversations[n % len(self._conversations)]
+        first = self.get(n)
+        rest = [Prompt(text=p.text, max_tokens=self._cap(n + t, p.max_tokens))
+                for t, p in enumerate(source[1:], 1)]
+        return Conversation(number, [first, *rest])
+
+    def _cap(self, n: int, dataset_cap: int | None) -> int | None:
+        out = self.spec.output_tokens
+        if out is None:
+            return dataset_cap
+        return sample_length(out, random.Random((self.spec.seed << 40) + n))
 
     def preflight_prompt(self) -> Prompt:
         """A short prompt shared with no request of the run (for the pre-flight check)."""
         rng = random.Random(f"{self.spec.seed}/preflight")
         return Prompt(text=" ".join(rng.choices(_WORDS, k=8)), max_tokens=PREFLIGHT_MAX_TOKENS)
+
+    # what sharing makes cacheable --------------------------------------------------------
+    def expected_cached(self, records: Sequence[RequestRecord], base: int) -> int | None:
+        """Prompt tokens of the measured successful ``records`` (numbered from ``base`` in
+        the run) that this workload shares on purpose with an earlier request of the run:
+        a shared prefix already sent (interleaved: request ``n >= N``), a conversation's
+        history, or Mooncake blocks whose ids came earlier (counted from the first block,
+        as a prefix cache matches). None when the workload shares nothing on purpose.
+        Counted in words for prefixes and blocks (~ tokens), in the server's tokens for
+        histories."""
+        spec = self.spec
+        if spec.turns > 1:
+            return expected_history_cached(records)
+        if spec.kind == "trace" and any(e.hash_ids for _, e in self._trace):
+            return self._trace_cached(records)
+        if self._prefixes:
+            size, count = spec.shared_prefix_tokens, len(self._prefixes)
+            return sum(size for r in records
+                       if r.ok and not r.warmup and base + r.index >= count)
+        return None
+
+    def _trace_cached(self, records: Sequence[RequestRecord]) -> int:
+        wanted = {r.index for r in records if r.ok and not r.warmup}
+        seen: set[int] = set()
+        total = 0
+        for i, (_, entry) in enumerate(self._trace):
+            if i in wanted:
+                hits = 0
+                for h in entry.hash_ids:
+                    if h not in seen:
+                        break
+                    hits += 1
+                total += min(entry.input_tokens, hits * MOONCAKE_BLOCK_TOKENS)
+            seen.update(entry.hash_ids)
+        return total
+
+
+@lru_cache(maxsize=2048)
+def _block_words(nonce: int, hash_id: int) -> tuple[str, ...]:
+    """The text of Mooncake block ``hash_id`` in a run with ``nonce``."""
+    return tuple(random.Random(f"{nonce}/block/{hash_id}").choices(_WORDS,
+                                                                   k=MOONCAKE_BLOCK_TOKENS))

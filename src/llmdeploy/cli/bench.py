@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from llmdeploy.bench.compare import Verdict
     from llmdeploy.bench.options import BenchOptions
     from llmdeploy.bench.report import BenchReport
+    from llmdeploy.bench.tables import CompareRow
     from llmdeploy.bench.target import RunningEndpoint
 
 ENV_API_KEY = "LLMDEPLOY_API_KEY"
@@ -91,9 +93,25 @@ def bench(
     prompt_nonce: int | None = typer.Option(None, "--prompt-nonce", min=0, help="The number "
                                                "unique prompts start from (default: random "
                                                "per run; the report records it)."),
-    shared_prefix_tokens: int = typer.Option(0, "--shared-prefix-tokens", min=0, help="Start "
-                                             "every prompt with the same ~N-token text (like "
-                                             "a shared system prompt)."),
+    shared_prefix_tokens: int = typer.Option(0, "--shared-prefix-tokens", "--prefix-tokens",
+                                             min=0, help="Start every prompt with a shared "
+                                             "~N-token text (like a system prompt)."),
+    prefixes: int = typer.Option(1, "--prefixes", min=1, help="Number of shared prefixes; "
+                                 "request n starts with prefix n mod N (interleaved)."),
+    turns: int = typer.Option(1, "--turns", min=1, help="Multi-turn conversations of T turns "
+                              "that resend the history; -c / --rate count conversations."),
+    think_time: str | None = typer.Option(None, "--think-time", help="Pause between an "
+                                             "answer and the next turn, e.g. 500ms."),
+    trace: Path | None = typer.Option(None, "--trace", help="Replay a request trace: "
+                                         "Mooncake JSONL or BurstGPT CSV."),
+    trace_format: str | None = typer.Option(None, "--trace-format", help="mooncake or "
+                                               "burstgpt (default: from the file name)."),
+    trace_speed: float = typer.Option(1.0, "--trace-speed", help="Replay speed: 2 sends the "
+                                      "trace twice as fast."),
+    trace_start: str | None = typer.Option(None, "--trace-start", help="Skip this much trace "
+                                              "time first, e.g. 10m."),
+    trace_duration: str | None = typer.Option(None, "--trace-duration", help="Replay only "
+                                                 "this much trace time, e.g. 60s."),
     extra_body: str | None = typer.Option(None, "--extra-body", help="JSON merged into "
                                              "each request body; a null value removes a "
                                              "field."),
@@ -108,6 +126,9 @@ def bench(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report."),
     html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the per-stage CSV."),
+    vllm_json: Path | None = typer.Option(None, "--vllm-json", help="Also write the result "
+                                             "JSON of `vllm bench serve --save-result` (one "
+                                             "line per stage)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress "
                                   "(on a terminal)."),
@@ -133,9 +154,11 @@ def bench(
         requests=requests, duration=duration, warmup=warmup, timeout=timeout,
         input_tokens=input_tokens, output_tokens=output_tokens, dataset=dataset, prompt=prompt,
         ignore_eos=ignore_eos, unique_prompts=unique_prompts, prompt_nonce=prompt_nonce,
-        shared_prefix_tokens=shared_prefix_tokens, extra_body=extra_body, seed=seed, slo=slo,
-        fail_on=tuple(fail_on or ()), server_metrics=metrics, metrics_path=metrics_path,
-        output=output, html=html, csv=csv,
+        shared_prefix_tokens=shared_prefix_tokens, prefixes=prefixes, turns=turns,
+        think_time=think_time, trace=trace, trace_format=trace_format, trace_speed=trace_speed,
+        trace_start=trace_start, trace_duration=trace_duration, extra_body=extra_body,
+        seed=seed, slo=slo, fail_on=tuple(fail_on or ()), server_metrics=metrics,
+        metrics_path=metrics_path, output=output, html=html, csv=csv, vllm_json=vllm_json,
     )
     found = _running_deployment(options) if options.names_a_deployment else None
     config = config_from_options(options, found)
@@ -150,7 +173,7 @@ def bench(
     report.gates = failed_gates(report)
     if output is not None:
         report.save(output)
-    _write_extras(report, html, csv, None)
+    _write_extras(report, html, csv, None, vllm_json)
     show(report, output, json_out)
     if output is not None and not json_out:
         from llmdeploy.cli.console import err
@@ -168,6 +191,8 @@ def report_cmd(
     csv: Path | None = typer.Option(None, "--csv", help="Write one CSV row per stage."),
     requests_csv: Path | None = typer.Option(None, "--requests-csv",
                                                 help="Write one CSV row per request."),
+    vllm_json: Path | None = typer.Option(None, "--vllm-json", help="Write the result JSON "
+                                             "of `vllm bench serve --save-result`."),
     slo: str | None = typer.Option(None, "--slo", help="Recompute goodput with these SLOs."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -179,7 +204,7 @@ def report_cmd(
     report = load_report(path)
     if slo:
         resummarize(report, parse_slo(slo))
-    _write_extras(report, html, csv, requests_csv)
+    _write_extras(report, html, csv, requests_csv, vllm_json)
     show(report, path, json_out)
 
 
@@ -188,15 +213,24 @@ def compare_cmd(
     paths: list[Path] = typer.Argument(..., help="Two or more JSON reports; the first is the "
                                        "baseline."),
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    threshold: float = typer.Option(5.0, "--threshold", min=0.0, help="Noise threshold in %: "
+                                    "smaller changes are never called better or worse."),
+    fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="Exit 9 when "
+                                            "any metric of any run is worse than the base."),
 ) -> None:
-    """Show runs side by side with deltas against the first."""
+    """Show runs side by side with deltas against the first, and a verdict per metric:
+    better, worse or no significant change (bootstrap intervals from the per-request
+    records, a noise threshold)."""
+    from llmdeploy.bench.compare import compare_verdicts, regressions, verdict_line
     from llmdeploy.bench.report import load_report
     from llmdeploy.bench.tables import compare_rows
-    from llmdeploy.errors import UsageError
+    from llmdeploy.errors import GateFailedError, UsageError
 
     if len(paths) < 2:
         raise UsageError("compare needs at least two reports")
-    rows = compare_rows([load_report(p) for p in paths])
+    reports = [load_report(p) for p in paths]
+    rows = compare_rows(reports)
+    verdicts = [compare_verdicts(reports[0], r, threshold_pct=threshold) for r in reports[1:]]
     if json_out:
         from llmdeploy.cli.console import print_json
 
@@ -210,12 +244,35 @@ def compare_cmd(
                      "values": r.values, "delta_pct": r.deltas_pct}
                     for r in rows
                 ],
+                "threshold_pct": threshold,
+                "verdicts": [
+                    {"run": str(p), "verdict": verdict_line(vs),
+                     "metrics": [v.as_dict() for v in vs]}
+                    for p, vs in zip(paths[1:], verdicts, strict=True)
+                ],
             }
         )
-        return
+    else:
+        _print_compare(paths, rows, verdicts)
+    worse = [(p, v) for p, vs in zip(paths[1:], verdicts, strict=True) for v in regressions(vs)]
+    if fail_on_regression and worse:
+        raise GateFailedError(
+            f"{len(worse)} metric(s) got worse than {paths[0].name}:\n  "
+            + "\n  ".join(f"{p.name}: {v.stage} {v.label} {v.change_pct:+.1f}"
+                          f"{' pt' if v.metric == 'error_rate' else '%'}"
+                          if v.change_pct is not None else f"{p.name}: {v.stage} {v.label}"
+                          for p, v in worse),
+            hint=f"changes under {threshold:g}% or inside the run-to-run noise are not counted",
+        )
+
+
+def _print_compare(paths: list[Path], rows: list[CompareRow],
+                   verdicts: list[list[Verdict]]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from llmdeploy.bench.columns import format_number
+    from llmdeploy.bench.compare import verdict_line
     from llmdeploy.cli.console import out
 
     table = Table(title="llmdeploy bench compare (delta vs the first run)", title_justify="left")
@@ -234,7 +291,28 @@ def compare_cmd(
             cells.append(text)
         table.add_row(escape(r.stage) if r.stage != prev else "", r.column.label, *cells)
         prev = r.stage
-    out().print(table)
+    console = out()
+    console.print(table)
+    style = {"better": "green", "worse": "bold red", "no significant change": "dim",
+             "not measured": "dim"}
+    for p, vs in zip(paths[1:], verdicts, strict=True):
+        vt = Table(title=f"verdicts: {escape(p.name)} vs {escape(paths[0].name)}",
+                   title_justify="left")
+        for name in ("stage", "metric", "base", "run", "change", "95% interval", "verdict"):
+            vt.add_column(name, justify="right" if name in ("base", "run", "change") else "left")
+        prev = None
+        for v in vs:
+            unit = " pt" if v.metric == "error_rate" else "%"
+            change = "-" if v.change_pct is None else f"{v.change_pct:+.1f}{unit}"
+            interval = ("threshold only" if v.method == "threshold" else "-"
+                        if v.low_pct is None or v.high_pct is None
+                        else f"[{v.low_pct:+.1f}, {v.high_pct:+.1f}]{unit}")
+            vt.add_row(escape(v.stage) if v.stage != prev else "", v.label,
+                       format_number(v.base), format_number(v.value), change, interval,
+                       f"[{style[v.verdict]}]{v.verdict}[/{style[v.verdict]}]")
+            prev = v.stage
+        console.print(vt)
+        console.print(f"[bold]verdict {escape(p.name)}:[/bold] {escape(verdict_line(vs))}")
 
 
 @app.command("mock-server")
@@ -301,10 +379,18 @@ def _running_deployment(options: BenchOptions) -> RunningEndpoint | None:
 
 
 def _write_extras(
-    report: BenchReport, html: Path | None, csv: Path | None, requests_csv: Path | None
+    report: BenchReport,
+    html: Path | None,
+    csv: Path | None,
+    requests_csv: Path | None,
+    vllm_json: Path | None = None,
 ) -> None:
     from llmdeploy.bench.export import write_csv, write_html, write_requests_csv
 
+    if vllm_json is not None:
+        from llmdeploy.bench.vllm_json import write_vllm_json
+
+        write_vllm_json(report, vllm_json)
     if html is not None:
         write_html(report, html)
     if csv is not None:
