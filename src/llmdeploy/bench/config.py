@@ -124,9 +124,9 @@ class WorkloadSpec(_Model):
     ``turns`` > 1: multi-turn conversations; each next turn is sent ``think_time_s`` after the
     previous answer arrived and resends the whole history (the answers as the server gave
     them). ``kind="trace"``: replay ``trace_path`` (``trace_format`` ``mooncake`` or
-    ``burstgpt``): arrival offsets and lengths from the trace, offsets divided by
-    ``trace_speed``, only the entries in [``trace_start_s``, ``trace_start_s`` +
-    ``trace_duration_s``) of trace time (see :mod:`llmdeploy.bench.traces`)."""
+    ``burstgpt``): arrival offsets and lengths from the trace, only the entries in
+    [``trace_start_s``, ``trace_start_s`` + ``trace_duration_s``) of trace time (the speed
+    is the ``trace`` stage's :class:`LoadSpec` value; see :mod:`llmdeploy.bench.traces`)."""
 
     kind: Literal["synthetic", "dataset", "prompt", "trace"] = "synthetic"
     input_tokens: LengthDist = Field(default_factory=lambda: LengthDist.parse(128))
@@ -143,7 +143,6 @@ class WorkloadSpec(_Model):
     think_time_s: float = Field(default=0.0, ge=0)
     trace_path: str | None = None
     trace_format: Literal["mooncake", "burstgpt"] | None = None
-    trace_speed: float = Field(default=1.0, gt=0)
     trace_start_s: float = Field(default=0.0, ge=0)
     trace_duration_s: float | None = Field(default=None, gt=0)
     seed: int = 0

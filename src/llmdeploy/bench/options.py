@@ -164,7 +164,6 @@ def config_from_options(
                 think_time_s=parse_duration_s(o.think_time) if o.think_time else 0.0,
                 trace_path=str(o.trace) if o.trace is not None else None,
                 trace_format=trace_format,
-                trace_speed=o.trace_speed,
                 trace_start_s=parse_duration_s(o.trace_start) if o.trace_start else 0.0,
                 trace_duration_s=parse_duration_s(o.trace_duration)
                 if o.trace_duration

@@ -398,7 +398,7 @@ class BenchRunner:
         """A rate stage's send offsets: the trace's own (``trace``), else the arrival
         schedule."""
         if load.mode == "trace":
-            return iter(self._workload.trace_offsets())
+            return iter(self._workload.trace_offsets(load.value))
         return arrival_offsets(load.value, load.arrivals, self.config.workload.seed)
 
     async def _run_conversations(self, load: LoadSpec, limit: int | None) -> None:

@@ -154,7 +154,7 @@ def describe_run(report: BenchReport) -> RunDescription:
     if wl.kind == "trace":
         window = f"from {wl.trace_start_s:g} s" + (
             f" for {wl.trace_duration_s:g} s" if wl.trace_duration_s else "")
-        lengths = (f"{wl.trace_format} trace {wl.trace_path} x{wl.trace_speed:g} ({window}), "
+        lengths = (f"{wl.trace_format} trace {wl.trace_path} ({window} of trace time), "
                    "lengths from the trace")
     return RunDescription(
         endpoint=f"{t.base_url}{t.api_prefix} ({t.api} {t.endpoint})",

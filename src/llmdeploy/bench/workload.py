@@ -243,8 +243,7 @@ class Workload:
         if spec.kind == "trace":
             assert spec.trace_path is not None and spec.trace_format is not None
             trace = load_trace(spec.trace_path, spec.trace_format)
-            self._trace = window(trace, spec.trace_start_s, spec.trace_duration_s,
-                                 spec.trace_speed)
+            self._trace = window(trace, spec.trace_start_s, spec.trace_duration_s)
             if not self._trace:
                 raise BenchError(
                     f"trace {spec.trace_path} has no request in the window of "
@@ -280,9 +279,10 @@ class Workload:
         """Requests in the replayed window of the trace (0 without a trace)."""
         return len(self._trace)
 
-    def trace_offsets(self) -> list[float]:
-        """Send offsets (seconds after the stage starts) of the trace's requests, in order."""
-        return [offset for offset, _ in self._trace]
+    def trace_offsets(self, speed: float = 1.0) -> list[float]:
+        """Send offsets (seconds after the stage starts) of the trace's requests, in order,
+        replayed ``speed`` times as fast as recorded."""
+        return [offset / speed for offset, _ in self._trace]
 
     def get(self, n: int, *, with_prefix: bool = True) -> Prompt:
         """Request ``n``'s prompt (``with_prefix=False``: without the shared prefix, for a
@@ -392,18 +392,27 @@ class Workload:
         return None
 
     def _trace_cached(self, records: Sequence[RequestRecord]) -> int:
+        """Mooncake: per wanted request, its leading blocks as far as earlier requests sent
+        them (a block an earlier request sent only in part is served that far)."""
         wanted = {r.index for r in records if r.ok and not r.warmup}
-        seen: set[int] = set()
+        sent: dict[int, int] = {}  # hash id -> words of its block sent so far
         total = 0
         for i, (_, entry) in enumerate(self._trace):
+            left = entry.input_tokens
+            hits = 0
+            reuse = True
+            for h in entry.hash_ids:
+                need = min(MOONCAKE_BLOCK_TOKENS, left)
+                if need <= 0:
+                    break
+                if reuse:
+                    have = min(need, sent.get(h, 0))
+                    hits += have
+                    reuse = have == need
+                sent[h] = max(sent.get(h, 0), need)
+                left -= need
             if i in wanted:
-                hits = 0
-                for h in entry.hash_ids:
-                    if h not in seen:
-                        break
-                    hits += 1
-                total += min(entry.input_tokens, hits * MOONCAKE_BLOCK_TOKENS)
-            seen.update(entry.hash_ids)
+                total += hits
         return total
 
 
