@@ -138,3 +138,44 @@ def test_later_stages_are_not_served_from_the_prefix_cache(llamacpp_url: str) ->
     ok, prompt, cached, server_prompt = repeated[1]
     assert ok == 4 and cached is not None and cached > prompt * 0.9
     assert server_prompt < prompt / 4
+
+
+def _workload_run(url: str, **workload: object) -> list[tuple[int, int, int | None]]:
+    """(index, prompt tokens, cached tokens) per request of one c=1 stage, in order."""
+    wl: dict[str, object] = {"input_tokens": LengthDist.parse(48),
+                             "output_tokens": LengthDist.parse(8)}
+    wl.update(workload)
+    cfg = BenchConfig(
+        target=resolve_target(url=f"{url}/v1"),
+        workload=WorkloadSpec(**wl),  # type: ignore[arg-type]
+        stages=[LoadSpec(mode="concurrency", value=1)],
+        stop=StopSpec(requests=6, timeout_s=60),
+    )
+    stage = run_bench(cfg).stages[0]
+    assert stage.summary.ok == 6, stage.summary.errors_by_cause
+    return [(r.index, r.prompt_tokens or 0, r.cached_tokens)
+            for r in sorted(stage.records, key=lambda r: r.index)]
+
+
+@pytest.mark.e2e
+def test_shared_prefixes_are_served_from_llamacpps_cache(llamacpp_url: str) -> None:
+    """Two 256-token prefixes, interleaved: requests 2..5 find their prefix in the cache
+    (llama.cpp reports usage.prompt_tokens_details.cached_tokens), requests 0 and 1 only
+    the chat template's common start."""
+    rows = _workload_run(llamacpp_url, shared_prefix_tokens=256, prefixes=2)
+    first, later = rows[:2], rows[2:]
+    assert all(c is not None and c < 64 for _, _, c in first), rows
+    assert all(c is not None and c >= 256 for _, _, c in later), rows
+
+
+@pytest.mark.e2e
+def test_multi_turn_history_is_served_from_llamacpps_cache(llamacpp_url: str) -> None:
+    """Three-turn conversations: every later turn resends the earlier turns and the server
+    serves them from its cache, so cached tokens rise turn by turn."""
+    rows = _workload_run(llamacpp_url, turns=3)
+    for c in (0, 3):
+        (_, p0, c0), (_, p1, c1), (_, p2, c2) = rows[c:c + 3]
+        assert c0 is not None and c1 is not None and c2 is not None
+        assert p0 < p1 < p2, rows
+        assert c0 < p0 / 2 < p0 <= c1 + 16, rows  # turn 2 finds turn 1's prompt
+        assert c1 < c2 and p1 <= c2 + 16, rows  # turn 3 finds turn 2's prompt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -178,9 +177,7 @@ def test_trace_speed_and_window_shape_offsets() -> None:
         Workload(_spec(trace_start_s=30))
 
 
-def test_burstgpt_prompts_are_unique_and_sized_from_the_trace(
-    mock_server: Callable[..., object],
-) -> None:
+def test_burstgpt_prompts_are_unique_and_sized_from_the_trace() -> None:
     wl = Workload(WorkloadSpec(kind="trace", trace_path=str(BURSTGPT), trace_format="burstgpt",
                                prompt_nonce=3))
     prompts = [wl.get(n) for n in range(4)]

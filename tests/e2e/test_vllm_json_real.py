@@ -17,8 +17,14 @@ from pathlib import Path
 import pytest
 from e2e_helpers import engine_ready, unavailable
 
-from llmdeploy.bench.config import BenchConfig, LengthDist, LoadSpec, StopSpec, TargetSpec
-from llmdeploy.bench.config import WorkloadSpec
+from llmdeploy.bench.config import (
+    BenchConfig,
+    LengthDist,
+    LoadSpec,
+    StopSpec,
+    TargetSpec,
+    WorkloadSpec,
+)
 from llmdeploy.bench.mock_server import MockConfig, running_mock_server
 from llmdeploy.bench.runner import run_bench
 from llmdeploy.bench.vllm_json import write_vllm_json

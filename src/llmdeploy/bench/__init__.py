@@ -10,7 +10,8 @@ in ``llmdeploy.cli.bench`` looks deployments up and passes what it found as plai
                     stamping body bytes on arrival
     streams         incremental SSE and NDJSON decoders
     protocols       OpenAI / Ollama request bodies; collector: what came back, the outcome
-    workload        seeded synthetic prompts, dataset files, fixed prompt
+    workload        seeded synthetic prompts, dataset files, fixed prompt, shared prefixes;
+                    conversations: multi-turn; traces: Mooncake / BurstGPT replay
     schedule        absolute send offsets (constant, Poisson)
     preflight       model listing, API-kind check, the one-request pre-flight
     runner          the engine: stages, workers, raw per-request records
@@ -21,6 +22,8 @@ in ``llmdeploy.cli.bench`` looks deployments up and passes what it found as plai
     gates, outcome  --fail-on expressions; how a finished run ends (exit 7 / 9)
     columns         every named stage metric and the summary columns, defined once
     tables          the rows every output renders (console, HTML, CSV, compare)
+    compare         compare's verdicts (bootstrap intervals, noise threshold)
+    vllm_json       the result JSON of vllm bench serve --save-result
     plots, export   Vega-Lite plot specs; CSV and the HTML page (templates/report.html.j2)
     mock_server     exact TTFT/ITL mock server for tests and client self-measurement
 """
