@@ -185,3 +185,19 @@ def test_burstgpt_prompts_are_unique_and_sized_from_the_trace() -> None:
     assert [p.max_tokens for p in prompts] == [18, 23, 27, 12]
     assert prompts[0].as_text().split()[:3] != prompts[1].as_text().split()[:3]
     assert wl.expected_cached([], 0) is None  # BurstGPT says nothing about shared text
+
+
+def test_conversations_not_requests_are_dealt_the_shared_prefixes() -> None:
+    """With T turns and N prefixes, conversation c opens with prefix c mod N, whatever T is
+    (dealing by request number gave every conversation prefix 0 when T was a multiple of N)."""
+    from llmdeploy.bench.config import LengthDist, WorkloadSpec
+
+    spec = WorkloadSpec(input_tokens=LengthDist.parse(6), output_tokens=LengthDist.parse(2),
+                        shared_prefix_tokens=8, prefixes=2, turns=2, prompt_nonce=9)
+    wl = Workload(spec)
+    firsts = [wl.conversation(c * 2, c).user_turns[0].as_text() for c in range(4)]
+    heads = [" ".join(text.split()[:8]) for text in firsts]
+    assert heads[0] == heads[2] and heads[1] == heads[3]
+    assert heads[0] != heads[1]
+    later = wl.conversation(0, 0).user_turns[1].as_text()
+    assert not later.startswith(heads[0])

@@ -4,8 +4,7 @@ vLLM's readers: ``vllm bench sweep`` loads each run's result with ``json.load`` 
 ``vllm bench sweep plot`` gathers ``summary.json`` lists and looks metrics up with
 ``_get_metric`` (its defaults: ``request_throughput`` against ``p99_e2el_ms``);
 ``save_to_pytorch_benchmark_format`` turns a result into PyTorch benchmark records. The image
-is the one ``test_vllm_cpu_real`` builds (``llmdeploy/vllm-cpu``); without it the test is
-unavailable.
+is the one ``up --profile cpu-vllm`` runs, built here when missing (``built_image``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import engine_ready, unavailable
+from e2e_helpers import built_image, engine_ready, unavailable
 
 from llmdeploy.bench.config import (
     BenchConfig,
@@ -65,20 +64,11 @@ KEYS = ("completed", "failed", "total_input_tokens", "total_output_tokens",
         "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms", "p99_e2el_ms", "max_concurrency")
 
 
-def _vllm_image() -> str | None:
-    done = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-                          capture_output=True, text=True, timeout=60)
-    found = [i for i in done.stdout.split() if "llmdeploy/vllm-cpu:" in i]
-    return sorted(found)[-1] if found else None
-
-
 def test_vllm_reads_our_result_json(tmp_path: Path) -> None:
     reason = engine_ready("podman")
     if reason:
         unavailable(reason)
-    image = _vllm_image()
-    if image is None:
-        unavailable("no llmdeploy/vllm-cpu image (test_vllm_cpu_real builds it)")
+    image = built_image("cpu-vllm", "podman", tmp_path, "model")
     with running_mock_server(MockConfig(ttft_ms=2, itl_ms=1)) as server:
         report = run_bench(BenchConfig(
             target=TargetSpec(base_url=f"http://127.0.0.1:{server.port}"),

@@ -284,14 +284,18 @@ class Workload:
         replayed ``speed`` times as fast as recorded."""
         return [offset / speed for offset, _ in self._trace]
 
-    def get(self, n: int, *, with_prefix: bool = True) -> Prompt:
+    def get(self, n: int, *, with_prefix: bool = True, prefix_index: int | None = None) -> Prompt:
         """Request ``n``'s prompt (``with_prefix=False``: without the shared prefix, for a
-        conversation's later turns)."""
+        conversation's later turns). The shared prefix is number ``prefix_index mod N``
+        (default ``n mod N``; a conversation passes its own number, so conversations, not
+        requests, are dealt the prefixes in turn)."""
         spec = self.spec
         rng = random.Random((spec.seed << 40) + n)
         out = spec.output_tokens
         unique = spec.unique_prompts
-        prefix = self._prefixes[n % len(self._prefixes)] if self._prefixes and with_prefix else ""
+        pick = n if prefix_index is None else prefix_index
+        shared = self._prefixes if with_prefix else []
+        prefix = shared[pick % len(shared)] if shared else ""
         if spec.kind == "trace":
             return self._trace_prompt(n, rng)
         if spec.kind == "synthetic":
@@ -352,10 +356,11 @@ class Workload:
         turns = self.spec.turns
         if not self._conversations:
             return Conversation(
-                number, [self.get(n + t, with_prefix=t == 0) for t in range(turns)]
+                number,
+                [self.get(n + t, with_prefix=t == 0, prefix_index=number) for t in range(turns)],
             )
         source = self._conversations[n % len(self._conversations)]
-        first = self.get(n)
+        first = self.get(n, prefix_index=number)
         rest = [Prompt(text=p.text, max_tokens=self._cap(n + t, p.max_tokens))
                 for t, p in enumerate(source[1:], 1)]
         return Conversation(number, [first, *rest])
@@ -382,7 +387,13 @@ class Workload:
         histories."""
         spec = self.spec
         if spec.turns > 1:
-            return expected_history_cached(records)
+            history = expected_history_cached(records)
+            if not self._prefixes:
+                return history
+            # first turns of conversations after the first N find their prefix cached
+            size, count = spec.shared_prefix_tokens, len(self._prefixes)
+            return history + sum(size for r in records if r.ok and not r.warmup
+                                 and r.turn == 0 and (r.conversation or 0) >= count)
         if spec.kind == "trace" and any(e.hash_ids for _, e in self._trace):
             return self._trace_cached(records)
         if self._prefixes:
