@@ -40,7 +40,7 @@ def test_run_prints_table_and_writes_versioned_report(url: str, tmp_path: Path) 
     assert "concurrency=1" in output and "TTFT p50 ms" in output
     assert "tokens from usage" in output
     report = load_report(out)
-    assert report.schema_version == 2
+    assert report.schema_version == 3
     assert [s.summary.ok for s in report.stages] == [6, 6]
     assert all(len(r.token_times_s) == 5 for s in report.stages for r in s.records)
 

@@ -7,8 +7,10 @@ Times in a :class:`RequestRecord` are seconds on the client's monotonic clock, r
 the run origin (``BenchReport.origin`` is meaningless outside the run, only differences are).
 
 Schema versions: 2 added cached prompt tokens, the first server message per error cause,
-downgrades (request fields dropped because the server refused them) and the API source; a
-version-1 report is read as version 2 with those fields empty.
+downgrades (request fields dropped because the server refused them) and the API source; 3
+added the client's self-check per stage (``StageSummary.client``: CPU use and event-loop lag
+per worker process, send lag, delivered rate, the client-limited verdict). Older versions are
+read as version 3 with those fields empty.
 """
 
 from __future__ import annotations
@@ -22,20 +24,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llmdeploy.bench.config import BenchConfig, LoadSpec
 from llmdeploy.errors import BenchError
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 __all__ = [
     "SCHEMA_VERSION",
     "BenchReport",
+    "ClientCheck",
     "Distribution",
     "Downgrade",
     "EnvironmentInfo",
     "GoodputSummary",
+    "LagStats",
     "RequestRecord",
     "ServerView",
     "StageResult",
     "StageSummary",
+    "WorkerUsage",
     "load_report",
 ]
 
@@ -107,6 +112,60 @@ class GoodputSummary(_Model):
     ratio: float  # good / all measured requests (failed ones count as not good)
 
 
+class LagStats(_Model):
+    """Lateness of a timer or a send, in milliseconds: median, 99th percentile, maximum."""
+
+    p50: float
+    p99: float
+    max: float
+    samples: int
+
+
+class WorkerUsage(_Model):
+    """What one client process spent on a stage, measured in that process: CPU seconds
+    (user + system, ``time.process_time``) over its stage window, that as % of one core,
+    and the lateness of a timer it ran every few milliseconds (event-loop lag)."""
+
+    worker: int
+    pid: int
+    requests: int  # work items this process sent
+    wall_s: float
+    cpu_s: float
+    cpu_percent: float  # cpu_s / wall_s * 100: 100 is one core fully busy
+    loop_lag_ms: LagStats | None = None
+
+
+class ClientCheck(_Model):
+    """The client certifying itself for one stage (definitions and thresholds in
+    docs/bench.md, constants in :mod:`llmdeploy.bench.selfcheck`).
+
+    ``send_lag_ms``: actual send - planned send of measured requests (rate stages).
+    ``delivered_rate_per_s``: (n - 1) / (last actual send - first actual send) over the n
+    measured requests; ``planned_rate_per_s`` the same over their planned sends (the target
+    itself for constant arrivals); ``rate_error`` = delivered / planned - 1.
+    ``cap_waits``: sends held back by ``--max-concurrency`` (then send lag is the cap's,
+    not the client's). ``client_limited``: a threshold was passed; ``reasons`` says which."""
+
+    workers: list[WorkerUsage] = Field(default_factory=list)
+    send_lag_ms: LagStats | None = None
+    cap_waits: int = 0
+    target_rate_per_s: float | None = None
+    planned_rate_per_s: float | None = None
+    delivered_rate_per_s: float | None = None
+    rate_error: float | None = None
+    client_limited: bool = False
+    reasons: list[str] = Field(default_factory=list)
+
+    @property
+    def max_cpu_percent(self) -> float | None:
+        return max((w.cpu_percent for w in self.workers), default=None)
+
+    @property
+    def max_loop_lag_p99_ms(self) -> float | None:
+        lags = [w.loop_lag_ms.p99 for w in self.workers if w.loop_lag_ms is not None]
+        return max(lags, default=None)
+
+
 class StageSummary(_Model):
     requests: int  # measured requests (warm-up excluded), failed ones included
     ok: int
@@ -130,6 +189,7 @@ class StageSummary(_Model):
     concurrency: float = 0.0  # time-averaged requests in flight (Little's law)
     token_sources: dict[str, int] = Field(default_factory=dict)
     goodput: GoodputSummary | None = None
+    client: ClientCheck | None = None  # the client's self-check (None in old reports)
 
 
 class ServerView(_Model):
@@ -238,7 +298,7 @@ def load_report(path: str | Path) -> BenchReport:
             f"report {p} has schema_version {version!r}; this llmdeploy reads {readable}",
             hint="re-run the benchmark with this llmdeploy version",
         )
-    raw["schema_version"] = SCHEMA_VERSION  # version 2 only added fields with defaults
+    raw["schema_version"] = SCHEMA_VERSION  # versions 2 and 3 only added fields with defaults
     try:
         return BenchReport.model_validate(raw)
     except ValidationError as exc:

@@ -1,13 +1,19 @@
-"""The load engine: runs each stage, keeps raw per-request timestamps, builds the report.
+"""The load engine's conductor: runs each stage, merges what its processes sent, builds
+the report.
 
-One event loop, one process. Before the first stage the API kind is confirmed, the model
-picked and one pre-flight request sent (:mod:`llmdeploy.bench.preflight`). Requests are
-coroutines over :class:`HttpClient`; fixed concurrency runs N workers back to back; rate modes
-dispatch at absolute send times from :func:`arrival_offsets`. The garbage collector is paused
-while a stage runs so collections cannot land inside a measured interval. Every loop is
-bounded by a request count or a duration (the config always has one) and every request by
-its timeout. Requests are numbered across the whole run for their prompts (unique prompts),
-or per stage when the workload repeats prompts.
+Before the first stage the API kind is confirmed, the model picked and one pre-flight request
+sent (:mod:`llmdeploy.bench.preflight`). Each stage is a :class:`~llmdeploy.bench.schedule.
+StagePlan`: work items (request numbers with a planned send time, or none for fixed
+concurrency) dealt to ``workers`` processes. One worker runs in this process
+(:class:`~llmdeploy.bench.engine.StageEngine`); more run in worker processes
+(:mod:`llmdeploy.bench.workers`) that start together at one absolute ``t0``. Their raw
+requests are merged into one list, ordered by request number, and every statistic is
+computed once over all of them; the client's own figures (CPU, event-loop lag, send lag,
+delivered rate) become the stage's self-check (:mod:`llmdeploy.bench.selfcheck`).
+
+Requests are numbered across the whole run for their prompts (unique prompts), or per stage
+when the workload repeats prompts. Every stage is bounded by a request count or a duration
+(the config always has one) and every request by its timeout.
 
 The runner reports; it does not judge: :func:`llmdeploy.bench.outcome.outcome_error` says
 how a finished run ends, after the caller has written the report.
@@ -17,43 +23,59 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any
 
-from llmdeploy.bench.collector import Collector
 from llmdeploy.bench.config import BenchConfig, LoadSpec
-from llmdeploy.bench.http import HttpClient, RequestFailure
+from llmdeploy.bench.engine import (
+    ABORT_AFTER_CONNECT_FAILURES,
+    Raw,
+    RequestSettings,
+    StageEngine,
+    WorkerResult,
+)
+from llmdeploy.bench.http import HttpClient
 from llmdeploy.bench.loop import environment, run_coroutine
 from llmdeploy.bench.metrics import summarize
 from llmdeploy.bench.preflight import Probe, discover, preflight
 from llmdeploy.bench.progress import Progress, ProgressCallback, StageTicker
-from llmdeploy.bench.protocols import build_body, endpoint_path
-from llmdeploy.bench.report import (
-    BenchReport,
-    Downgrade,
-    RequestRecord,
-    StageResult,
-)
-from llmdeploy.bench.schedule import arrival_offsets
+from llmdeploy.bench.protocols import endpoint_path
+from llmdeploy.bench.records import build_records
+from llmdeploy.bench.report import BenchReport, Downgrade, StageResult
+from llmdeploy.bench.schedule import StagePlan
+from llmdeploy.bench.selfcheck import client_check
 from llmdeploy.bench.server_metrics import StageScraper
+from llmdeploy.bench.workers import WorkerPool, usable_cores
 from llmdeploy.bench.workload import Workload
 from llmdeploy.errors import EndpointError, UsageError
 
-# Timestamps come from time.monotonic(), never loop.time(): uvloop's clock has 1 ms steps.
 _now = time.monotonic
-ABORT_AFTER_CONNECT_FAILURES = 50
+START_MARGIN_S = 0.05  # worker processes get their stage this long before its t0
+# the automatic --workers rule (docs/bench.md): streamed events per second one process is
+# given (about a third of its ceiling), and streams per process in fixed-concurrency stages
+EVENTS_PER_WORKER = 100_000
+STREAMS_PER_WORKER = 256
 
-__all__ = ["BenchRunner", "run_bench"]
+__all__ = ["BenchRunner", "auto_workers", "run_bench"]
 
 
-# (index, warmup, scheduled, start, end, token_times, prompt_toks, output_toks, source,
-#  error, detail, malformed, cached_toks) -- a tuple in the hot path, a RequestRecord after
-_Raw = tuple[
-    int, bool, float | None, float, float, list[float], int | None, int | None, str,
-    str | None, str | None, int, int | None,
-]
+def auto_workers(load: LoadSpec, output_tokens_mean: float, cores: int) -> int:
+    """The worker processes a stage gets without ``--workers``.
+
+    Rate stages: ``ceil(rate * (output tokens + 1) / EVENTS_PER_WORKER)`` (a request costs
+    about one event per streamed token plus its own); fixed concurrency:
+    ``ceil(streams / STREAMS_PER_WORKER)``. Never more than ``cores``, never more than the
+    stage's streams."""
+    if load.mode == "rate":
+        n = math.ceil(load.value * (output_tokens_mean + 1) / EVENTS_PER_WORKER)
+    else:
+        n = math.ceil(load.value / STREAMS_PER_WORKER)
+    n = max(1, min(n, cores))
+    if load.mode == "concurrency":
+        n = min(n, int(load.value))
+    return n
 
 
 class BenchRunner:
@@ -63,6 +85,7 @@ class BenchRunner:
         *,
         on_progress: ProgressCallback | None = None,
         progress_interval_s: float = 0.5,
+        event_loop: str = "auto",
     ) -> None:
         # a copy: the runner settles the API kind and the prompt nonce, and the report
         # records what was run, without changing the caller's config
@@ -70,6 +93,7 @@ class BenchRunner:
         self.config = config
         self._on_progress = on_progress
         self._progress_interval_s = progress_interval_s
+        self._event_loop = event_loop
         t = config.target
         self._client: HttpClient | None = None
         wl = config.workload
@@ -87,22 +111,22 @@ class BenchRunner:
         self._extra_body = config.workload.extra_body or None
         self._downgrades: list[Downgrade] = []
         self._prompt_base = 0  # requests sent in earlier stages (unique prompts)
-        # per-stage state
-        self._raws: list[_Raw] = []
-        self._in_flight = 0
-        self._done = 0
-        self._failed = 0
-        self._connect_streak = 0
-        self._stopping: str | None = None
+        self._engine: StageEngine | None = None
+        self._pool: WorkerPool | None = None
+        self._stage_workers = 1
 
     # setup ---------------------------------------------------------------------
-    def _new_client(self) -> HttpClient:
+    def _headers(self) -> dict[str, str]:
         t = self.config.target
         headers = {"Accept": "text/event-stream" if t.stream and t.api == "openai" else "*/*"}
         if t.api_key:
             headers["Authorization"] = f"Bearer {t.api_key}"
+        return headers
+
+    def _new_client(self) -> HttpClient:
+        t = self.config.target
         try:
-            return HttpClient(t.base_url, headers=headers)
+            return HttpClient(t.base_url, headers=self._headers())
         except ValueError as exc:
             raise UsageError(str(exc), hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
 
@@ -137,6 +161,23 @@ class BenchRunner:
         self._stream_usage = "stream_options" in kept
         self._ignore_eos = "ignore_eos" in kept
 
+    def _settings(self) -> RequestSettings:
+        t = self.config.target
+        return RequestSettings(
+            base_url=t.base_url,
+            headers=self._headers(),
+            api=t.api,
+            endpoint=t.endpoint,
+            path=self._path,
+            model=self._model,
+            stream=t.stream,
+            ignore_eos=self._ignore_eos,
+            stream_usage=self._stream_usage,
+            extra_body=self._extra_body,
+            timeout_s=self.config.stop.timeout_s,
+            workload=self.config.workload,
+        )
+
     # running -------------------------------------------------------------------
     async def run(self) -> BenchReport:
         loop = asyncio.get_running_loop()
@@ -146,6 +187,7 @@ class BenchRunner:
         scraper: StageScraper | None = None
         try:
             await self._prepare()
+            self._engine = StageEngine(self._settings(), self._client, self._workload)
             if cfg.scrape_metrics and t.metrics_path:
                 scraper = StageScraper(t.base_url, t.metrics_path, cfg.metrics_interval_s)
             self._origin = _now()
@@ -156,6 +198,9 @@ class BenchRunner:
             else:
                 stages = await self._sweep(scraper)
         finally:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
             if self._client is not None:
                 self._client.close()
             if scraper is not None:
@@ -192,195 +237,120 @@ class BenchRunner:
             stages.append(await self._stage(load, k + 1, total, scraper))
         return stages
 
+    def plan(self, load: LoadSpec) -> StagePlan:
+        """The stage plan of ``load`` under this run's stop rules and workers."""
+        cfg, stop = self.config, self.config.stop
+        out = cfg.workload.output_tokens
+        workers = cfg.workers or auto_workers(load, out.mean if out else 128, usable_cores())
+        if load.mode == "concurrency":
+            workers = min(workers, int(load.value))
+        return StagePlan(
+            mode=load.mode,
+            workers=workers,
+            concurrency=max(1, int(load.value)) if load.mode == "concurrency" else 1,
+            rate=load.value if load.mode == "rate" else 0.0,
+            arrivals=load.arrivals,
+            seed=cfg.workload.seed,
+            max_concurrency=load.max_concurrency,
+            limit=None if stop.requests is None else stop.requests + stop.warmup_requests,
+            warmup=stop.warmup_requests,
+            duration_s=stop.duration_s,
+        )
+
     async def _stage(
         self, load: LoadSpec, index: int, count: int | None, scraper: StageScraper | None
     ) -> StageResult:
-        self._raws = []
-        self._in_flight = self._done = self._failed = self._connect_streak = 0
-        self._stopping = None
+        plan = self.plan(load)
         server = None
         if scraper is not None:
             await scraper.start()
-        stop = self.config.stop
-        limit = None if stop.requests is None else stop.requests + stop.warmup_requests
+        if plan.workers > 1:
+            if self._pool is None:
+                self._pool = WorkerPool(
+                    self._settings(), self._event_loop,
+                    max(1, math.ceil(ABORT_AFTER_CONNECT_FAILURES / plan.workers)),
+                )
+            await self._pool.ensure(plan.workers)
         started = _now()
         ticker = StageTicker(
             self._on_progress,
             self._progress_interval_s,
-            lambda finished: self._snapshot(load.name, index, count, limit, started, finished),
+            lambda finished: self._snapshot(load.name, index, count, plan.limit, started,
+                                            finished),
         )
         ticker.start()
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
         try:
-            if load.mode == "concurrency":
-                await self._run_concurrency(int(load.value), limit)
-            else:
-                await self._run_rate(load, limit)
+            results = await self._run_plan(plan)
         finally:
-            if gc_was_enabled:
-                gc.enable()
             ticker.cancel()
         ended = _now()
         ticker.finish()
         if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
-        records = [self._record(r) for r in self._raws]
-        if self.config.workload.unique_prompts:
-            self._prompt_base += len(self._raws)  # later stages get prompts of their own
-        self._raws = []
-        gc.collect()
+        raws: list[Raw] = []
+        for r in results:
+            raws.extend(r.raws)
+        raws.sort(key=lambda r: r[0])
+        if self.config.workload.unique_prompts and raws:
+            # later stages get prompts of their own (items dealt to workers may leave gaps)
+            self._prompt_base += raws[-1][0] + 1
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # the records are all kept: collections would only rescan them
+        try:
+            records = build_records(raws)
+            del raws
+            summary = summarize(records, self.config.slo or None)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        summary.client = client_check(
+            [r.sample for r in results],
+            [(r.scheduled_s, r.start_s) for r in records
+             if not r.warmup and r.scheduled_s is not None],
+            load.value if load.mode == "rate" else None,
+        )
+        aborted = next((r.aborted for r in results if r.aborted), None)
         return StageResult(
             name=load.name,
             load=load,
             started_s=started - self._origin,
             ended_s=ended - self._origin,
-            aborted=self._stopping,
+            aborted=aborted,
             records=records,
-            summary=summarize(records, self.config.slo or None),
+            summary=summary,
             server=server,
         )
 
-    def _record(self, r: _Raw) -> RequestRecord:
-        o = self._origin
-        return RequestRecord.model_construct(
-            index=r[0],
-            warmup=r[1],
-            scheduled_s=None if r[2] is None else r[2] - o,
-            start_s=r[3] - o,
-            end_s=r[4] - o,
-            token_times_s=[x - o for x in r[5]],
-            prompt_tokens=r[6],
-            output_tokens=r[7],
-            token_source=r[8],
-            error=r[9],
-            error_detail=r[10],
-            malformed_events=r[11],
-            cached_tokens=r[12],
+    async def _run_plan(self, plan: StagePlan) -> list[WorkerResult]:
+        prompt_base = self._prompt_base
+        self._stage_workers = plan.workers
+        if plan.workers == 1:
+            assert self._engine is not None
+            return [await self._engine.run(plan, 0, _now(), prompt_base, self._origin)]
+        assert self._pool is not None
+        return await self._pool.run_stage(
+            plan, _now() + START_MARGIN_S, prompt_base, self._origin
         )
-
-    async def _run_concurrency(self, n: int, limit: int | None) -> None:
-        warmup = self.config.stop.warmup_requests
-        duration = self.config.stop.duration_s
-        state: dict[str, Any] = {"next": 0, "deadline": None}
-
-        async def worker() -> None:
-            while self._stopping is None:
-                i = state["next"]
-                if limit is not None and i >= limit:
-                    return
-                deadline = state["deadline"]
-                if deadline is not None and _now() >= deadline:
-                    return
-                state["next"] = i + 1
-                warm = i < warmup
-                if not warm and deadline is None and duration is not None:
-                    state["deadline"] = _now() + duration
-                await self._one(i, warm, None)
-
-        await asyncio.gather(*(worker() for _ in range(max(1, n))))
-
-    async def _run_rate(self, load: LoadSpec, limit: int | None) -> None:
-        loop = asyncio.get_running_loop()
-        stop = self.config.stop
-        warmup = stop.warmup_requests
-        cap = load.max_concurrency
-        tasks: set[asyncio.Task[None]] = set()
-        slot = asyncio.Event()
-        t0 = _now()
-        measured_from: float | None = None
-        offsets = arrival_offsets(load.value, load.arrivals, self.config.workload.seed)
-        for i, offset in enumerate(offsets):
-            if self._stopping is not None or (limit is not None and i >= limit):
-                break
-            if i == warmup:
-                measured_from = offset
-            if (
-                stop.duration_s is not None
-                and measured_from is not None
-                and offset - measured_from >= stop.duration_s
-            ):
-                break
-            target = t0 + offset
-            delay = target - _now()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            while cap is not None and self._in_flight >= cap and self._stopping is None:
-                slot.clear()
-                await slot.wait()
-            task = loop.create_task(self._one(i, i < warmup, target))
-            tasks.add(task)
-
-            def _done(t: asyncio.Task[None]) -> None:
-                tasks.discard(t)
-                slot.set()
-
-            task.add_done_callback(_done)
-        if tasks:
-            await asyncio.gather(*tasks)
-
-    async def _one(self, i: int, warm: bool, scheduled: float | None) -> None:
-        cfg = self.config
-        t = cfg.target
-        client = self._client
-        assert client is not None
-        prompt = self._workload.get(self._prompt_base + i)
-        body = build_body(
-            t.api,
-            t.endpoint,
-            self._model,
-            prompt,
-            stream=t.stream,
-            ignore_eos=self._ignore_eos,
-            stream_usage=self._stream_usage,
-            extra_body=self._extra_body,
-        )
-        payload = client.build("POST", self._path, body)
-        col = Collector(t.api, t.stream)
-        self._in_flight += 1
-        start = _now()
-        error: str | None
-        detail: str | None
-        try:
-            await client.send(payload, col, timeout_s=cfg.stop.timeout_s)
-            end = col.end_t
-            error, detail = col.error, col.error_detail
-        except RequestFailure as exc:
-            end = _now()
-            error, detail = exc.cause, exc.detail
-        finally:
-            self._in_flight -= 1
-        n_out, source = col.token_count()
-        self._raws.append(
-            (
-                i, warm, scheduled, start, end, col.token_times, col.prompt_tokens, n_out,
-                source, error, detail, col.malformed, col.cached_tokens,
-            )
-        )
-        self._done += 1
-        if error is None:
-            self._connect_streak = 0
-        else:
-            self._failed += 1
-            self._connect_streak = self._connect_streak + 1 if error == "connect" else 0
-            if self._connect_streak >= ABORT_AFTER_CONNECT_FAILURES:
-                self._stopping = (
-                    f"server unreachable: {ABORT_AFTER_CONNECT_FAILURES} connection "
-                    "failures in a row"
-                )
 
     # progress ------------------------------------------------------------------
     def _snapshot(
         self, name: str, index: int, count: int | None, limit: int | None, started: float,
         finished: bool,
     ) -> Progress:
+        if self._pool is not None and self._stage_workers > 1:
+            done, failed, in_flight = self._pool.progress()
+        else:
+            assert self._engine is not None
+            done, failed, in_flight = (
+                self._engine.done, self._engine.failed, self._engine.in_flight
+            )
         return Progress(
             stage=name,
             stage_index=index,
             stage_count=count,
-            done=self._done,
-            failed=self._failed,
-            in_flight=self._in_flight,
+            done=done,
+            failed=failed,
+            in_flight=in_flight,
             total=limit,
             elapsed_s=_now() - started,
             duration_s=self.config.stop.duration_s,
@@ -397,9 +367,8 @@ def run_bench(
     """Run every stage of ``config`` and return the report (gates are checked by the caller).
 
     ``event_loop``: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``; another
-    value is a UsageError, ``uvloop`` without uvloop a BenchError."""
-    runner = BenchRunner(config, on_progress=on_progress)
+    value is a UsageError, ``uvloop`` without uvloop a BenchError. Worker processes use the
+    same kind of loop."""
+    runner = BenchRunner(config, on_progress=on_progress, event_loop=event_loop)
     report: BenchReport = run_coroutine(runner.run(), event_loop)
     return report
-
-
