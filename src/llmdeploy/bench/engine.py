@@ -45,6 +45,17 @@ Raw = tuple[
 ]
 
 
+async def _sleep_until(target: float) -> None:
+    """Wait until ``time.monotonic() >= target``. uvloop's timers have 1 ms steps and may
+    fire up to a step early; a request must never leave before its planned time, so an
+    early wake-up waits again (at least one step: never a busy loop)."""
+    while True:
+        delay = target - _now()
+        if delay <= 0:
+            return
+        await asyncio.sleep(max(delay, 0.001))
+
+
 @dataclass(frozen=True)
 class RequestSettings:
     """What every request of the run sends, settled by the pre-flight (plain data, so a
@@ -176,9 +187,7 @@ class StageEngine:
             assert offset is not None
             payload = self._payload(prompt_base + i)  # built before the wait, not after
             target = t0 + offset
-            delay = target - _now()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await _sleep_until(target)
             if cap is not None and self.in_flight >= cap:
                 self._cap_waits += 1
                 while self.in_flight >= cap and self.stopping is None:

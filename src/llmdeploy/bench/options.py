@@ -31,7 +31,13 @@ from llmdeploy.bench.metrics import parse_slo
 from llmdeploy.bench.target import RunningEndpoint, resolve_target
 from llmdeploy.errors import UsageError
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "BenchOptions", "config_from_options", "usage_choice"]
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "BenchOptions",
+    "config_from_options",
+    "parse_workers",
+    "usage_choice",
+]
 
 DEFAULT_OUTPUT_TOKENS = 128  # synthetic and fixed-prompt workloads; datasets bring their own
 
@@ -80,6 +86,7 @@ class BenchOptions:
     output: Path | None = None
     html: Path | None = None
     csv: Path | None = None
+    workers: str = "auto"
 
     @property
     def names_a_deployment(self) -> bool:
@@ -156,12 +163,27 @@ def config_from_options(
             slo=slo,
             fail_on=[str(g) for g in gates],
             scrape_metrics=o.server_metrics,
+            workers=parse_workers(o.workers),
         )
     except ValidationError as exc:
         raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
     for flag, path in (("--output", o.output), ("--html", o.html), ("--csv", o.csv)):
         _check_writable(flag, path)
     return config
+
+
+def parse_workers(text: str) -> int | None:
+    """``--workers``: ``auto`` (None: the runner decides per stage) or a whole number >= 1."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"--workers must be auto or a whole number >= 1 (got {text!r})")
+    return n
 
 
 def usage_choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:

@@ -155,6 +155,9 @@ class ClientCheck(_Model):
     rate_error: float | None = None
     client_limited: bool = False
     reasons: list[str] = Field(default_factory=list)
+    # after the last process's share ended: its results' trip to the runner, the merge, the
+    # records and the summary
+    report_build_s: float | None = None
 
     @property
     def max_cpu_percent(self) -> float | None:

@@ -284,9 +284,12 @@ class BenchRunner:
         finally:
             ticker.cancel()
         ended = _now()
+        # the results' trip from the worker processes is part of building the report
+        transfer_s = max(0.0, ended - max(r.sample.ended_at for r in results))
         ticker.finish()
         if (scraper is not None and scraper.available) or (scraper is not None and scraper.error):
             server = await scraper.stop()
+        build_started = _now()
         raws: list[Raw] = []
         for r in results:
             raws.extend(r.raws)
@@ -309,6 +312,7 @@ class BenchRunner:
              if not r.warmup and r.scheduled_s is not None],
             load.value if load.mode == "rate" else None,
         )
+        summary.client.report_build_s = transfer_s + (_now() - build_started)
         aborted = next((r.aborted for r in results if r.aborted), None)
         return StageResult(
             name=load.name,

@@ -64,6 +64,7 @@ class WorkerSample:
     cpu_s: float
     lag_ms: list[float] = field(default_factory=list)
     cap_waits: int = 0
+    ended_at: float = 0.0  # time.monotonic() when this process's share ended
 
     def usage(self) -> WorkerUsage:
         wall = max(self.wall_s, 1e-9)
@@ -110,11 +111,13 @@ class LoopMonitor:
 
     def stop(self, worker: int, requests: int, cap_waits: int = 0) -> WorkerSample:
         cpu = time.process_time() - self._cpu0
-        wall = _now() - self._wall0
+        now = _now()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        return WorkerSample(worker, os.getpid(), requests, wall, cpu, self._lags, cap_waits)
+        return WorkerSample(
+            worker, os.getpid(), requests, now - self._wall0, cpu, self._lags, cap_waits, now
+        )
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -59,6 +59,16 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _watch(loop: asyncio.AbstractEventLoop, fd: int, callback: Callable[..., None],
+           *args: Any) -> None:
+    """Call ``callback`` when the pipe ``fd`` is readable. The event loop makes a watched fd
+    non-blocking; a pipe message is read and written whole (a worker's result may be many
+    megabytes), so the fd is put back in blocking mode: readiness still comes from the
+    loop, and a message, once started, is finished."""
+    loop.add_reader(fd, callback, *args)
+    os.set_blocking(fd, True)
+
+
 # the worker side ---------------------------------------------------------------------------
 def worker_main(
     worker: int, conn: Connection, settings: RequestSettings, event_loop: str, abort_after: int
@@ -89,7 +99,7 @@ async def _serve(
             loop.remove_reader(fd)
         inbox.put_nowait(msg)
 
-    loop.add_reader(fd, readable)
+    _watch(loop, fd, readable)
     client = settings.new_client()
     engine = StageEngine(settings, client, abort_after=abort_after)
     conn.send(("ready", os.getpid()))
@@ -205,7 +215,7 @@ class WorkerPool:
             child.close()
             w = _Worker(index, process, parent)
             w.waiter = loop.create_future()
-            loop.add_reader(parent.fileno(), self._readable, w)
+            _watch(loop, parent.fileno(), self._readable, w)
             self._workers.append(w)
             new.append(w)
         for w in new:
