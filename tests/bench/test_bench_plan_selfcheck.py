@@ -114,8 +114,10 @@ def test_an_easy_stage_is_not_client_limited() -> None:
     assert not c.client_limited and c.reasons == []
     assert [w.worker for w in c.workers] == [0, 1]
     assert c.workers[0].cpu_percent == pytest.approx(20.0)
-    assert c.delivered_rate_per_s == pytest.approx(500.0)
-    assert c.rate_error == pytest.approx(0.0, abs=1e-9)
+    # 999 gaps over 1.998 s planned, the last send 0.4 ms late: 0.02% short
+    assert c.planned_rate_per_s == pytest.approx(500.0)
+    assert c.delivered_rate_per_s == pytest.approx(999 / 1.9984)
+    assert c.rate_error == pytest.approx(1.998 / 1.9984 - 1)
     assert c.send_lag_ms is not None and c.send_lag_ms.p99 == pytest.approx(0.4)
 
 
@@ -138,6 +140,13 @@ def test_each_threshold_marks_the_stage(
 def test_a_concurrency_cap_is_not_the_clients_fault() -> None:
     c = client_check([sample(cap_waits=30)], sends(1000, 2000.0, stretch=1.5), 2000.0)
     assert not c.client_limited and c.cap_waits == 30 and c.rate_error is not None
+
+
+def test_a_late_start_caught_up_is_not_a_faster_rate() -> None:
+    # the first sends late, the rest on time: never more than the planned rate
+    late_start = [(p, a + (0.05 if i < 10 else 0.0)) for i, (p, a) in enumerate(sends(1000, 500.0))]
+    c = client_check([sample()], late_start, 500.0)
+    assert c.rate_error == pytest.approx(0.0, abs=1e-12)
 
 
 def test_few_sends_are_not_judged_on_rate() -> None:
@@ -166,8 +175,8 @@ def test_client_limited_shows_in_the_table_and_the_notes() -> None:
     summary.client = client_check([sample(lag=50.0)], [], None)
     stage = StageResult(name="c=1", load=LoadSpec(mode="concurrency", value=1), started_s=0,
                         ended_s=1, records=recs, summary=summary)
-    from llmdeploy.bench.report import BenchReport, EnvironmentInfo
     from llmdeploy.bench.config import BenchConfig, TargetSpec
+    from llmdeploy.bench.report import BenchReport, EnvironmentInfo
 
     report = BenchReport(created_at="x", config=BenchConfig(target=TargetSpec(base_url="http://h")),
                          environment=EnvironmentInfo(hostname="h", platform="p", python="3",

@@ -152,8 +152,8 @@ def test_a_worker_that_fails_is_named_and_none_is_left(
     cfg = config(url_of(server), LoadSpec(mode="concurrency", value=2), workers=2, requests=20)
     cfg.workload = WorkloadSpec(kind="dataset", dataset_path=str(dataset),
                                 output_tokens=LengthDist.parse(2))
-    from llmdeploy.bench.runner import BenchRunner
     from llmdeploy.bench.loop import run_coroutine
+    from llmdeploy.bench.runner import BenchRunner
 
     runner = BenchRunner(cfg)  # reads the dataset here; each worker reads it again
     dataset.unlink()

@@ -140,9 +140,10 @@ class ClientCheck(_Model):
     docs/bench.md, constants in :mod:`llmdeploy.bench.selfcheck`).
 
     ``send_lag_ms``: actual send - planned send of measured requests (rate stages).
-    ``delivered_rate_per_s``: (n - 1) / (last actual send - first actual send) over the n
-    measured requests; ``planned_rate_per_s`` the same over their planned sends (the target
-    itself for constant arrivals); ``rate_error`` = delivered / planned - 1.
+    ``delivered_rate_per_s``: (n - 1) / (last actual send - first planned send) over the n
+    measured requests; ``planned_rate_per_s``: (n - 1) / (last planned - first planned
+    send), the target itself for constant arrivals; ``rate_error`` = delivered / planned - 1
+    (never above 0: a request never leaves before its planned time).
     ``cap_waits``: sends held back by ``--max-concurrency`` (then send lag is the cap's,
     not the client's). ``client_limited``: a threshold was passed; ``reasons`` says which."""
 

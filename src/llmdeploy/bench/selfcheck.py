@@ -135,11 +135,9 @@ def lag_stats(values_ms: Sequence[float]) -> LagStats | None:
     return LagStats(p50=_percentile(v, 50), p99=_percentile(v, 99), max=v[-1], samples=len(v))
 
 
-def _span_rate(times: Sequence[float]) -> float | None:
-    if len(times) < 2:
-        return None
-    span = max(times) - min(times)
-    return (len(times) - 1) / span if span > 0 else None
+def _rate(n: int, first: float, last: float) -> float | None:
+    span = last - first
+    return (n - 1) / span if n >= 2 and span > 0 else None
 
 
 def client_check(
@@ -150,7 +148,9 @@ def client_check(
     """The self-check of one stage.
 
     ``samples``: one per client process. ``sends``: (planned, actual) send times in seconds
-    of the stage's measured requests (empty for fixed-concurrency stages).
+    of the stage's n measured requests (empty for fixed-concurrency stages). Delivered rate:
+    (n - 1) / (last actual send - first planned send); planned rate: (n - 1) / (last
+    planned send - first planned send), the target itself for constant arrivals.
     ``target_rate_per_s``: the stage's rate (None for fixed concurrency)."""
     workers = [s.usage() for s in sorted(samples, key=lambda s: s.worker)]
     cap_waits = sum(s.cap_waits for s in samples)
@@ -169,8 +169,12 @@ def client_check(
     send_lag = lag_stats([(actual - planned) * 1000.0 for planned, actual in sends])
     planned_rate = delivered = rate_error = None
     if target_rate_per_s is not None and sends:
-        planned_rate = _span_rate([p for p, _ in sends])
-        delivered = _span_rate([a for _, a in sends])
+        # both spans start at the first planned send: a late start that the client catches
+        # up with does not count, a client that falls behind ends late (sends never leave
+        # early, so delivered <= planned)
+        first = min(p for p, _ in sends)
+        planned_rate = _rate(len(sends), first, max(p for p, _ in sends))
+        delivered = _rate(len(sends), first, max(a for _, a in sends))
         if planned_rate and delivered:
             rate_error = delivered / planned_rate - 1.0
     if cap_waits == 0:  # with the cap holding sends back, the lag is the server's doing
