@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ _WORDS = tuple(_WORD_TEXT.split())
 _TAG_WORDS = 3
 _TAG_SPACE = len(_WORDS) ** _TAG_WORDS
 PREFLIGHT_MAX_TOKENS = 4  # the pre-flight request's output cap
+_POOL_FROM = 4096  # random texts of this many words or more are cut from one seeded text
 _TAG_STEP = 7919  # a prime that does not divide len(_WORDS) ** 3: n -> tag is a bijection
 
 
@@ -192,6 +194,8 @@ class Workload:
         if spec.shared_prefix_tokens:
             prefix_rng = random.Random(f"{spec.seed}/shared-prefix")
             self._prefix = " ".join(prefix_rng.choices(_WORDS, k=spec.shared_prefix_tokens))
+        self._pool_text: str | None = None
+        self._pool_starts = array("I")
         nonce = spec.prompt_nonce if spec.prompt_nonce is not None else spec.seed
         self._tag_offset = random.Random(f"{nonce}/tags").randrange(_TAG_SPACE)
 
@@ -213,10 +217,10 @@ class Workload:
             max_tokens = sample_length(out, rng) if out is not None else None
             if unique:
                 tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
-                words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
+                rest = self._random_words(rng, n_in - len(tag))
+                text = " ".join(tag) + (" " + rest if rest else "")
             else:
-                words = rng.choices(_WORDS, k=n_in)
-            text = " ".join(words)
+                text = self._random_words(rng, n_in)
             if self._prefix:
                 text = f"{self._prefix} {text}"
             return Prompt(text=text, max_tokens=max_tokens)
@@ -235,6 +239,33 @@ class Workload:
             first["content"] = f"{lead}\n{first.get('content', '')}"
             return Prompt(messages=[first, *base.messages[1:]], max_tokens=max_tokens)
         return Prompt(text=f"{lead}\n{base.text or ''}", max_tokens=max_tokens)
+
+    def _random_words(self, rng: random.Random, k: int) -> str:
+        """``k`` random words. Up to ``_POOL_FROM`` words, drawn one by one; longer texts
+        (a 100K-token prompt costs ~10 ms drawn word by word, which stalls the event loop
+        that stamps arriving tokens) are a window at a seeded random offset of one seeded
+        text of random words, cut by one string slice."""
+        if k <= 0:
+            return ""
+        if k < _POOL_FROM:
+            return " ".join(rng.choices(_WORDS, k=k))
+        text, starts = self._pool(k)
+        first = rng.randrange(len(starts) - k)
+        return text[starts[first] : starts[first + k] - 1]
+
+    def _pool(self, k: int) -> tuple[str, array[int]]:
+        """A seeded text of at least ``2 k`` random words and its word start offsets
+        (one more at the end): built once per run, grown when a longer prompt needs it."""
+        if self._pool_text is None or len(self._pool_starts) - 1 < 2 * k:
+            words = random.Random(f"{self.spec.seed}/pool").choices(_WORDS, k=max(2 * k, 65536))
+            starts = array("I", [0])
+            offset = 0
+            for w in words:
+                offset += len(w) + 1
+                starts.append(offset)
+            self._pool_text = " ".join(words) + " "
+            self._pool_starts = starts
+        return self._pool_text, self._pool_starts
 
     def preflight_prompt(self) -> Prompt:
         """A short prompt shared with no request of the run (for the pre-flight check)."""
