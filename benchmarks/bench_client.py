@@ -124,10 +124,11 @@ http {{
 
 
 @contextmanager
-def mock_server(ttft_ms: float, itl_ms: float, tokens: int) -> Iterator[str]:
+def mock_server(ttft_ms: float, itl_ms: float, tokens: int,
+                extra: tuple[str, ...] = ()) -> Iterator[str]:
     proc = subprocess.Popen(
         [PY, "-m", "llmdeploy", "bench", "mock-server", "--port", "0", "--ttft-ms", str(ttft_ms),
-         "--itl-ms", str(itl_ms), "--output-tokens", str(tokens)],
+         "--itl-ms", str(itl_ms), "--output-tokens", str(tokens), *extra],
         stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None

@@ -138,3 +138,28 @@ def test_later_stages_are_not_served_from_the_prefix_cache(llamacpp_url: str) ->
     ok, prompt, cached, server_prompt = repeated[1]
     assert ok == 4 and cached is not None and cached > prompt * 0.9
     assert server_prompt < prompt / 4
+
+
+@pytest.mark.e2e
+def test_two_worker_processes_against_real_llamacpp(llamacpp_url: str) -> None:
+    """Worker processes against the real server: one merged stage, every request once, the
+    server's own token counts, and the client's self-check per process."""
+    cfg = BenchConfig(
+        target=resolve_target(url=f"{llamacpp_url}/v1"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(24),
+                              output_tokens=LengthDist.parse(8)),
+        stages=[LoadSpec(mode="concurrency", value=2), LoadSpec(mode="rate", value=4.0)],
+        stop=StopSpec(requests=6, timeout_s=60),
+        workers=2,
+    )
+    report = run_bench(cfg)
+    for stage in report.stages:
+        s, c = stage.summary, stage.summary.client
+        assert sorted(r.index for r in stage.records) == list(range(6))
+        assert s.ok == 6, s.errors_by_cause
+        assert s.output_tokens == 6 * 8 and s.token_sources == {"usage": 6}
+        assert c is not None and len(c.workers) == 2
+        assert all(w.requests == 3 and w.loop_lag_ms is not None for w in c.workers)
+        assert all(0 < w.cpu_percent < 100 for w in c.workers)
+    rate = report.stages[1].summary.client
+    assert rate is not None and rate.send_lag_ms is not None and rate.planned_rate_per_s == 4.0

@@ -218,13 +218,22 @@ class WorkerPool:
             _watch(loop, parent.fileno(), self._readable, w)
             self._workers.append(w)
             new.append(w)
+        waiters = [w.waiter for w in new if w.waiter is not None]
+        if not waiters:
+            return
+        done, _ = await asyncio.wait(waiters, timeout=READY_TIMEOUT_S)
+        for w in new:  # every outcome is read, the first failure raised
+            assert w.waiter is not None
+            if w.waiter not in done:
+                w.waiter.cancel()
+                raise BenchError(f"{w.name()} did not start within {READY_TIMEOUT_S:.0f} s")
+        errors = [w.waiter.exception() for w in new if w.waiter is not None]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
         for w in new:
             assert w.waiter is not None
-            try:
-                w.pid = await asyncio.wait_for(w.waiter, READY_TIMEOUT_S)
-            except TimeoutError:
-                raise BenchError(f"{w.name()} did not start within {READY_TIMEOUT_S:.0f} s") \
-                    from None
+            w.pid = w.waiter.result()
             w.waiter = None
 
     def _readable(self, w: _Worker) -> None:
