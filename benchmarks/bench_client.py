@@ -75,7 +75,8 @@ def _sse_body(tokens: int) -> str:
 
 @contextmanager
 def instant_server(workdir: Path, tokens: int) -> Iterator[tuple[str, str]]:
-    """(url, description) of a server answering every chat request at once."""
+    """(url, description) of a server answering every chat request at once; its process id
+    is left in ``SERVER_PID`` (for :func:`server_cpu_s`)."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
@@ -115,12 +116,31 @@ http {{
             stdout=subprocess.DEVNULL,
         )
         desc = "llmdeploy mock server, TTFT = ITL = 0 (nginx not installed)"
+    SERVER_PID[0] = proc.pid
     try:
         wait_port(port)
         yield f"http://127.0.0.1:{port}", desc
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+SERVER_PID = [0]
+
+
+def server_cpu_s() -> float:
+    """CPU seconds (user + system) the instant server and its children used so far."""
+    root, total, ticks = SERVER_PID[0], 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 @contextmanager
@@ -423,14 +443,28 @@ def run_workers(a: argparse.Namespace, results: dict[str, Any], work: Path, q: f
         runs: dict[int, list[dict[str, Any]]] = {1: [], n: []}
         for _ in range(2):
             for k in (1, n):
-                runs[k].append(ours(url, conc, 0, tokens=tokens, warmup=conc,
-                                    extra=("--workers", str(k), "--duration", str(secs))))
+                cpu0 = server_cpu_s()
+                r = ours(url, conc, 0, tokens=tokens, warmup=conc,
+                         extra=("--workers", str(k), "--duration", str(secs)))
+                r["server_cpu_share"] = (server_cpu_s() - cpu0) / r["process_wall_s"]
+                runs[k].append(r)
     for k in (1, n):
         rates = sorted(r["requests_per_s"] for r in runs[k])
         out[f"requests_per_s_{k}"] = rates
         best = max(runs[k], key=lambda r: r["requests_per_s"])
         print(f"   {k} process{'es' if k > 1 else '  '} {statistics.median(rates):>9.0f} req/s "
-              f"(runs: {', '.join(f'{x:.0f}' for x in rates)}); {_check_line(best)}")
+              f"(runs: {', '.join(f'{x:.0f}' for x in rates)}); {_check_line(best)}; server "
+              f"used {best['server_cpu_share']:.0%} of a core")
+    one = max(runs[1], key=lambda r: r["requests_per_s"])
+    # both cores are shared by the client and the server: with the server's CPU per request
+    # s (core-seconds) and one client process at 100% doing X req/s, N processes reach at
+    # most min(N, cores) / (1 + s * X) times X (the cores the server leaves)
+    share = one["server_cpu_share"] / max(
+        one["client"]["workers"][0]["cpu_percent"] / 100, 1e-9)
+    bound = min(n, os.cpu_count() or 1) / (1 + share)
+    out["bound"] = bound
+    print(f"   bound on this machine: the server needs {share:.0%} of a core per fully busy "
+          f"client process, so {n} processes reach at most {bound:.2f}x")
     ratio = statistics.median(out[f"requests_per_s_{n}"]) / statistics.median(
         out["requests_per_s_1"])
     out["ratio"] = ratio
