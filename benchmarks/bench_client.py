@@ -28,6 +28,7 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,8 @@ def _sse_body(tokens: int) -> str:
 
 @contextmanager
 def instant_server(workdir: Path, tokens: int) -> Iterator[tuple[str, str]]:
-    """(url, description) of a server answering every chat request at once."""
+    """(url, description) of a server answering every chat request at once; its process id
+    is left in ``SERVER_PID`` (for :func:`server_cpu_s`)."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
@@ -114,6 +116,7 @@ http {{
             stdout=subprocess.DEVNULL,
         )
         desc = "llmdeploy mock server, TTFT = ITL = 0 (nginx not installed)"
+    SERVER_PID[0] = proc.pid
     try:
         wait_port(port)
         yield f"http://127.0.0.1:{port}", desc
@@ -122,11 +125,30 @@ http {{
         proc.wait(10)
 
 
+SERVER_PID = [0]
+
+
+def server_cpu_s() -> float:
+    """CPU seconds (user + system) the instant server and its children used so far."""
+    root, total, ticks = SERVER_PID[0], 0.0, os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @contextmanager
-def mock_server(ttft_ms: float, itl_ms: float, tokens: int) -> Iterator[str]:
+def mock_server(ttft_ms: float, itl_ms: float, tokens: int,
+                extra: tuple[str, ...] = ()) -> Iterator[str]:
     proc = subprocess.Popen(
         [PY, "-m", "llmdeploy", "bench", "mock-server", "--port", "0", "--ttft-ms", str(ttft_ms),
-         "--itl-ms", str(itl_ms), "--output-tokens", str(tokens)],
+         "--itl-ms", str(itl_ms), "--output-tokens", str(tokens), *extra],
         stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -174,11 +196,11 @@ def run_measured(cmd: list[str], timeout_s: float = 900) -> tuple[str, float, fl
 
 
 def ours(url: str, concurrency: int, requests: int, *, tokens: int, warmup: int = 0,
-         client: str = "llmdeploy") -> dict[str, Any]:
+         client: str = "llmdeploy", extra: tuple[str, ...] = ()) -> dict[str, Any]:
     out, cpu, wall = run_measured(
         [PY, str(HERE / "bench_ours_run.py"), "--url", url, "--concurrency", str(concurrency),
          "--requests", str(requests), "--warmup", str(warmup), "--output-tokens", str(tokens),
-         "--client", client]
+         "--client", client, *extra]
     )
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["process_cpu_s"], result["process_wall_s"] = cpu, wall
@@ -246,11 +268,13 @@ def main() -> None:
     p.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     p.add_argument("--no-nice", action="store_true",
                    help="do not raise this run's priority (applies to every tool alike)")
-    p.add_argument("--only", default="ceiling,accuracy,cpu",
-                   help="comma-separated sections to run (ceiling, accuracy, cpu)")
+    p.add_argument("--only", default="ceiling,accuracy,cpu,workers,rate,build",
+                   help="comma-separated sections to run (ceiling, accuracy, cpu, workers, "
+                   "rate, build)")
+    p.add_argument("--workers", type=int, default=2, help="processes for the workers section")
     a = p.parse_args()
     only = {x.strip() for x in a.only.split(",") if x.strip()}
-    unknown = only - {"ceiling", "accuracy", "cpu"}
+    unknown = only - set(SECTIONS)
     if unknown:
         p.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
     q = 0.25 if a.quick else 1.0
@@ -280,6 +304,12 @@ def main() -> None:
         run_accuracy(a, results, work, tokenizer, have_g, q)
     if "cpu" in only:
         run_cpu(a, results, work, tokenizer, have_g, q, tokens)
+    if "workers" in only:
+        run_workers(a, results, work, q, tokens)
+    if "rate" in only:
+        run_rate(results, q)
+    if "build" in only:
+        run_build(a, results, work, q, tokens)
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     print(f"\nload average at start {results['machine']['load_avg_at_start']}, "
           f"at end {results['machine']['load_avg_at_end']} (other work on the machine adds noise)")
@@ -391,6 +421,112 @@ def run_cpu(a: argparse.Namespace, results: dict[str, Any], work: Path, tokenize
         print(f"   guidellm uses {ratio:.1f}x the CPU of llmdeploy bench per request")
     results["cpu"] = cpu
 
+
+def _check_line(r: dict[str, Any]) -> str:
+    c = r["client"]
+    cpus = "/".join(f"{w['cpu_percent']:.0f}%" for w in c["workers"])
+    lags = "/".join(f"{w['loop_lag_ms']['p99']:.1f}" for w in c["workers"] if w["loop_lag_ms"])
+    flag = "client-limited: " + "; ".join(c["reasons"]) if c["client_limited"] else "not limited"
+    return f"CPU {cpus} of a core, loop lag p99 {lags} ms, {flag}"
+
+
+def run_workers(a: argparse.Namespace, results: dict[str, Any], work: Path, q: float,
+                tokens: int) -> None:
+    """Ceiling with 1 and N client processes against the instant server, interleaved twice,
+    and TTFT accuracy with N processes against the injected-delay mock at c=64."""
+    conc, n, secs = 64, a.workers, max(2.0, 10 * q)
+    print(f"\n4. Workers: request ceiling with 1 and {n} processes (instant server, c={conc}, "
+          f"{secs:g} s each, interleaved twice; medians)")
+    out: dict[str, Any] = {"workers": n}
+    with instant_server(work, tokens) as (url, desc):
+        print(f"   server: {desc}")
+        runs: dict[int, list[dict[str, Any]]] = {1: [], n: []}
+        for _ in range(2):
+            for k in (1, n):
+                cpu0 = server_cpu_s()
+                r = ours(url, conc, 0, tokens=tokens, warmup=conc,
+                         extra=("--workers", str(k), "--duration", str(secs)))
+                r["server_cpu_share"] = (server_cpu_s() - cpu0) / r["process_wall_s"]
+                runs[k].append(r)
+    for k in (1, n):
+        rates = sorted(r["requests_per_s"] for r in runs[k])
+        out[f"requests_per_s_{k}"] = rates
+        best = max(runs[k], key=lambda r: r["requests_per_s"])
+        print(f"   {k} process{'es' if k > 1 else '  '} {statistics.median(rates):>9.0f} req/s "
+              f"(runs: {', '.join(f'{x:.0f}' for x in rates)}); {_check_line(best)}; server "
+              f"used {best['server_cpu_share']:.0%} of a core")
+    one = max(runs[1], key=lambda r: r["requests_per_s"])
+    # both cores are shared by the client and the server: with the server's CPU per request
+    # s (core-seconds) and one client process at 100% doing X req/s, N processes reach at
+    # most min(N, cores) / (1 + s * X) times X (the cores the server leaves)
+    share = one["server_cpu_share"] / max(
+        one["client"]["workers"][0]["cpu_percent"] / 100, 1e-9)
+    bound = min(n, os.cpu_count() or 1) / (1 + share)
+    out["bound"] = bound
+    print(f"   bound on this machine: the server needs {share:.0%} of a core per fully busy "
+          f"client process, so {n} processes reach at most {bound:.2f}x")
+    ratio = statistics.median(out[f"requests_per_s_{n}"]) / statistics.median(
+        out["requests_per_s_1"])
+    out["ratio"] = ratio
+    print(f"   {n} processes / 1 process: {ratio:.2f}x  (target >= 1.8x: "
+          f"{'PASS' if ratio >= 1.8 else 'FAIL'})")
+    print(f"   TTFT accuracy with {n} processes (mock: TTFT {INJECTED_TTFT_MS:g} ms, ITL "
+          f"{INJECTED_ITL_MS:g} ms, 16 tokens, c={conc}; error = measured - injected)")
+    with mock_server(INJECTED_TTFT_MS, INJECTED_ITL_MS, 16) as url:
+        for k in (1, n):
+            mock_lateness(url, reset=True)
+            r = ours(url, conc, int(2560 * q), tokens=16, warmup=conc,
+                     extra=("--workers", str(k)))
+            ml = mock_lateness(url)
+            e50 = r["ttft_ms"]["p50"] - INJECTED_TTFT_MS
+            e99 = r["ttft_ms"]["p99"] - INJECTED_TTFT_MS
+            out[f"ttft_error_ms_{k}"] = {"p50": e50, "p99": e99, "mock_lateness": ml}
+            print(f"   {k} process{'es' if k > 1 else '  '} TTFT p50 {e50:+.2f} ms, p99 "
+                  f"{e99:+.2f} ms (target p99 <= 1 ms: {'PASS' if e99 <= 1 else 'FAIL'}; "
+                  f"mock's own lateness p99 {ml.get('p99', 0):.2f} ms)")
+    results["workers"] = out
+
+
+def run_rate(results: dict[str, Any], q: float) -> None:
+    """Delivered rate against the planned constant rate at 500 and 2,000 req/s."""
+    secs = max(3.0, 10 * q)
+    print(f"\n5. Rate accuracy (mock server, TTFT 1 ms, ITL 1 ms, 4 tokens; constant "
+          f"arrivals, {secs:g} s measured; delivered = (n - 1) / (last send - first send))")
+    out: dict[str, Any] = {}
+    with mock_server(1, 1, 4) as url:
+        for rate in (500, 2000):
+            r = ours(url, 1, 0, tokens=4, warmup=50,
+                     extra=("--rate", str(rate), "--duration", str(secs), "--workers", "1"))
+            c = r["client"]
+            err = c["rate_error"]
+            out[str(rate)] = r
+            print(f"   {rate:>5} req/s: delivered {c['delivered_rate_per_s']:.2f} req/s "
+                  f"({err:+.3%}; target within 0.5%: {'PASS' if abs(err) <= 0.005 else 'FAIL'})"
+                  f", send lag p50 {c['send_lag_ms']['p50']:.2f} / p99 "
+                  f"{c['send_lag_ms']['p99']:.2f} ms, {r['requests']} requests; "
+                  f"{_check_line(r)}")
+    results["rate"] = out
+
+
+def run_build(a: argparse.Namespace, results: dict[str, Any], work: Path, q: float,
+              tokens: int) -> None:
+    """Report build time after a long window of a fast run (issue: ~4 s after 20 s)."""
+    secs = max(4.0, 20 * q)
+    print(f"\n6. Report build after a {secs:g} s window at the ceiling (instant server, c=64, "
+          f"{a.workers} processes)")
+    with instant_server(work, tokens) as (url, _):
+        r = ours(url, 64, 0, tokens=tokens, warmup=64,
+                 extra=("--workers", str(a.workers), "--duration", str(secs)))
+    build = r["report_build_s"]
+    frac = build / r["window_s"]
+    results["build"] = {"requests": r["requests"], "window_s": r["window_s"],
+                        "report_build_s": build, "fraction": frac}
+    print(f"   {r['requests']:,} requests in {r['window_s']:.1f} s; report built in "
+          f"{build:.2f} s = {frac:.1%} of the window (worker results' transfer, merge, "
+          "records, statistics)")
+
+
+SECTIONS = ("ceiling", "accuracy", "cpu", "workers", "rate", "build")
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,10 @@
 """Child process for benchmarks/bench_client.py: one llmdeploy-bench (or plain httpx) run.
 
-Prints one JSON line: requests/s, latency percentiles, in-run CPU seconds. Run in its own
-process so the parent can charge all of its CPU (start-up included) to it, like guidellm's.
+Prints one JSON line: requests/s, latency percentiles, in-run CPU seconds, the client's
+self-check (CPU and loop lag per worker, send lag, delivered rate, client-limited), the time
+spent building the report, and peak RSS of this process and of its worker processes. Run in
+its own process so the parent can charge all of its CPU (start-up included) to it, like
+guidellm's.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 from typing import Any
@@ -31,15 +35,27 @@ def run_llmdeploy(a: argparse.Namespace) -> dict[str, Any]:
             input_tokens=LengthDist.parse(a.input_tokens),
             output_tokens=LengthDist.parse(a.output_tokens),
         ),
-        stages=[LoadSpec(mode="concurrency", value=a.concurrency)],
-        stop=StopSpec(requests=a.requests, warmup_requests=a.warmup, timeout_s=60),
+        stages=[
+            LoadSpec(mode="rate", value=a.rate, arrivals=a.arrivals)
+            if a.rate
+            else LoadSpec(mode="concurrency", value=a.concurrency)
+        ],
+        stop=StopSpec(
+            requests=None if a.duration else a.requests,
+            duration_s=a.duration,
+            warmup_requests=a.warmup,
+            timeout_s=60,
+        ),
         scrape_metrics=False,
+        workers=a.workers,
     )
     cpu0, wall0 = time.process_time(), time.monotonic()
     report = run_bench(cfg, event_loop=a.loop)
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     st = report.stages[0]
     s = st.summary
+    c = s.client
+    assert c is not None
 
     def dist(name: str) -> dict[str, float] | None:
         d = getattr(s, name)
@@ -57,6 +73,14 @@ def run_llmdeploy(a: argparse.Namespace) -> dict[str, Any]:
         "tpot_ms": dist("tpot_ms"),
         "run_cpu_s": cpu,
         "run_wall_s": wall,
+        "window_s": s.duration_s,
+        "requests": s.requests,
+        "e2e_ms": dist("e2e_ms"),
+        "report_build_s": c.report_build_s,
+        "client": c.model_dump(mode="json"),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "prompt_tokens": s.prompt_tokens,
     }
 
 
@@ -118,6 +142,10 @@ def main(argv: list[str]) -> None:
     p.add_argument("--output-tokens", default="32")
     p.add_argument("--loop", default="auto")
     p.add_argument("--client", choices=["llmdeploy", "httpx"], default="llmdeploy")
+    p.add_argument("--workers", type=int, default=None, help="client processes (auto)")
+    p.add_argument("--rate", type=float, default=None, help="a rate stage (req/s)")
+    p.add_argument("--arrivals", default="constant")
+    p.add_argument("--duration", type=float, default=None, help="measured seconds")
     a = p.parse_args(argv)
     result = run_llmdeploy(a) if a.client == "llmdeploy" else run_httpx(a)
     print(json.dumps(result), flush=True)

@@ -179,3 +179,28 @@ def test_multi_turn_history_is_served_from_llamacpps_cache(llamacpp_url: str) ->
         assert p0 < p1 < p2, rows
         assert c0 < p0 / 2 < p0 <= c1 + 16, rows  # turn 2 finds turn 1's prompt
         assert c1 < c2 and p1 <= c2 + 16, rows  # turn 3 finds turn 2's prompt
+
+
+@pytest.mark.e2e
+def test_two_worker_processes_against_real_llamacpp(llamacpp_url: str) -> None:
+    """Worker processes against the real server: one merged stage, every request once, the
+    server's own token counts, and the client's self-check per process."""
+    cfg = BenchConfig(
+        target=resolve_target(url=f"{llamacpp_url}/v1"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(24),
+                              output_tokens=LengthDist.parse(8)),
+        stages=[LoadSpec(mode="concurrency", value=2), LoadSpec(mode="rate", value=4.0)],
+        stop=StopSpec(requests=6, timeout_s=60),
+        workers=2,
+    )
+    report = run_bench(cfg)
+    for stage in report.stages:
+        s, c = stage.summary, stage.summary.client
+        assert sorted(r.index for r in stage.records) == list(range(6))
+        assert s.ok == 6, s.errors_by_cause
+        assert s.output_tokens == 6 * 8 and s.token_sources == {"usage": 6}
+        assert c is not None and len(c.workers) == 2
+        assert all(w.requests == 3 and w.loop_lag_ms is not None for w in c.workers)
+        assert all(0 < w.cpu_percent < 100 for w in c.workers)
+    rate = report.stages[1].summary.client
+    assert rate is not None and rate.send_lag_ms is not None and rate.planned_rate_per_s == 4.0

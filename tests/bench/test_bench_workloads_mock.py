@@ -157,3 +157,57 @@ def test_burstgpt_replay_uses_seconds_and_skips_failed_rows(
         0, 0.025, 0.2, 0.3625]
     assert [r.prompt_tokens for r in records] == [47, 108, 30, 64]
     assert [r.output_tokens for r in records] == [18, 23, 27, 12]
+
+
+def test_conversations_stay_whole_on_one_worker_process(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    """--workers 2 with 3-turn conversations: each conversation's turns run in one process,
+    in order, each resending the answers its own process received."""
+    server = mock_server(ttft_ms=1, itl_ms=0.5, prefix_cache=True, record_requests=True)
+    cfg = BenchConfig(
+        target=TargetSpec(base_url=f"http://127.0.0.1:{server.port}"),
+        workload=WorkloadSpec(input_tokens=LengthDist.parse(10),
+                              output_tokens=LengthDist.parse(4), turns=3, prompt_nonce=5),
+        stages=[LoadSpec(mode="concurrency", value=4)],
+        stop=StopSpec(requests=24, timeout_s=10),
+        workers=2,
+    )
+    stage = run_bench(cfg).stages[0]
+    records = sorted(stage.records, key=lambda r: r.index)
+    assert [(r.conversation, r.turn) for r in records] == [
+        (c, t) for c in range(8) for t in range(3)]
+    assert all(r.ok for r in records)
+    client = stage.summary.client
+    assert client is not None and len(client.workers) == 2
+    assert sorted(w.requests for w in client.workers) == [12, 12]
+    for c in range(8):
+        turns = records[3 * c: 3 * c + 3]
+        assert turns[0].end_s <= turns[1].start_s and turns[1].end_s <= turns[2].start_s
+        # the later turns were served from the history the same conversation sent
+        assert turns[1].cached_tokens == turns[0].prompt_tokens
+        assert turns[2].cached_tokens == turns[1].prompt_tokens
+    histories = [b["messages"] for b in _bodies(server) if len(b["messages"]) == 5]
+    assert len(histories) == 8
+
+
+def test_trace_replay_over_two_workers_keeps_the_trace_offsets(
+    mock_server: Callable[..., MockServer],
+) -> None:
+    server = mock_server(ttft_ms=1, itl_ms=0.5)
+    cfg = BenchConfig(
+        target=TargetSpec(base_url=f"http://127.0.0.1:{server.port}"),
+        workload=WorkloadSpec(kind="trace", trace_path=str(DATA / "mooncake_sample.jsonl"),
+                              trace_format="mooncake", prompt_nonce=5),
+        stages=[LoadSpec(mode="trace", value=10)],
+        stop=StopSpec(requests=6, timeout_s=10),
+        workers=2,
+    )
+    stage = run_bench(cfg).stages[0]
+    records = sorted(stage.records, key=lambda r: r.index)
+    first = records[0].scheduled_s or 0
+    assert [round((r.scheduled_s or 0) - first, 6) for r in records] == [
+        0, 0, 0.05, 0.12, 0.2, 0.26]
+    assert [r.prompt_tokens for r in records] == [600, 520, 1100, 300, 1100, 40]
+    client = stage.summary.client
+    assert client is not None and len(client.workers) == 2

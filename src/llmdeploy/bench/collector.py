@@ -86,7 +86,8 @@ def _int_or_none(value: Any) -> int | None:
 
 
 class Collector:
-    """Collects one response: content-chunk times, usage, outcome. A ``BodySink``."""
+    """Collects one response: content-chunk times (``time.monotonic()`` - ``origin``),
+    usage, outcome; ``end_t`` is the monotonic time of the end. A ``BodySink``."""
 
     __slots__ = (
         "_body",
@@ -105,6 +106,7 @@ class Collector:
         "error_detail",
         "events",
         "malformed",
+        "origin",
         "output_tokens",
         "prompt_tokens",
         "status",
@@ -112,11 +114,14 @@ class Collector:
         "token_times",
     )
 
-    def __init__(self, api: ApiName, stream: bool) -> None:
+    def __init__(self, api: ApiName, stream: bool, origin: float = 0.0) -> None:
         self.api = api
+        # content-chunk times are kept relative to origin (the run's), so a stage's
+        # millions of them need no second pass to be made relative after the stage
+        self.origin = origin
         self.stream = stream
         self.status = 0
-        self.token_times: list[float] = []
+        self.token_times: list[float] = []  # seconds after origin
         self.prompt_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cached_tokens: int | None = None
@@ -305,7 +310,7 @@ class Collector:
                     delta = choice.get("delta")
                     content = _generated_text(delta) if delta is not None else choice.get("text")
                     if content:
-                        self.token_times.append(t)
+                        self.token_times.append(t - self.origin)
                         break
                 else:
                     self._quiet_event(obj)
@@ -331,7 +336,7 @@ class Collector:
         if obj is None:
             return
         if _ollama_text(obj):
-            self.token_times.append(t)
+            self.token_times.append(t - self.origin)
         else:
             self.events += 1
         if obj.get("done"):

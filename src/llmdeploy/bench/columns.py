@@ -68,6 +68,26 @@ def _goodput(field: str) -> Callable[[StageSummary], float | None]:
     return lambda s: None if s.goodput is None else float(getattr(s.goodput, field))
 
 
+def _client_cpu(s: StageSummary) -> float | None:
+    return None if s.client is None else s.client.max_cpu_percent
+
+
+def _client_lag(s: StageSummary) -> float | None:
+    return None if s.client is None else s.client.max_loop_lag_p99_ms
+
+
+def _client_limited(s: StageSummary) -> float | None:
+    return None if s.client is None else float(s.client.client_limited)
+
+
+def _client_rate_error(s: StageSummary) -> float | None:
+    return None if s.client is None else s.client.rate_error
+
+
+def _client_workers(s: StageSummary) -> float | None:
+    return None if s.client is None or not s.client.workers else float(len(s.client.workers))
+
+
 _METRIC_LIST = [
     *(
         Metric(f"{name}_{stat}_ms", "ms", _latency(field, stat), higher_is_better=False)
@@ -83,6 +103,12 @@ _METRIC_LIST = [
     Metric("requests", "requests", _scalar("requests"), True),
     Metric("goodput_per_s", "req/s", _goodput("requests_per_s"), True),
     Metric("goodput_ratio", "fraction", _goodput("ratio"), True),
+    # the client's self-check (llmdeploy.bench.selfcheck): highest worker, and the verdict
+    Metric("client_cpu_percent", "% of a core", _client_cpu, False),
+    Metric("client_loop_lag_p99_ms", "ms", _client_lag, False),
+    Metric("client_rate_error", "fraction", _client_rate_error, True),
+    Metric("client_limited", "0/1", _client_limited, False),
+    Metric("client_workers", "processes", _client_workers, True),
 ]
 METRICS: dict[str, Metric] = {m.key: m for m in _METRIC_LIST}
 
@@ -140,6 +166,18 @@ def _goodput_text(s: StageSummary) -> str:
     return "-" if g is None else f"{g.requests_per_s:.2f}/s ({g.ratio:.0%})"
 
 
+def _limited_text(s: StageSummary) -> str:
+    if s.client is None:
+        return "-"
+    return "YES" if s.client.client_limited else "no"
+
+
+def _rate_error_text(s: StageSummary) -> str:
+    if s.client is None or s.client.rate_error is None:
+        return "-"
+    return f"{s.client.rate_error:+.2%}"
+
+
 def _latency_columns() -> list[Column]:
     columns = []
     for name, _, label in LATENCIES[:4]:
@@ -164,4 +202,12 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     Column("concurrency", METRICS["concurrency"]),
     *_latency_columns(),
     Column("goodput", METRICS["goodput_per_s"], text=_goodput_text, optional=True),
+    Column("client workers", METRICS["client_workers"], digits=0, optional=True),
+    Column("client CPU % (max/worker)", METRICS["client_cpu_percent"], digits=0,
+           optional=True),
+    Column("client loop lag p99 ms", METRICS["client_loop_lag_p99_ms"], optional=True),
+    Column("client rate error", METRICS["client_rate_error"], text=_rate_error_text,
+           optional=True),
+    Column("client-limited", METRICS["client_limited"], text=_limited_text,
+           alert=lambda s: s.client is not None and s.client.client_limited, optional=True),
 )

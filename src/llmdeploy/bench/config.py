@@ -211,6 +211,7 @@ class BenchConfig(_Model):
     fail_on: list[str] = Field(default_factory=list)
     scrape_metrics: bool = True
     metrics_interval_s: float = 2.0
+    workers: int | None = Field(default=None, ge=1)  # client processes; None: automatic
 
     @model_validator(mode="after")
     def _stages(self) -> BenchConfig:

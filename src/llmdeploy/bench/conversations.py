@@ -69,8 +69,8 @@ class TextCollector(Collector):
 
     __slots__ = ("parts",)
 
-    def __init__(self, api: Any, stream: bool) -> None:
-        super().__init__(api, stream)
+    def __init__(self, api: Any, stream: bool, origin: float = 0.0) -> None:
+        super().__init__(api, stream, origin)
         self.parts: list[str] = []
 
     @property

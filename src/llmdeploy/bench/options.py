@@ -32,7 +32,13 @@ from llmdeploy.bench.target import RunningEndpoint, resolve_target
 from llmdeploy.bench.traces import TraceFormat, guess_format, load_trace, window
 from llmdeploy.errors import UsageError
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "BenchOptions", "config_from_options", "usage_choice"]
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "BenchOptions",
+    "config_from_options",
+    "parse_workers",
+    "usage_choice",
+]
 
 DEFAULT_OUTPUT_TOKENS = 128  # synthetic and fixed-prompt workloads; datasets bring their own
 
@@ -90,6 +96,7 @@ class BenchOptions:
     html: Path | None = None
     csv: Path | None = None
     vllm_json: Path | None = None
+    workers: str = "auto"
 
     @property
     def names_a_deployment(self) -> bool:
@@ -184,6 +191,7 @@ def config_from_options(
             slo=slo,
             fail_on=[str(g) for g in gates],
             scrape_metrics=o.server_metrics,
+            workers=parse_workers(o.workers),
         )
     except ValidationError as exc:
         raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
@@ -191,6 +199,20 @@ def config_from_options(
                        ("--vllm-json", o.vllm_json)):
         _check_writable(flag, path)
     return config
+
+
+def parse_workers(text: str) -> int | None:
+    """``--workers``: ``auto`` (None: the runner decides per stage) or a whole number >= 1."""
+    value = text.strip().lower()
+    if value == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"--workers must be auto or a whole number >= 1 (got {text!r})")
+    return n
 
 
 def usage_choice(value: str | None, allowed: tuple[str, ...], flag: str) -> None:

@@ -8,9 +8,11 @@ the run origin (``BenchReport.origin`` is meaningless outside the run, only diff
 
 Schema versions: 2 added cached prompt tokens, the first server message per error cause,
 downgrades (request fields dropped because the server refused them) and the API source; 3
-added the conversation and turn of each request (multi-turn workloads), per-turn summaries
-and the prompt tokens the workload made cacheable on purpose. Older reports are read as
-version 3 with those fields empty.
+added the conversation and turn of each request (multi-turn workloads), per-turn summaries,
+the prompt tokens the workload made cacheable on purpose, and the client's self-check per
+stage (``StageSummary.client``: CPU use and event-loop lag per worker process, send lag,
+delivered rate, the client-limited verdict). Older reports are read as version 3 with those
+fields empty.
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ READABLE_VERSIONS = (1, 2, 3)
 __all__ = [
     "SCHEMA_VERSION",
     "BenchReport",
+    "ClientCheck",
     "Distribution",
     "Downgrade",
     "EnvironmentInfo",
     "GoodputSummary",
+    "LagStats",
     "RequestRecord",
     "ServerView",
     "StageResult",
     "StageSummary",
     "TurnSummary",
+    "WorkerUsage",
     "load_report",
 ]
 
@@ -124,6 +129,64 @@ class TurnSummary(_Model):
     cached_prompt_tokens: int | None = None
 
 
+class LagStats(_Model):
+    """Lateness of a timer or a send, in milliseconds: median, 99th percentile, maximum."""
+
+    p50: float
+    p99: float
+    max: float
+    samples: int
+
+
+class WorkerUsage(_Model):
+    """What one client process spent on a stage, measured in that process: CPU seconds
+    (user + system, ``time.process_time``) over its stage window, that as % of one core,
+    and the lateness of a timer it ran every few milliseconds (event-loop lag)."""
+
+    worker: int
+    pid: int
+    requests: int  # work items this process sent
+    wall_s: float
+    cpu_s: float
+    cpu_percent: float  # cpu_s / wall_s * 100: 100 is one core fully busy
+    loop_lag_ms: LagStats | None = None
+
+
+class ClientCheck(_Model):
+    """The client certifying itself for one stage (definitions and thresholds in
+    docs/bench.md, constants in :mod:`llmdeploy.bench.selfcheck`).
+
+    ``send_lag_ms``: actual send - planned send of measured requests (rate stages).
+    ``delivered_rate_per_s``: (n - 1) / (last actual send - first planned send) over the n
+    measured requests; ``planned_rate_per_s``: (n - 1) / (last planned - first planned
+    send), the target itself for constant arrivals; ``rate_error`` = delivered / planned - 1
+    (never above 0: a request never leaves before its planned time).
+    ``cap_waits``: sends held back by ``--max-concurrency`` (then send lag is the cap's,
+    not the client's). ``client_limited``: a threshold was passed; ``reasons`` says which."""
+
+    workers: list[WorkerUsage] = Field(default_factory=list)
+    send_lag_ms: LagStats | None = None
+    cap_waits: int = 0
+    target_rate_per_s: float | None = None
+    planned_rate_per_s: float | None = None
+    delivered_rate_per_s: float | None = None
+    rate_error: float | None = None
+    client_limited: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    # after the last process's share ended: its results' trip to the runner, the merge, the
+    # records and the summary
+    report_build_s: float | None = None
+
+    @property
+    def max_cpu_percent(self) -> float | None:
+        return max((w.cpu_percent for w in self.workers), default=None)
+
+    @property
+    def max_loop_lag_p99_ms(self) -> float | None:
+        lags = [w.loop_lag_ms.p99 for w in self.workers if w.loop_lag_ms is not None]
+        return max(lags, default=None)
+
+
 class StageSummary(_Model):
     requests: int  # measured requests (warm-up excluded), failed ones included
     ok: int
@@ -148,6 +211,7 @@ class StageSummary(_Model):
     token_sources: dict[str, int] = Field(default_factory=dict)
     goodput: GoodputSummary | None = None
     by_turn: list[TurnSummary] = Field(default_factory=list)  # multi-turn workloads
+    client: ClientCheck | None = None  # the client's self-check (None in old reports)
 
 
 class ServerView(_Model):

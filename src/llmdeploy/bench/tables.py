@@ -30,6 +30,7 @@ __all__ = [
     "Note",
     "RunDescription",
     "SummaryRow",
+    "client_limited_warning",
     "compare_rows",
     "describe_run",
     "error_messages",
@@ -208,12 +209,27 @@ def stage_notes(stage: StageResult) -> list[Note]:
         notes.append(Note(f"send lag p99 {s.schedule_lag_ms.p99:.2f} ms"))
     if stage.aborted:
         notes.append(Note(f"stopped early: {stage.aborted}", "error"))
+    warning = client_limited_warning(stage)
+    if warning:
+        notes.append(Note(warning, "error"))
     if stage.server is not None and stage.server.derived:
         server = ", ".join(f"{k} {format_number(v, 1)}" for k, v in stage.server.derived.items())
         notes.append(Note(f"server: {server}"))
     elif stage.server is not None and stage.server.error:
         notes.append(Note(f"server metrics: {stage.server.error}", "dim"))
     return notes
+
+
+def client_limited_warning(stage: StageResult) -> str | None:
+    """The warning for a stage the client could not drive as planned (None when it could,
+    or for a report without a self-check)."""
+    c = stage.summary.client
+    if c is None or not c.client_limited:
+        return None
+    return (
+        f"client-limited: {'; '.join(c.reasons)}. These figures may show the client's "
+        "ceiling, not the server's: raise --workers or lower the load"
+    )
 
 
 def error_messages(report: BenchReport) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +61,7 @@ _WORDS = tuple(_WORD_TEXT.split())
 _TAG_WORDS = 3
 _TAG_SPACE = len(_WORDS) ** _TAG_WORDS
 PREFLIGHT_MAX_TOKENS = 4  # the pre-flight request's output cap
+_POOL_FROM = 4096  # random texts of this many words or more are cut from one seeded text
 _TAG_STEP = 7919  # a prime that does not divide len(_WORDS) ** 3: n -> tag is a bijection
 
 
@@ -232,6 +234,8 @@ class Workload:
                 self._dataset = load_dataset(spec.dataset_path)
                 if spec.dataset_shuffle:
                     random.Random(spec.seed).shuffle(self._dataset)
+        self._pool_text: str | None = None
+        self._pool_starts = array("I")
         nonce = spec.prompt_nonce if spec.prompt_nonce is not None else spec.seed
         self._nonce = nonce
         self._tag_offset = random.Random(f"{nonce}/tags").randrange(_TAG_SPACE)
@@ -327,10 +331,10 @@ class Workload:
         ``prefix``."""
         if self.spec.unique_prompts:
             tag = self.tag(n)[: min(n_in, _TAG_WORDS)]
-            words = tag + rng.choices(_WORDS, k=n_in - len(tag)) if n_in > len(tag) else tag
+            rest = self._random_words(rng, n_in - len(tag))
+            text = " ".join(tag) + (" " + rest if rest else "")
         else:
-            words = rng.choices(_WORDS, k=n_in)
-        text = " ".join(words)
+            text = self._random_words(rng, n_in)
         return f"{prefix} {text}" if prefix else text
 
     def _trace_prompt(self, n: int, rng: random.Random) -> Prompt:
@@ -370,6 +374,33 @@ class Workload:
         if out is None:
             return dataset_cap
         return sample_length(out, random.Random((self.spec.seed << 40) + n))
+
+    def _random_words(self, rng: random.Random, k: int) -> str:
+        """``k`` random words. Up to ``_POOL_FROM`` words, drawn one by one; longer texts
+        (a 100K-token prompt costs ~10 ms drawn word by word, which stalls the event loop
+        that stamps arriving tokens) are a window at a seeded random offset of one seeded
+        text of random words, cut by one string slice."""
+        if k <= 0:
+            return ""
+        if k < _POOL_FROM:
+            return " ".join(rng.choices(_WORDS, k=k))
+        text, starts = self._pool(k)
+        first = rng.randrange(len(starts) - k)
+        return text[starts[first] : starts[first + k] - 1]
+
+    def _pool(self, k: int) -> tuple[str, array[int]]:
+        """A seeded text of at least ``2 k`` random words and its word start offsets
+        (one more at the end): built once per run, grown when a longer prompt needs it."""
+        if self._pool_text is None or len(self._pool_starts) - 1 < 2 * k:
+            words = random.Random(f"{self.spec.seed}/pool").choices(_WORDS, k=max(2 * k, 65536))
+            starts = array("I", [0])
+            offset = 0
+            for w in words:
+                offset += len(w) + 1
+                starts.append(offset)
+            self._pool_text = " ".join(words) + " "
+            self._pool_starts = starts
+        return self._pool_text, self._pool_starts
 
     def preflight_prompt(self) -> Prompt:
         """A short prompt shared with no request of the run (for the pre-flight check)."""

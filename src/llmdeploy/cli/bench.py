@@ -134,6 +134,9 @@ def bench(
                                   "(on a terminal)."),
     loop: str = typer.Option("auto", "--loop", help="Event loop: auto (uvloop if installed), "
                              "asyncio or uvloop."),
+    workers: str = typer.Option("auto", "--workers", help="Client processes sharing each "
+                                "stage's load (one schedule, one merged report); auto: from "
+                                "the load and the CPU cores."),
 ) -> None:
     """Run a benchmark (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -159,6 +162,7 @@ def bench(
         trace_start=trace_start, trace_duration=trace_duration, extra_body=extra_body,
         seed=seed, slo=slo, fail_on=tuple(fail_on or ()), server_metrics=metrics,
         metrics_path=metrics_path, output=output, html=html, csv=csv, vllm_json=vllm_json,
+        workers=workers,
     )
     found = _running_deployment(options) if options.names_a_deployment else None
     config = config_from_options(options, found)

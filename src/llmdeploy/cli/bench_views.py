@@ -36,7 +36,13 @@ def _print_summary(report: BenchReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from llmdeploy.bench.tables import describe_run, error_messages, stage_notes, summary_table
+    from llmdeploy.bench.tables import (
+        client_limited_warning,
+        describe_run,
+        error_messages,
+        stage_notes,
+        summary_table,
+    )
     from llmdeploy.cli.console import out
 
     console = out()
@@ -72,6 +78,11 @@ def _print_summary(report: BenchReport) -> None:
         )
     for cause, message in messages:
         console.print(f"  [red]{escape(cause)}[/red]: {escape(message)}", soft_wrap=True)
+    for st in report.stages:
+        warning = client_limited_warning(st)
+        if warning:
+            console.print(f"[yellow]! {escape(st.name)}: {escape(warning)}[/yellow]",
+                          soft_wrap=True)
     for g in report.gates:
         console.print(f"  [red]✗ {escape(g)}[/red]")
     if not report.gates and report.config.fail_on:
