@@ -55,7 +55,7 @@ def up(
     resolved = resolve_profile(profile, profile_file)
     chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
-        from llmdeploy.cli.console import out
+        from llmdeploy.cli.console import write
         from llmdeploy.deploy.up import render_deployment
         from llmdeploy.render.bundle import COMMANDS
 
@@ -63,7 +63,7 @@ def up(
             resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
         )
         commands = next(f for f in files if f.path == COMMANDS)
-        out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
+        write(commands.content)
         return
     from llmdeploy.cli.progress import RichReporter
     from llmdeploy.deploy.up import UpRequest
@@ -245,7 +245,7 @@ def status(
     as_json: bool = JsonOpt,
 ) -> None:
     """List deployments: endpoint, health, uptime, image, model."""
-    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.console import out, print_json, write
     from llmdeploy.deploy.status import status as do_status
     from llmdeploy.engines.selection import choose_engine
 
@@ -259,7 +259,7 @@ def status(
         print_json(data)
         return
     if not data:
-        out().print("no deployments (start one with `llmdeploy up --profile NAME`)")
+        write("no deployments (start one with `llmdeploy up --profile NAME`)\n")
         return
     from rich.table import Table
 

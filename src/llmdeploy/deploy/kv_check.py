@@ -13,12 +13,15 @@ the start and stops at the line it needs (a few hundred lines in).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from llmdeploy.backends.server_figures import LOOKED_FOR, MAX_LOG_LINES, read_server_kv
 from llmdeploy.core.kv_report import TOLERANCE, KvCheck, PlannedKv, ServerKv, compared_unit
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.engines.base import Engine
-from llmdeploy.planner.report import FitReport
+
+if TYPE_CHECKING:  # the planner is imported by whoever made the report
+    from llmdeploy.planner.report import FitReport
 
 
 def planned_kv(report: FitReport | None) -> PlannedKv | None:

@@ -20,7 +20,7 @@ from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
-from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
+from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
@@ -147,7 +147,8 @@ def _start(
         )
         if after_healthy is not None:
             after_healthy(run_plan, report)
-        container = engine.inspect(container.id) or container
+        # healthy means running too: the server answered and its container has not stopped
+        container = running_container(engine, container.id)
     except KeyboardInterrupt as exc:
         report.finish(success=False)
         _cleanup(engine, run_plan, created, keep=False)
