@@ -162,7 +162,13 @@ def test_a_missing_container_is_none_and_stop_or_remove_of_it_is_quiet(
     engine.stop("gone")
     engine.remove("gone")
     assert list(engine.logs("gone")) == []
-    assert all(path == "/containers/gone/json" for _, path in api.calls())
+    # each call is answered "no such container" and ends quietly; nothing else is touched
+    assert api.calls() == [
+        ("GET", "/containers/gone/json"),
+        ("POST", "/containers/gone/stop"),
+        ("DELETE", "/containers/gone"),
+        ("GET", "/containers/gone/logs"),
+    ]
 
 
 def test_logs_are_demultiplexed_into_lines_and_tail_is_sent(
