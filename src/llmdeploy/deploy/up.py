@@ -14,7 +14,7 @@ machine that runs it, and a rendered file runs elsewhere).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +24,10 @@ from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.core.sizes import format_bytes
+from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.images import ImageReady, PullPolicy, write_files
 from llmdeploy.deploy.plan import plan_deployment
+from llmdeploy.deploy.ready_time import TimeToReady
 from llmdeploy.engines.selection import EngineChoice, render_traits
 from llmdeploy.errors import RenderError
 from llmdeploy.models.store import ModelStore, StoredModel
@@ -62,6 +64,7 @@ class UpRequest:
     keep_on_failure: bool = False
     ignore_fit: bool = False
     registry: RegistryAccess = DEFAULT_ACCESS
+    warm_up: bool = False  # a one-token chat request once healthy (deploy.warm_up)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class UpResult:
     replaced: bool
     elapsed_s: float
     kv_cache: KvCheck | None = None
+    ready: TimeToReady = field(default_factory=TimeToReady)  # deploy.ready_time
 
 
 def up(
@@ -90,7 +94,8 @@ def up(
 
     ``engine``: an engine to use instead of opening ``request.engine`` (tests, embedding).
     Raises the error of the step that failed (ModelError, PlanError, EngineError,
-    DeploymentError, ...); whatever this call created is removed first.
+    DeploymentError, ...); whatever this call created is removed first. The time to ready
+    is recorded for ``status`` (``deploy.ready_record``) once the deployment is healthy.
     """
     from llmdeploy.deploy.kv_check import planned_kv
     from llmdeploy.deploy.lifecycle import UpOptions, start
@@ -101,6 +106,7 @@ def up(
     try:
         report.phase("model", f"Resolving model {request.profile.model.ref}")
         stored = place_model(request.profile)
+        model_s = time.monotonic() - started
         report.detail(
             f"{stored.path} ({format_bytes(stored.size_bytes)}, "
             + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
@@ -132,11 +138,17 @@ def up(
                 force_build=request.force_build,
                 keep_on_failure=request.keep_on_failure,
                 access=request.registry,
+                warm_up=request.warm_up,
+                model_s=model_s,
             ),
             report,
             after_healthy=post_start_hook(request.profile.backend),
         )
         kv = compare_kv(eng, result.container.id, result.container.deployment_labels, report)
+        elapsed_s = time.monotonic() - started
+        ready = replace(result.ready, total_s=elapsed_s)
+        if not result.unchanged:
+            ready_record.write(result.container.id, eng.name, ready)
     finally:
         if opened:
             eng.close()
@@ -150,8 +162,9 @@ def up(
         health=result.health,
         unchanged=result.unchanged,
         replaced=result.replaced,
-        elapsed_s=time.monotonic() - started,
+        elapsed_s=elapsed_s,
         kv_cache=kv,
+        ready=ready,
     )
 
 
