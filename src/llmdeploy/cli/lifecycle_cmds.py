@@ -61,14 +61,13 @@ def up(
     chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
         from llmdeploy.cli.console import write
-        from llmdeploy.deploy.up import render_deployment
-        from llmdeploy.render.bundle import COMMANDS
+        from llmdeploy.deploy.up import dry_run_commands
 
-        files = render_deployment(
-            resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
+        write(
+            dry_run_commands(
+                resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
+            )
         )
-        commands = next(f for f in files if f.path == COMMANDS)
-        write(commands.content)
         return
     from llmdeploy.cli.progress import RichReporter
     from llmdeploy.deploy.up import UpRequest

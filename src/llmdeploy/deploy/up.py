@@ -279,6 +279,21 @@ def render_deployment(
     return render_bundle(plan, render_traits(engine))
 
 
+def dry_run_commands(
+    profile: Profile,
+    engine: EngineChoice,
+    *,
+    base_dir: Path | None = None,
+    deployment: str | None = None,
+) -> str:
+    """What ``up --dry-run`` prints: the ``commands.sh`` of :func:`render_deployment`
+    (the same lines, without rendering the build context's templates)."""
+    from llmdeploy.render.bundle import commands_file
+
+    plan = plan_without_fetching(profile, base_dir=base_dir, deployment=deployment)
+    return commands_file(plan, render_traits(engine)).content
+
+
 def render_into(
     out_dir: Path,
     profile: Profile,
