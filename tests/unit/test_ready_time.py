@@ -163,3 +163,11 @@ def test_warm_up_failures_name_the_url(
     with pytest.raises(DeploymentError) as info:
         first_token_s(url, "tiny")
     assert said in info.value.message and f"{url}/chat/completions" in info.value.message
+
+
+def test_figures_read_back_are_the_figures_written() -> None:
+    """Recorded to the millisecond: status shows what up showed, other_s included."""
+    odd = TimeToReady(total_s=1.23456, image_s=0.0104, model_s=0.0006, container_start_s=0.2404,
+                      server_load_s=0.5004, image_source="local")
+    again = TimeToReady.from_dict(odd.to_dict())
+    assert again.to_dict() == odd.to_dict() and again.summary() == odd.summary()

@@ -62,12 +62,22 @@ class TimeToReady:
             return None
         return max(0.0, self.total_s - sum(v for v in self.phases().values() if v is not None))
 
+    def rounded(self) -> TimeToReady:
+        """The figures to the millisecond, as recorded and shown (so ``other_s`` computed
+        from them is the same wherever they are read back)."""
+        return TimeToReady(
+            total_s=_rounded(self.total_s),
+            image_source=self.image_source,
+            **{f"{name}_s": _rounded(value) for name, value in self.phases().items()},
+        )
+
     def to_dict(self) -> dict[str, object]:
         """The ``time_to_ready`` object of ``up --json`` and ``status --json``."""
+        shown = self.rounded()
         return {
-            "total_s": _rounded(self.total_s),
-            "phases_s": {name: _rounded(value) for name, value in self.phases().items()},
-            "other_s": _rounded(self.other_s),
+            "total_s": shown.total_s,
+            "phases_s": shown.phases(),
+            "other_s": _rounded(shown.other_s),
             "image_source": self.image_source,
         }
 
@@ -108,11 +118,12 @@ class TimeToReady:
     def summary(self) -> str:
         """``1.08 s: image 0.01 s, model 0.00 s, container start 0.27 s, server load 0.52 s,
         first token -, other 0.28 s`` (one line for the console)."""
+        shown = self.rounded()
         parts = [
-            f"{name.replace('_', ' ')} {_shown(value)}" for name, value in self.phases().items()
+            f"{name.replace('_', ' ')} {_shown(value)}" for name, value in shown.phases().items()
         ]
-        parts.append(f"other {_shown(self.other_s)}")
-        return f"{_shown(self.total_s)}: " + ", ".join(parts)
+        parts.append(f"other {_shown(shown.other_s)}")
+        return f"{_shown(shown.total_s)}: " + ", ".join(parts)
 
 
 def _rounded(value: float | None) -> float | None:
@@ -133,5 +144,4 @@ def _number(value: object) -> float | None:
 
 
 def _shown(value: float | None) -> str:
-    # rounded as recorded first, so up's line and status' line agree to the digit
-    return "-" if value is None else f"{round(value, 3):.2f} s"
+    return "-" if value is None else f"{value:.2f} s"
