@@ -9,6 +9,7 @@ modules (about 85 ms, half of ``llmdeploy --help``) to draw boxes around the sam
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -46,8 +47,29 @@ def _root(
         os.environ[ENV_DEBUG] = "1"
 
 
+def run() -> None:
+    """Console-script entry point (``llmdeploy``, ``python -m llmdeploy``): :func:`main`, then
+    an interpreter exit that skips re-scanning what is left for garbage cycles.
+
+    Python's shutdown collects garbage cycles several times while it clears the modules; with
+    the ~350 modules and ~35,000 tracked objects of ``status`` or ``up`` that is ~35 ms of
+    pure CPU (strace: no system call between the signal reset and the first munmap), a fifth
+    of a quick command. ``gc.freeze()`` moves every object alive at that point into the
+    collector's permanent generation, so those passes have nothing to scan. Nothing else
+    changes: atexit handlers run, sys.stdout/stderr are flushed, modules are cleared, and
+    objects are still freed by reference counting. Only objects caught in a reference cycle
+    at exit are not collected, and nothing of ours relies on that: every file and every state
+    record is written and closed inside a ``with`` block before the command returns. Not in
+    :func:`main`, which tests call in-process many times.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 def main() -> None:
-    """Console-script entry point: run the app, print user errors without tracebacks."""
+    """Run the app, print user errors without tracebacks (tests call this in-process)."""
     from llmdeploy.errors import LlmdeployError
 
     try:
