@@ -19,16 +19,19 @@ import pytest
 from fake_engine_api import FakeEngineApi, serve
 
 # heavy modules no quick command needs: httpx's own CLI (click, pygments), templating,
-# the engine SDKs and their HTTP stack, the backends a llama.cpp profile does not use
+# the engine SDKs and their HTTP stack, the backends a llama.cpp profile does not use, and
+# Typer's pydantic adapters (cli/plain_params.py)
 EVERYWHERE = (
     "httpx", "click", "pygments", "jinja2", "docker", "podman", "requests", "urllib3",
+    "typer._adapters",
     "llmdeploy.backends.vllm", "llmdeploy.backends.ollama", "typer.rich_utils",
 )
 CASES = {
     # the command modules are imported for their docstrings; no domain code is
     "help": (["--help"], (*EVERYWHERE, "rich", "pydantic", "llmdeploy.profiles",
                           "llmdeploy.deploy", "llmdeploy.engines", "llmdeploy.bench")),
-    "status": (["status"], (*EVERYWHERE, "rich", "llmdeploy.planner", "llmdeploy.backends",
+    "status": (["status"], (*EVERYWHERE, "rich", "pydantic", "llmdeploy.planner",
+                            "llmdeploy.backends",
                             "yaml", "llmdeploy.cli.bench")),
     "dry-run": (["up", "--profile", "edge-podman", "--dry-run"],
                 (*EVERYWHERE[2:], "httpx", "rich", "llmdeploy.deploy.health",

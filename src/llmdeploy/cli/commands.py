@@ -20,6 +20,8 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from llmdeploy.cli.plain_params import use_plain_coercion
+
 # name -> (module, attribute): a command function, or a typer.Typer for a command group
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("llmdeploy.cli.doctor", "doctor"),
@@ -49,6 +51,7 @@ def build(name: str) -> Any:
 
     Built through a one-command Typer, Typer's public way to turn a function or sub-Typer
     into a click command; the parent's ``rich_markup_mode=None`` reaches the subcommands.
+    Plain ``str``/``Path``/``bool`` options are coerced without pydantic (``cli/plain_params.py``).
     """
     found = target(name)
     holder = typer.Typer(rich_markup_mode=None, add_completion=False)
@@ -59,7 +62,9 @@ def build(name: str) -> Any:
         holder.command(name)(found)
     group = typer.main.get_command(holder)
     assert isinstance(group, TyperGroup)
-    return group.commands[name]
+    command = group.commands[name]
+    use_plain_coercion(command)
+    return command
 
 
 def short_help(name: str, limit: int) -> str:
@@ -114,6 +119,7 @@ class LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.commands = LazyCommands()
+        use_plain_coercion(self)  # --version, --debug
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)
