@@ -5,7 +5,8 @@ these machines) and connect by asking ``/version`` (Podman 4.3 answers it in ~35
 collects host facts). ``status``, ``down``, ``logs`` and most of ``up`` need a handful of
 plain calls: ping, inspect, list, logs, stop, remove, image inspect. :class:`EngineApi`
 makes them over one kept-alive HTTP/1.1 connection (a unix socket or TCP), and the engines
-(``sdk_engine``) load their SDK only for what needs it (create, build, pull, push).
+(``sdk_engine``) load their SDK only for what needs it (build, pull, push, and Docker's
+create; Podman's create body is rendered by ``libpod_create``).
 
 Paths are the ones the SDKs call: Podman's libpod API (``/v4.0.0/libpod/...``, which every
 Podman from 4.0 serves), Docker's Engine API at the version the daemon states in its

@@ -11,6 +11,7 @@ from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.run_spec import BuildRequest, PushResult, RunSpec
 from llmdeploy.engines.addresses import ApiAddress, as_url, podman_addresses
 from llmdeploy.engines.http_api import EngineApi, supports
+from llmdeploy.engines.libpod_create import libpod_create_body
 from llmdeploy.engines.podman_service import TransientService, first_answering, socket_answers
 from llmdeploy.engines.registry_errors import registry_error
 from llmdeploy.engines.sdk_engine import SdkEngine, build_kwargs, load_sdk, ulimit_pairs
@@ -114,6 +115,10 @@ class PodmanEngine(SdkEngine):
             kwargs["devices"] = list(DEVICE_PATHS[spec.gpu.vendor])
             kwargs["group_add"] = ["video"]
         return kwargs
+
+    def create_body(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """libpod's create body without podman-py (``engines/libpod_create.py``)."""
+        return libpod_create_body(kwargs)
 
     def pull_image(self, repository: str, tag: str, access: RegistryAccess) -> str | None:
         # libpod answers a failed pull with 200 and an {"error": ...} line in its stream, which

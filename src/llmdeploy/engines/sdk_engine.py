@@ -5,9 +5,11 @@ of SDK exceptions to llmdeploy's exception tree.
 
 Two layers, as in docker-py: :attr:`SdkEngine.api` (``engines.http_api``, standard library
 only) makes the calls every command needs (inspect, list, logs, stop, remove, image
-inspect); the SDK client (:attr:`SdkEngine.client`) is imported and made on first use, by
-the calls that need its payload rendering or streams (create, build, pull, push, tag). An
-engine reached over ``ssh://`` or given an SDK client (tests) uses the SDK for everything.
+inspect), and Podman's container create (:meth:`SdkEngine.create_body`: libpod's body
+rendered as podman-py renders it, ``engines.libpod_create``); the SDK client
+(:attr:`SdkEngine.client`) is imported and made on first use, by the calls that need its
+payload rendering or streams (Docker's create, build, pull, push, tag). An engine reached
+over ``ssh://`` or given an SDK client (tests) uses the SDK for everything.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
@@ -277,8 +280,45 @@ class SdkEngine:
             kwargs["ipc_mode"] = spec.ipc_mode
         return kwargs
 
+    def create_body(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The create request's JSON body for :attr:`api` (rendered as the SDK renders
+        ``kwargs``); None: create through the SDK."""
+        return None
+
     def run(self, spec: RunSpec) -> ContainerInfo:
         kwargs = self.create_kwargs(spec)
+        body = self.create_body(kwargs) if self.api is not None else None
+        if body is not None:
+            container_id = self._create_and_start(spec, body)
+        else:
+            container_id = self._sdk_create_and_start(spec, kwargs)
+        info = self.inspect(container_id)
+        if info is None:
+            raise EngineError(f"container {spec.name} vanished right after it started")
+        return info
+
+    def _create_and_start(self, spec: RunSpec, body: dict[str, Any]) -> str:
+        """Create and start over :attr:`api`, with the SDK path's errors: 404 (no such
+        image) is ImageError, a failed start removes the container."""
+        assert self.api is not None
+        try:
+            created = self.api.call("POST", "/containers/create", body=body).json()
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ImageError(f"image {spec.image} not found in {self.name}") from exc
+            raise self._error(f"creating container {spec.name}", exc) from exc
+        container_id = str(created["Id"])
+        try:
+            self.api.call("POST", f"/containers/{quote(container_id, safe='')}/start")
+        except ApiError as exc:
+            self._force_remove(container_id)
+            raise self._error(f"starting container {spec.name}", exc) from exc
+        except BaseException:
+            self._force_remove(container_id)
+            raise
+        return container_id
+
+    def _sdk_create_and_start(self, spec: RunSpec, kwargs: dict[str, Any]) -> str:
         try:
             container = self.client.containers.create(**kwargs)
         except self.not_found as exc:
@@ -293,10 +333,7 @@ class SdkEngine:
         except BaseException:
             self._force_remove(container.id)
             raise
-        info = self.inspect(container.id)
-        if info is None:
-            raise EngineError(f"container {spec.name} vanished right after it started")
-        return info
+        return str(container.id)
 
     def inspect(self, name_or_id: str) -> ContainerInfo | None:
         if self.api is not None:
@@ -342,7 +379,10 @@ class SdkEngine:
 
     def _force_remove(self, name_or_id: str) -> None:
         with contextlib.suppress(Exception):
-            self.client.containers.get(name_or_id).remove(force=True)
+            if self.api is not None:
+                self.api.remove(name_or_id)
+            else:
+                self.client.containers.get(name_or_id).remove(force=True)
 
     def logs(
         self, name_or_id: str, *, follow: bool = False, tail: int | None = None
