@@ -144,6 +144,7 @@ class SdkEngine:
         the registry refused the credentials or could not be reached)."""
         from llmdeploy.engines.registry_errors import registry_error
 
+        access = access.for_pull()  # the saved login, looked up now that a pull needs it
         repository, tag = split_tag(ref)
         what = f"could not pull {ref} with {self.name}"
         hint = "load the image into the engine (podman load / docker load)"
