@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated config and model-store directories for every test."""
+"""Shared fixtures: isolated config, model-store and state directories for every test."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     base = tmp_path_factory.mktemp("llmdeploy-home")
     monkeypatch.setenv("LLMDEPLOY_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("LLMDEPLOY_MODEL_STORE", str(base / "models"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(base / "state"))  # time-to-ready records
     monkeypatch.delenv("LLMDEPLOY_ENGINE", raising=False)
 
 

@@ -1,3 +1,3 @@
-from llmdeploy.cli.app import main
+from llmdeploy.cli.app import run
 
-main()
+run()

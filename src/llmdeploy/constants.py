@@ -13,6 +13,7 @@ ENV_CONTAINER_HOST = "CONTAINER_HOST"  # Podman's remote-client address, honoure
 ENV_XDG_RUNTIME_DIR = "XDG_RUNTIME_DIR"  # a rootless user's runtime dir (the Podman socket's home)
 ENV_XDG_CONFIG_HOME = "XDG_CONFIG_HOME"
 ENV_XDG_CACHE_HOME = "XDG_CACHE_HOME"
+ENV_XDG_STATE_HOME = "XDG_STATE_HOME"
 ENV_HOME = "HOME"
 # Hugging Face Hub variables llmdeploy reads on the host (and sets offline in vLLM containers)
 ENV_HF_ENDPOINT = "HF_ENDPOINT"
@@ -45,6 +46,8 @@ LABEL_ACCELERATOR = f"{LABEL_PREFIX}.accelerator"
 LABEL_PLAN_KV_BYTES = f"{LABEL_PREFIX}.plan.kv-cache-bytes"
 LABEL_PLAN_KV_TOKENS = f"{LABEL_PREFIX}.plan.kv-cache-tokens"
 # Labels of images `llmdeploy build` makes (besides the OCI annotation keys)
+# time to ready (deploy/ready_time.py): what `up` knows when it creates the container
+LABEL_READY_PREFIX = f"{LABEL_PREFIX}.time-to-ready"
 LABEL_BAKED = f"{LABEL_PREFIX}.baked"  # "true": the weights are inside, at the model directory
 LABEL_BAKED_FILE = f"{LABEL_PREFIX}.baked.file"  # the model file baked in ("." for a folder)
 LABEL_BUILT_BY = f"{LABEL_PREFIX}.built-by"

@@ -10,6 +10,7 @@ from llmdeploy.constants import (
     ENV_MODEL_STORE,
     ENV_XDG_CACHE_HOME,
     ENV_XDG_CONFIG_HOME,
+    ENV_XDG_STATE_HOME,
 )
 
 
@@ -23,6 +24,13 @@ def config_dir() -> Path:
 
 def cache_dir() -> Path:
     base = os.environ.get(ENV_XDG_CACHE_HOME) or str(Path.home() / ".cache")
+    return Path(base) / "llmdeploy"
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/llmdeploy`` (default ``~/.local/state/llmdeploy``): records that
+    outlive a command but are not configuration (the time to ready of running deployments)."""
+    base = os.environ.get(ENV_XDG_STATE_HOME) or str(Path.home() / ".local" / "state")
     return Path(base) / "llmdeploy"
 
 

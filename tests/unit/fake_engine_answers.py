@@ -41,6 +41,7 @@ class Recorded:
     body: Any  # decoded JSON, the raw bytes of anything else, None when empty
     libpod: bool
     headers: dict[str, str] = field(default_factory=dict)
+    raw_path: str = ""  # as sent, with the version prefix
 
     def registry_auth(self) -> dict[str, str] | None:
         """The decoded ``X-Registry-Auth`` header (base64url JSON), None when absent/empty."""

@@ -132,7 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except ValueError:
                 body = raw
-        recorded = Recorded(self.command, path, query, body, libpod, dict(self.headers.items()))
+        recorded = Recorded(self.command, path, query, body, libpod, dict(self.headers.items()),
+                            raw_path=parts.path)
         with self.api._lock:
             self.api.requests.append(recorded)
             reply = route(self.api, recorded)

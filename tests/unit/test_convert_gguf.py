@@ -235,10 +235,6 @@ def run_convert(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str, str]:
     from llmdeploy.cli import app as app_module
-
-    if not app_module.app.registered_commands:
-        app_module._register()
-    monkeypatch.setattr(app_module, "_register", lambda: None)
     monkeypatch.setattr(sys, "argv", ["llmdeploy", "models", "convert", *args])
     monkeypatch.delenv("LLMDEPLOY_DEBUG", raising=False)
     code = 0

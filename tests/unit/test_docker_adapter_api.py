@@ -51,11 +51,36 @@ def engine(api: FakeEngineApi) -> Iterator[DockerEngine]:
     docker.close()
 
 
-def test_connecting_asks_the_daemon_its_version(api: FakeEngineApi) -> None:
+def test_connecting_pings_and_the_version_is_asked_only_when_wanted(api: FakeEngineApi) -> None:
     docker = DockerEngine(base_url=api.url)
+    assert [(r.method, r.path) for r in api.requests] == [("GET", "/_ping")]
     assert docker.version() == "20.10.24+dfsg1"
-    assert [(r.method, r.path) for r in api.requests] == [("GET", "/version")] * 2
+    assert docker.version() == "20.10.24+dfsg1"  # asked once
+    assert [(r.method, r.path) for r in api.requests] == [("GET", "/_ping"), ("GET", "/version")]
     docker.close()
+
+
+def test_calls_use_the_api_version_the_ping_stated_without_loading_docker_py(
+    api: FakeEngineApi,
+) -> None:
+    import subprocess
+    import sys
+
+    # in a fresh interpreter: inspect, list and logs go over the standard library only
+    code = (
+        "import sys\n"
+        "from llmdeploy.engines.docker_engine import DockerEngine\n"
+        f"engine = DockerEngine(base_url={api.url!r})\n"
+        "assert engine.inspect('nothing-here') is None\n"
+        "assert engine.list({'io.llmdeploy.managed': 'true'}) == []\n"
+        "engine.close()\n"
+        "print(sorted(m for m in ('docker', 'requests', 'urllib3') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stderr
+    paths = [r.raw_path for r in api.requests if r.path == "/containers/json"]
+    assert paths and all(p.startswith("/v1.41/containers/json") for p in paths), paths
 
 
 def test_run_creates_starts_and_inspects_one_container(
@@ -153,7 +178,7 @@ def test_stop_and_remove_send_the_timeout_and_force(
     engine.stop(cid, timeout_s=7)
     engine.remove(cid)
     assert api.last("POST", f"/containers/{cid}/stop").query == {"t": "7"}
-    assert api.last("DELETE", f"/containers/{cid}").query["force"] == "True"
+    assert api.last("DELETE", f"/containers/{cid}").query["force"] == "1"
     assert engine.inspect(cid) is None
 
 
@@ -164,7 +189,13 @@ def test_a_missing_container_is_none_and_stop_or_remove_of_it_is_quiet(
     engine.stop("gone")
     engine.remove("gone")
     assert list(engine.logs("gone")) == []
-    assert all(path == "/containers/gone/json" for _, path in api.calls())
+    # each call is answered "no such container" and ends quietly; nothing else is touched
+    assert api.calls() == [
+        ("GET", "/containers/gone/json"),
+        ("POST", "/containers/gone/stop"),
+        ("DELETE", "/containers/gone"),
+        ("GET", "/containers/gone/logs"),
+    ]
 
 
 def test_logs_are_demultiplexed_into_lines_and_tail_is_sent(

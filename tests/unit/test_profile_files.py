@@ -294,19 +294,8 @@ def run_cli(
     return code, captured.out + captured.err
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _commands_registered_once() -> None:
-    from llmdeploy.cli import app as app_module
-
-    if not app_module.app.registered_commands:
-        app_module._register()
-
-
 @pytest.fixture(autouse=True)
-def _no_reregister(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmdeploy.cli import app as app_module
-
-    monkeypatch.setattr(app_module, "_register", lambda: None)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMDEPLOY_CONFIG_DIR", "/nonexistent-llmdeploy-config")
 
 

@@ -111,10 +111,6 @@ def test_every_broken_input_is_a_profile_error(
     assert accepted > 0  # and a few harmless mutations still load
 
     from llmdeploy.cli import app as app_module
-
-    if not app_module.app.registered_commands:
-        app_module._register()
-    monkeypatch.setattr(app_module, "_register", lambda: None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LLMDEPLOY_DEBUG", raising=False)
     for data in rng.sample(refused, 40):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,3 +139,31 @@ def test_plain_http_registry_hint_says_tls_verify_false() -> None:
 def test_credentials_type_hides_the_password_in_dataclass_repr() -> None:
     creds = RegistryCredentials("u", SECRET, "x")
     assert SECRET not in repr([creds])
+
+
+def test_up_looks_up_the_saved_login_only_when_it_pulls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image already in the engine needs no credentials: the auth files (and docker-py's
+    auth module that reads them) are read by the pull, not by ``up`` before it knows."""
+    import llmdeploy.engines.registry_auth as registry_auth
+
+    env = {"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    _auth_file(tmp_path / "run/containers/auth.json", "r.example", "saved-user", "t")
+    looked: list[str] = []
+    real = registry_auth.credentials_from_files
+
+    def counting(*args: Any) -> Any:
+        looked.append("files")
+        return real(*args)
+
+    monkeypatch.setattr(registry_auth, "credentials_from_files", counting)
+    access = registry_access("r.example/x:1", "podman", environ=env)
+    assert looked == [] and access.credentials is None
+    pulled = access.for_pull()
+    assert looked == ["files"]
+    assert pulled.credentials is not None and pulled.credentials.username == "saved-user"
+    assert pulled.tls_verify is access.tls_verify
+    # given credentials are used as they are, and an image without a registry has no lookup
+    assert pulled.for_pull() is pulled
+    assert registry_access("localhost/x:1", "podman", environ=env).for_pull().credentials is None

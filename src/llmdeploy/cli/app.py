@@ -1,17 +1,22 @@
-"""The ``llmdeploy`` command: registers the thin command modules and maps errors to exit codes.
+"""The ``llmdeploy`` command: the root group and the mapping of errors to exit codes.
 
-Command modules import only Typer at module level; domain code (SDKs, pydantic models,
-Rich tables) is imported inside the command functions so ``llmdeploy --help`` stays fast.
+Commands are loaded lazily (``cli.commands``): only the command that runs is imported and
+built. Command modules import only Typer at module level; domain code (SDKs, pydantic
+models, Rich tables) is imported inside the command functions. Help is click's plain help
+(``rich_markup_mode=None``): Typer's Rich help imports Rich's markdown, syntax and traceback
+modules (about 85 ms, half of ``llmdeploy --help``) to draw boxes around the same text.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
 import typer
 
 from llmdeploy import __version__
+from llmdeploy.cli.commands import LazyGroup
 from llmdeploy.constants import ENV_DEBUG
 
 app = typer.Typer(
@@ -20,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    cls=LazyGroup,
 )
 
 
@@ -40,17 +47,31 @@ def _root(
         os.environ[ENV_DEBUG] = "1"
 
 
-def _register() -> None:
-    from llmdeploy.cli import commands
+def run() -> None:
+    """Console-script entry point (``llmdeploy``, ``python -m llmdeploy``): :func:`main`, then
+    an interpreter exit that skips re-scanning what is left for garbage cycles.
 
-    commands.register(app)
+    Python's shutdown collects garbage cycles several times while it clears the modules; with
+    the ~350 modules and ~35,000 tracked objects of ``status`` or ``up`` that is ~35 ms of
+    pure CPU (strace: no system call between the signal reset and the first munmap), a fifth
+    of a quick command. ``gc.freeze()`` moves every object alive at that point into the
+    collector's permanent generation, so those passes have nothing to scan. Nothing else
+    changes: atexit handlers run, sys.stdout/stderr are flushed, modules are cleared, and
+    objects are still freed by reference counting. Only objects caught in a reference cycle
+    at exit are not collected, and nothing of ours relies on that: every file and every state
+    record is written and closed inside a ``with`` block before the command returns. Not in
+    :func:`main`, which tests call in-process many times.
+    """
+    try:
+        main()
+    finally:
+        gc.freeze()
 
 
 def main() -> None:
-    """Console-script entry point: run the app, print user errors without tracebacks."""
+    """Run the app, print user errors without tracebacks (tests call this in-process)."""
     from llmdeploy.errors import LlmdeployError
 
-    _register()
     try:
         app(standalone_mode=False)
     except LlmdeployError as exc:

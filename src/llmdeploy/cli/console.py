@@ -38,6 +38,12 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def write(text: str) -> None:
+    """Plain text to stdout as it is (no markup, no wrapping; Rich is not imported)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def warn(text: str) -> None:
     """One warning line on stderr (never on stdout, which scripts read)."""
     from rich.markup import escape

@@ -40,6 +40,11 @@ def up(
     ignore_fit: bool = typer.Option(
         False, "--ignore-fit", help="Start even when the memory planner says it cannot."
     ),
+    warm_up: bool = typer.Option(
+        False,
+        "--warm-up",
+        help="Once healthy, send a one-token chat request and report its time to first token.",
+    ),
     tls_verify: str = TlsVerifyOpt,
     creds_env: str | None = CredsEnvOpt,
     as_json: bool = JsonOpt,
@@ -55,15 +60,14 @@ def up(
     resolved = resolve_profile(profile, profile_file)
     chosen = choose_engine(engine, resolved.profile.engine)
     if dry_run:
-        from llmdeploy.cli.console import out
-        from llmdeploy.deploy.up import render_deployment
-        from llmdeploy.render.bundle import COMMANDS
+        from llmdeploy.cli.console import write
+        from llmdeploy.deploy.up import dry_run_commands
 
-        files = render_deployment(
-            resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
+        write(
+            dry_run_commands(
+                resolved.profile, chosen, base_dir=resolved.base_dir, deployment=deployment
+            )
         )
-        commands = next(f for f in files if f.path == COMMANDS)
-        out().print(commands.content, markup=False, highlight=False, end="", soft_wrap=True)
         return
     from llmdeploy.cli.progress import RichReporter
     from llmdeploy.deploy.up import UpRequest
@@ -83,6 +87,7 @@ def up(
         keep_on_failure=keep_on_failure,
         ignore_fit=ignore_fit,
         registry=registry,
+        warm_up=warm_up,
     )
     reporter = RichReporter(enabled=not as_json)
     result = do_up(request, reporter)
@@ -111,6 +116,7 @@ def _print_up(result: UpResult, reporter: RichReporter, as_json: bool) -> None:
                 "elapsed_s": round(result.elapsed_s, 3),
                 "health_s": round(result.health.elapsed_s, 3) if result.health else None,
                 "kv_cache": result.kv_cache.to_dict() if result.kv_cache else None,
+                "time_to_ready": result.ready.to_dict(),
                 "phases": [record.to_dict() for record in reporter.records],
             }
         )
@@ -128,6 +134,8 @@ def _print_up(result: UpResult, reporter: RichReporter, as_json: bool) -> None:
         )
     console.print(f"  endpoint  {base}")
     console.print(f"  model     {model}")
+    if not result.unchanged:
+        console.print(f"  ready in  {result.ready.summary()}", markup=False, highlight=False)
     kv = result.kv_cache
     if kv is not None:
         style = "yellow" if kv.differs else None
@@ -245,7 +253,7 @@ def status(
     as_json: bool = JsonOpt,
 ) -> None:
     """List deployments: endpoint, health, uptime, image, model."""
-    from llmdeploy.cli.console import out, print_json
+    from llmdeploy.cli.console import out, print_json, write
     from llmdeploy.deploy.status import status as do_status
     from llmdeploy.engines.selection import choose_engine
 
@@ -259,7 +267,7 @@ def status(
         print_json(data)
         return
     if not data:
-        out().print("no deployments (start one with `llmdeploy up --profile NAME`)")
+        write("no deployments (start one with `llmdeploy up --profile NAME`)\n")
         return
     from rich.table import Table
 
@@ -294,6 +302,14 @@ def status(
     out().print(table)
     from llmdeploy.cli.console import warn
 
+    for status_row in rows:  # where each running deployment's cold start went
+        if status_row.ready is not None and status_row.container.running:
+            out().print(
+                f"{status_row.deployment}: ready in {status_row.ready.summary()}",
+                style="dim",
+                markup=False,
+                highlight=False,
+            )
     for row in data:
         if row["kv_cache"] and row["kv_cache"]["differs"]:
             warn(f"{row['deployment']}: KV cache {row['kv_cache']['summary']}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
-
 from llmdeploy.cli.console import err
 from llmdeploy.core.reporting import PhaseLog, PhaseOutcome, PhaseRecord
 
@@ -41,6 +39,8 @@ class RichReporter(PhaseLog):
     def on_open(self, name: str, description: str) -> None:
         if not self._enabled:
             return
+        from rich.markup import escape  # not imported at all for `--json`
+
         self._stop_bars()
         if self._status is None:
             self._status = err().status(escape(description), spinner="dots")
@@ -50,11 +50,15 @@ class RichReporter(PhaseLog):
 
     def on_detail(self, text: str) -> None:
         if self._enabled:
+            from rich.markup import escape
+
             err().print(f"    [dim]{escape(text)}[/dim]", highlight=False, soft_wrap=True)
 
     def on_close(self, record: PhaseRecord) -> None:
         if not self._enabled:
             return
+        from rich.markup import escape
+
         self._stop_bars()
         timing = f"[dim]({record.seconds:.1f} s, {self.total_s:.1f} s total)[/dim]"
         err().print(f"  {MARKS[record.outcome]} {escape(record.description)} {timing}")

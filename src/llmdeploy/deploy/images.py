@@ -26,7 +26,6 @@ from llmdeploy.engines.base import Engine
 from llmdeploy.errors import ImageError, RegistryError
 from llmdeploy.fileops import link_or_copy
 from llmdeploy.paths import cache_dir
-from llmdeploy.render.containerfile import CONTAINERFILE, render_build_context
 
 PullPolicy = Literal["missing", "always", "never"]
 ImageSource = Literal["local", "pulled", "built"]
@@ -136,6 +135,8 @@ def _ensure(
 def _build(engine: Engine, choice: ImageChoice, reporter: Reporter) -> ImageReady:
     if choice.recipe is None or choice.build_tag is None:
         raise ImageError(f"the profile cannot build {choice.image}: no build section")
+    from llmdeploy.render.containerfile import CONTAINERFILE  # jinja2: only when building
+
     reporter.phase("build", f"Building {choice.build_tag} with {engine.name}")
     context = Path(tempfile.mkdtemp(prefix="llmdeploy-build-"))
     try:
@@ -163,6 +164,8 @@ def prepare_build_context(
     where the wheels came from. Raises RenderError (a template) or ImageError (no recipe)."""
     if choice.recipe is None:
         raise ImageError(f"the profile cannot build {choice.image}: no build section")
+    from llmdeploy.render.containerfile import render_build_context
+
     files = render_build_context(choice.recipe, custom_containerfile=choice.custom_containerfile)
     write_files(context, files)
     wheels = context / "wheels"

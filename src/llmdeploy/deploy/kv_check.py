@@ -13,12 +13,14 @@ the start and stops at the line it needs (a few hundred lines in).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from llmdeploy.backends.server_figures import LOOKED_FOR, MAX_LOG_LINES, read_server_kv
 from llmdeploy.core.kv_report import TOLERANCE, KvCheck, PlannedKv, ServerKv, compared_unit
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.engines.base import Engine
-from llmdeploy.planner.report import FitReport
+
+if TYPE_CHECKING:  # the planner is imported by whoever made the report
+    from llmdeploy.planner.report import FitReport
 
 
 def planned_kv(report: FitReport | None) -> PlannedKv | None:
@@ -63,6 +65,8 @@ def check_running(engine: Engine, container: str, labels: DeploymentLabels) -> K
 
 def read_from_log(engine: Engine, container: str, backend: str) -> tuple[ServerKv | None, str]:
     """The server's KV figure from ``container``'s log, or None and why not."""
+    from llmdeploy.backends.server_figures import LOOKED_FOR, MAX_LOG_LINES, read_server_kv
+
     lines = None
     try:
         lines = engine.logs(container)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llmdeploy.core.labels import DeploymentLabels
@@ -20,21 +20,30 @@ from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
-from llmdeploy.deploy.health import HealthResult, probe, wait_healthy
+from llmdeploy.deploy import ready_record
+from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
+from llmdeploy.deploy.ready_time import TimeToReady
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import ImageError, InterruptedByUser, PortInUseError
 
 
 @dataclass(frozen=True)
 class UpOptions:
+    """How to start: the pull policy, ``force_build`` (rebuild the image), whether a failed
+    container stays for inspection, registry access for a pull, ``warm_up`` (a one-token
+    chat request once healthy, ``deploy.warm_up``) and ``model_s``, the seconds the caller
+    spent placing the model (recorded with the rest of the time to ready)."""
+
     pull: PullPolicy = "missing"
     force_build: bool = False
     keep_on_failure: bool = False
     access: RegistryAccess = DEFAULT_ACCESS  # TLS and credentials for a pull
+    warm_up: bool = False
+    model_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class StartResult:
     unchanged: bool  # an identical deployment was already running and healthy
     replaced: bool  # an older deployment of the same name was removed
     elapsed_s: float
+    ready: TimeToReady = field(default_factory=TimeToReady)  # measured here (no total_s)
 
 
 AfterHealthy = Callable[[DeploymentPlan, Reporter], None]
@@ -104,6 +114,7 @@ def _start(
                 unchanged=True,
                 replaced=False,
                 elapsed_s=time.monotonic() - started,
+                ready=TimeToReady(model_s=options.model_s),
             )
         if not same:
             why = (
@@ -116,9 +127,11 @@ def _start(
             why = f"it does not answer {plan.health.url} ({health_detail})"
         report.phase("replace", f"Replacing the previous {name}: {why}")
         engine.remove(existing.id)
+        ready_record.remove(existing.id)
         replaced = True
     report.phase("port", f"Checking that {plan.host_ip}:{plan.host_port} is free")
     _check_port(engine, plan)
+    image_started = time.monotonic()
     image = ensure_image(
         engine,
         plan.images,
@@ -127,16 +140,24 @@ def _start(
         reporter=report,
         access=options.access,
     )
+    ready = TimeToReady(
+        image_s=time.monotonic() - image_started, model_s=options.model_s, image_source=image.source
+    )
     run_plan = plan.with_image(image.image)
     if image.baked:
         run_plan = _baked(run_plan, image)
+    # what is known at create goes into the labels (not part of the spec hash)
+    labels = {**run_plan.run.labels, **ready.create_labels()}
+    run_plan = replace(run_plan, run=replace(run_plan.run, labels=labels))
     for mount in run_plan.run.mounts:
         if not mount.read_only:
             Path(mount.source).mkdir(parents=True, exist_ok=True)
     report.phase("start", f"Starting {name} from {image.image}")
     created: ContainerInfo | None = None
     try:
+        run_started = time.monotonic()
         created = container = engine.run(run_plan.run)
+        ready = replace(ready, container_start_s=time.monotonic() - run_started)
         report.phase("health", f"Waiting for {plan.health.url}")
         health = wait_healthy(
             engine,
@@ -145,9 +166,18 @@ def _start(
             timeout_s=plan.health.timeout_s,
             interval_s=plan.health.interval_s,
         )
+        ready = replace(ready, server_load_s=health.elapsed_s)
         if after_healthy is not None:
             after_healthy(run_plan, report)
-        container = engine.inspect(container.id) or container
+        if options.warm_up:
+            from llmdeploy.deploy.warm_up import first_token_s
+
+            report.phase("warm-up", f"Sending a one-token chat request to {plan.api_base_url}")
+            ttft = first_token_s(plan.api_base_url, plan.launch.served_model)
+            report.detail(f"first token after {ttft * 1000:.0f} ms")
+            ready = replace(ready, first_token_s=ttft)
+        # healthy means running too: the server answered and its container has not stopped
+        container = running_container(engine, container.id)
     except KeyboardInterrupt as exc:
         report.finish(success=False)
         _cleanup(engine, run_plan, created, keep=False)
@@ -165,6 +195,7 @@ def _start(
         unchanged=False,
         replaced=replaced,
         elapsed_s=time.monotonic() - started,
+        ready=ready,
     )
 
 
@@ -243,4 +274,5 @@ def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[Container
         if container.running:
             engine.stop(container.id, timeout_s=timeout_s)
         engine.remove(container.id)
+        ready_record.remove(container.id)
     return found

@@ -1,7 +1,9 @@
 """``status``: every deployment llmdeploy manages, read from its container's labels.
 
 For a running deployment the KV cache the planner expected (a label) is shown beside the one
-the server logged (read again from its log, ``deploy.kv_check``).
+the server logged (read again from its log, ``deploy.kv_check``), and the time to ready of
+the ``up`` that started it (``deploy.ready_record``; the labels' part of it for a container
+without a record).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from datetime import datetime, timezone
 from llmdeploy.core.kv_report import KvCheck
 from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.run_spec import ContainerInfo
+from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.health import probe
 from llmdeploy.deploy.kv_check import check_running
+from llmdeploy.deploy.ready_time import TimeToReady
 from llmdeploy.engines.base import Engine
 
 
@@ -28,6 +32,7 @@ class DeploymentStatus:
     health_detail: str
     uptime_s: float | None
     kv_cache: KvCheck | None = None
+    ready: TimeToReady | None = None
 
     @property
     def deployment(self) -> str:
@@ -51,6 +56,7 @@ class DeploymentStatus:
             "served_model": self.labels.served_model,
             "exit_code": container.exit_code if not container.running else None,
             "kv_cache": self.kv_cache.to_dict() if self.kv_cache else None,
+            "time_to_ready": self.ready.to_dict() if self.ready else None,
         }
 
 
@@ -60,7 +66,10 @@ def status(engines: list[Engine], deployment: str | None = None) -> list[Deploym
     ones."""
     rows = []
     for engine in engines:
-        for container in engine.list(DeploymentLabels.selector(deployment=deployment)):
+        containers = engine.list(DeploymentLabels.selector(deployment=deployment))
+        if deployment is None:  # all of this engine's: records of the others are stale
+            ready_record.prune(engine.name, [c.id for c in containers])
+        for container in containers:
             record = container.deployment_labels
             if record is None:
                 continue
@@ -78,6 +87,8 @@ def status(engines: list[Engine], deployment: str | None = None) -> list[Deploym
                     health_detail=detail,
                     uptime_s=_uptime(container) if container.running else None,
                     kv_cache=kv,
+                    ready=ready_record.read(container.id)
+                    or TimeToReady.from_labels(container.labels),
                 )
             )
     return rows

@@ -14,32 +14,35 @@ machine that runs it, and a rendered file runs elsewhere).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmdeploy.backends.base import RunningServer
-from llmdeploy.backends.registry import get_backend
-from llmdeploy.core.kv_report import KvCheck
-from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import RenderedFile
 from llmdeploy.core.plan import DeploymentPlan
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.core.sizes import format_bytes
-from llmdeploy.deploy.health import HealthResult
+from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.images import ImageReady, PullPolicy, write_files
-from llmdeploy.deploy.kv_check import check_running, planned_kv
-from llmdeploy.deploy.lifecycle import AfterHealthy, UpOptions, start
 from llmdeploy.deploy.plan import plan_deployment
-from llmdeploy.engines.base import Engine
-from llmdeploy.engines.selection import EngineChoice, open_engine, render_traits
+from llmdeploy.deploy.ready_time import TimeToReady
+from llmdeploy.engines.selection import EngineChoice, render_traits
 from llmdeploy.errors import RenderError
 from llmdeploy.models.store import ModelStore, StoredModel
 from llmdeploy.paths import model_store_dir
-from llmdeploy.planner.preflight import Preflight, preflight
 from llmdeploy.profiles.schema import BackendSpec, Profile
-from llmdeploy.render.bundle import render_bundle
+
+# what only a real `up` needs is imported when it runs: `up --dry-run` and `render` do not
+# pay for the engine lifecycle, the health poller or the memory planner
+if TYPE_CHECKING:
+    from llmdeploy.core.kv_report import KvCheck
+    from llmdeploy.core.labels import DeploymentLabels
+    from llmdeploy.deploy.health import HealthResult
+    from llmdeploy.deploy.lifecycle import AfterHealthy
+    from llmdeploy.engines.base import Engine
+    from llmdeploy.planner.preflight import Preflight
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class UpRequest:
     keep_on_failure: bool = False
     ignore_fit: bool = False
     registry: RegistryAccess = DEFAULT_ACCESS
+    warm_up: bool = False  # a one-token chat request once healthy (deploy.warm_up)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class UpResult:
     replaced: bool
     elapsed_s: float
     kv_cache: KvCheck | None = None
+    ready: TimeToReady = field(default_factory=TimeToReady)  # deploy.ready_time
 
 
 def up(
@@ -89,13 +94,19 @@ def up(
 
     ``engine``: an engine to use instead of opening ``request.engine`` (tests, embedding).
     Raises the error of the step that failed (ModelError, PlanError, EngineError,
-    DeploymentError, ...); whatever this call created is removed first.
+    DeploymentError, ...); whatever this call created is removed first. The time to ready
+    is recorded for ``status`` (``deploy.ready_record``) once the deployment is healthy.
     """
+    from llmdeploy.deploy.kv_check import planned_kv
+    from llmdeploy.deploy.lifecycle import UpOptions, start
+    from llmdeploy.engines.selection import open_engine
+
     report = reporter or NullReporter()
     started = time.monotonic()
     try:
         report.phase("model", f"Resolving model {request.profile.model.ref}")
         stored = place_model(request.profile)
+        model_s = time.monotonic() - started
         report.detail(
             f"{stored.path} ({format_bytes(stored.size_bytes)}, "
             + ("unchanged, nothing copied)" if stored.reused else "placed in the store)")
@@ -127,11 +138,17 @@ def up(
                 force_build=request.force_build,
                 keep_on_failure=request.keep_on_failure,
                 access=request.registry,
+                warm_up=request.warm_up,
+                model_s=model_s,
             ),
             report,
             after_healthy=post_start_hook(request.profile.backend),
         )
         kv = compare_kv(eng, result.container.id, result.container.deployment_labels, report)
+        elapsed_s = time.monotonic() - started
+        ready = replace(result.ready, total_s=elapsed_s)
+        if not result.unchanged:
+            ready_record.write(result.container.id, eng.name, ready)
     finally:
         if opened:
             eng.close()
@@ -145,8 +162,9 @@ def up(
         health=result.health,
         unchanged=result.unchanged,
         replaced=result.replaced,
-        elapsed_s=time.monotonic() - started,
+        elapsed_s=elapsed_s,
         kv_cache=kv,
+        ready=ready,
     )
 
 
@@ -156,6 +174,8 @@ def compare_kv(
     """The healthy server's own KV cache figure beside the plan's, as one phase: ``warned``
     when they differ by more than 10 %, ``skipped`` when the server reports none. Never fails
     ``up``: the server is running and healthy whatever its log says."""
+    from llmdeploy.deploy.kv_check import check_running
+
     if labels is None:
         return None
     report.phase("kv-cache", "Comparing the server's KV cache with the plan")
@@ -172,6 +192,9 @@ def compare_kv(
 
 def post_start_hook(options: BackendSpec) -> AfterHealthy:
     """The backend's post-start step for a started plan (Ollama creates the served model)."""
+    from llmdeploy.backends.base import RunningServer
+    from llmdeploy.backends.registry import get_backend
+
     backend = get_backend(options.kind)
 
     def hook(plan: DeploymentPlan, reporter: Reporter) -> None:
@@ -182,6 +205,8 @@ def post_start_hook(options: BackendSpec) -> AfterHealthy:
 
 def _check_fit(request: UpRequest, stored: StoredModel, report: Reporter) -> Preflight:
     """The memory planner's verdict; refuses (PlanError) what cannot start unless told not to."""
+    from llmdeploy.planner.preflight import preflight
+
     report.phase("plan", "Checking that the model fits")
     check = preflight(request.profile, stored.path)
     if check.report is None:
@@ -248,8 +273,25 @@ def render_deployment(
 ) -> list[RenderedFile]:
     """The files ``render`` writes for the engine ``engine`` names (``auto``: the first
     installed), from the plan ``up`` would follow; nothing is fetched or started."""
+    from llmdeploy.render.bundle import render_bundle
+
     plan = plan_without_fetching(profile, base_dir=base_dir, deployment=deployment)
     return render_bundle(plan, render_traits(engine))
+
+
+def dry_run_commands(
+    profile: Profile,
+    engine: EngineChoice,
+    *,
+    base_dir: Path | None = None,
+    deployment: str | None = None,
+) -> str:
+    """What ``up --dry-run`` prints: the ``commands.sh`` of :func:`render_deployment`
+    (the same lines, without rendering the build context's templates)."""
+    from llmdeploy.render.bundle import commands_file
+
+    plan = plan_without_fetching(profile, base_dir=base_dir, deployment=deployment)
+    return commands_file(plan, render_traits(engine)).content
 
 
 def render_into(

@@ -11,6 +11,7 @@ from llmdeploy.core.image_ref import parse_image_ref
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
 from llmdeploy.core.run_spec import BuildRequest, PushResult, RunSpec
 from llmdeploy.engines.addresses import ApiAddress, as_url, docker_address
+from llmdeploy.engines.http_api import EngineApi, supports
 from llmdeploy.engines.registry_errors import registry_error
 from llmdeploy.engines.sdk_engine import (
     SdkEngine,
@@ -34,18 +35,24 @@ class DockerEngine(SdkEngine):
     def __init__(
         self, base_url: str | None = None, timeout_s: int = 120, client: Any | None = None
     ) -> None:
-        self._docker = load_sdk("docker")
-        errors = self._docker.errors
-        self.not_found = (errors.NotFound, errors.ImageNotFound)
-        self.api_error = (errors.APIError, errors.DockerException)
+        self._timeout_s = timeout_s
+        self._url = ""
         if client is not None:  # an injected client (tests); no connection is made
+            self._sdk()
             self.client, self._version = client, "injected"
             return
         address = ApiAddress(as_url(base_url)) if base_url else docker_address(os.environ)
+        self._url = address.url
         try:
-            self.client = self._docker.DockerClient(base_url=address.url, timeout=timeout_s)
-            self._version = str(self.client.version().get("Version", "unknown"))
-        except errors.DockerException as exc:
+            if supports(address.url):
+                # the standard-library client (docker-py is loaded when a call needs it);
+                # /_ping also states the daemon's API version
+                self.api = EngineApi(address.url, "docker", timeout_s)
+                self.api.ping()
+            else:  # ssh:// and TLS addresses: docker-py for everything
+                self.client.ping()
+        except Exception as exc:
+            self.close()
             raise EngineUnavailableError(
                 f"Docker Engine is not reachable at {address.url}{address.origin}: {exc}",
                 hint=(
@@ -57,8 +64,22 @@ class DockerEngine(SdkEngine):
                 "or use `engine: podman`",
             ) from exc
 
+    def _sdk(self) -> Any:
+        """docker-py, with its exception classes recorded for the shared error mapping."""
+        self._docker = load_sdk("docker")
+        errors = self._docker.errors
+        self.not_found = (errors.NotFound, errors.ImageNotFound)
+        self.api_error = (errors.APIError, errors.DockerException)
+        return self._docker
+
+    def make_client(self) -> Any:
+        docker = self._sdk()
+        # the API version /_ping stated, so docker-py does not ask /version again
+        version = self.api.api_version if self.api is not None and self.api.api_version else None
+        return docker.DockerClient(base_url=self._url, timeout=self._timeout_s, version=version)
+
     def create_kwargs(self, spec: RunSpec) -> dict[str, Any]:
-        types = self._docker.types
+        types = self._sdk().types
         kwargs = self.common_kwargs(spec)
         kwargs["mounts"] = [
             types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)

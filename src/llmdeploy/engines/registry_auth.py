@@ -19,6 +19,7 @@ found is not an error: a registry that needs no login needs no credentials.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -124,7 +125,8 @@ def registry_access(
     environ: Mapping[str, str] | None = None,
 ) -> RegistryAccess:
     """How to pull ``image`` (``up`` of a profile whose ``image:`` names a registry): TLS as
-    given, credentials from ``--creds-env`` or the engine's saved login for its registry.
+    given, credentials from ``--creds-env`` (checked now) or else the engine's saved login for
+    its registry, looked up only if a pull happens (``RegistryAccess.for_pull``).
 
     ``image`` None or without a registry: only ``--creds-env`` is looked at (and checked).
     """
@@ -134,8 +136,11 @@ def registry_access(
             ref = parse_image_ref(image)
         except ValueError:
             ref = None  # the engine reports a bad reference itself, with its own words
+    if creds_env:  # checked now: an unusable --creds-env is a usage error before any work
+        return RegistryAccess(tls_verify, credentials_from_env(creds_env, environ))
     if ref is None or not ref.pushable:
-        credentials = credentials_from_env(creds_env, environ) if creds_env else None
-    else:
-        credentials = resolve_credentials(ref, engine, creds_env, environ)
-    return RegistryAccess(tls_verify=tls_verify, credentials=credentials)
+        return RegistryAccess(tls_verify=tls_verify)
+    return RegistryAccess(
+        tls_verify=tls_verify,
+        saved_login=functools.partial(credentials_from_files, ref, engine, environ),
+    )

@@ -2,6 +2,14 @@
 
 Subclasses supply the client, the create() keyword arguments that differ, and the mapping
 of SDK exceptions to llmdeploy's exception tree.
+
+Two layers, as in docker-py: :attr:`SdkEngine.api` (``engines.http_api``, standard library
+only) makes the calls every command needs (inspect, list, logs, stop, remove, image
+inspect), and Podman's container create (:meth:`SdkEngine.create_body`: libpod's body
+rendered as podman-py renders it, ``engines.libpod_create``); the SDK client
+(:attr:`SdkEngine.client`) is imported and made on first use, by the calls that need its
+payload rendering or streams (Docker's create, build, pull, push, tag). An engine reached
+over ``ssh://`` or given an SDK client (tests) uses the SDK for everything.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.core.registry import DEFAULT_ACCESS, RegistryAccess
@@ -22,6 +31,7 @@ from llmdeploy.core.run_spec import (
     PushResult,
     RunSpec,
 )
+from llmdeploy.engines.http_api import ApiError, EngineApi
 from llmdeploy.errors import (
     DeploymentError,
     EngineError,
@@ -84,21 +94,42 @@ def build_kwargs(request: BuildRequest) -> dict[str, Any]:
 
 class SdkEngine:
     traits: EngineTraits
-    client: Any
     not_found: tuple[type[Exception], ...] = ()
     api_error: tuple[type[Exception], ...] = ()
-    _version: str = "unknown"
+    api: EngineApi | None = None  # None: the SDK makes every call
+    _client: Any = None
+    _version: str = ""
 
     @property
     def name(self) -> str:
         return self.traits.name
 
+    @property
+    def client(self) -> Any:
+        """The SDK client, made (and its package imported) on first use."""
+        if self._client is None:
+            self._client = self.make_client()
+        return self._client
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self._client = value
+
+    def make_client(self) -> Any:  # pragma: no cover - per engine
+        raise NotImplementedError
+
     def version(self) -> str:
-        """The engine's version as its API reports it (``"injected"`` for a test client)."""
+        """The engine's version as its API reports it (asked on first use; ``"injected"``
+        for a test client)."""
+        if not self._version:
+            info = self.api.version() if self.api is not None else self.client.version()
+            self._version = str(info.get("Version", "unknown"))
         return self._version
 
     # --- images ---------------------------------------------------------------------------
     def image_exists(self, ref: str) -> bool:
+        if self.api is not None:
+            return self._raw_image(ref) is not None
         try:
             self.client.images.get(ref)
         except self.not_found:
@@ -113,6 +144,7 @@ class SdkEngine:
         the registry refused the credentials or could not be reached)."""
         from llmdeploy.engines.registry_errors import registry_error
 
+        access = access.for_pull()  # the saved login, looked up now that a pull needs it
         repository, tag = split_tag(ref)
         what = f"could not pull {ref} with {self.name}"
         hint = "load the image into the engine (podman load / docker load)"
@@ -139,12 +171,17 @@ class SdkEngine:
 
     def image_info(self, ref: str) -> ImageInfo | None:
         """The image ``ref`` names (a tag, digest reference or ID), or None when absent."""
-        try:
-            attrs = self.client.images.get(ref).attrs
-        except self.not_found:
-            return None
-        except self.api_error as exc:
-            raise self._error(f"inspecting image {ref}", exc) from exc
+        if self.api is not None:
+            attrs = self._raw_image(ref)
+            if attrs is None:
+                return None
+        else:
+            try:
+                attrs = self.client.images.get(ref).attrs
+            except self.not_found:
+                return None
+            except self.api_error as exc:
+                raise self._error(f"inspecting image {ref}", exc) from exc
         config = attrs.get("Config") or {}
         labels = attrs.get("Labels") or config.get("Labels") or {}
         return ImageInfo(
@@ -157,6 +194,13 @@ class SdkEngine:
             repo_digests=tuple(attrs.get("RepoDigests") or ()),
             local_digest=str(attrs.get("Digest") or ""),
         )
+
+    def _raw_image(self, ref: str) -> dict[str, Any] | None:
+        assert self.api is not None
+        try:
+            return self.api.inspect_image(ref)
+        except ApiError as exc:
+            raise self._error(f"inspecting image {ref}", exc) from exc
 
     def tag_image(self, image: str, ref: str) -> None:
         """Give ``image`` (a tag or ID) the additional name ``ref``."""
@@ -237,8 +281,45 @@ class SdkEngine:
             kwargs["ipc_mode"] = spec.ipc_mode
         return kwargs
 
+    def create_body(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The create request's JSON body for :attr:`api` (rendered as the SDK renders
+        ``kwargs``); None: create through the SDK."""
+        return None
+
     def run(self, spec: RunSpec) -> ContainerInfo:
         kwargs = self.create_kwargs(spec)
+        body = self.create_body(kwargs) if self.api is not None else None
+        if body is not None:
+            container_id = self._create_and_start(spec, body)
+        else:
+            container_id = self._sdk_create_and_start(spec, kwargs)
+        info = self.inspect(container_id)
+        if info is None:
+            raise EngineError(f"container {spec.name} vanished right after it started")
+        return info
+
+    def _create_and_start(self, spec: RunSpec, body: dict[str, Any]) -> str:
+        """Create and start over :attr:`api`, with the SDK path's errors: 404 (no such
+        image) is ImageError, a failed start removes the container."""
+        assert self.api is not None
+        try:
+            created = self.api.call("POST", "/containers/create", body=body).json()
+        except ApiError as exc:
+            if exc.status == 404:
+                raise ImageError(f"image {spec.image} not found in {self.name}") from exc
+            raise self._error(f"creating container {spec.name}", exc) from exc
+        container_id = str(created["Id"])
+        try:
+            self.api.call("POST", f"/containers/{quote(container_id, safe='')}/start")
+        except ApiError as exc:
+            self._force_remove(container_id)
+            raise self._error(f"starting container {spec.name}", exc) from exc
+        except BaseException:
+            self._force_remove(container_id)
+            raise
+        return container_id
+
+    def _sdk_create_and_start(self, spec: RunSpec, kwargs: dict[str, Any]) -> str:
         try:
             container = self.client.containers.create(**kwargs)
         except self.not_found as exc:
@@ -253,12 +334,15 @@ class SdkEngine:
         except BaseException:
             self._force_remove(container.id)
             raise
-        info = self.inspect(container.id)
-        if info is None:
-            raise EngineError(f"container {spec.name} vanished right after it started")
-        return info
+        return str(container.id)
 
     def inspect(self, name_or_id: str) -> ContainerInfo | None:
+        if self.api is not None:
+            try:
+                attrs = self.api.inspect_container(name_or_id)
+            except ApiError as exc:
+                raise self._error(f"inspecting {name_or_id}", exc) from exc
+            return None if attrs is None else self._info(attrs)
         try:
             container = self.client.containers.get(name_or_id)
         except self.not_found:
@@ -268,6 +352,12 @@ class SdkEngine:
         return self._info(container.attrs)
 
     def stop(self, name_or_id: str, timeout_s: int = 10) -> None:
+        if self.api is not None:
+            try:
+                self.api.stop(name_or_id, timeout_s)
+            except ApiError as exc:
+                raise self._error(f"stopping {name_or_id}", exc) from exc
+            return
         try:
             self.client.containers.get(name_or_id).stop(timeout=timeout_s)
         except self.not_found:
@@ -277,21 +367,35 @@ class SdkEngine:
 
     def remove(self, name_or_id: str) -> None:
         try:
-            self.client.containers.get(name_or_id).remove(force=True)
+            if self.api is not None:
+                self.api.remove(name_or_id)
+            else:
+                self.client.containers.get(name_or_id).remove(force=True)
         except self.not_found:
             return
-        except self.api_error as exc:
+        except (ApiError, *self.api_error) as exc:  # type: ignore[misc]
             if "removal of container" in str(exc) and "already in progress" in str(exc):
                 return
             raise self._error(f"removing {name_or_id}", exc) from exc
 
     def _force_remove(self, name_or_id: str) -> None:
         with contextlib.suppress(Exception):
-            self.client.containers.get(name_or_id).remove(force=True)
+            if self.api is not None:
+                self.api.remove(name_or_id)
+            else:
+                self.client.containers.get(name_or_id).remove(force=True)
 
     def logs(
         self, name_or_id: str, *, follow: bool = False, tail: int | None = None
     ) -> Iterator[str]:
+        if self.api is not None:
+            try:
+                raw = self.api.logs(name_or_id, follow=follow, tail=tail)
+            except ApiError as exc:
+                raise self._error(f"reading logs of {name_or_id}", exc) from exc
+            if raw is not None:
+                yield from _lines(raw, (OSError,))
+            return
         try:
             container = self.client.containers.get(name_or_id)
             kwargs: dict[str, Any] = {
@@ -310,29 +414,21 @@ class SdkEngine:
         import requests
         import urllib3
 
-        # the engine closing a followed stream (container removed, service stopped) ends it
-        stream_closed = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
-        buffer = ""
-        try:
-            for chunk in chunks:
-                text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else str(chunk)
-                buffer += text
-                *lines, buffer = buffer.split("\n")
-                yield from (line.rstrip("\r") for line in lines)
-        except stream_closed:
-            pass
-        if buffer:
-            yield buffer.rstrip("\r")
+        yield from _lines(chunks, (requests.RequestException, urllib3.exceptions.HTTPError,
+                                   OSError))
 
     def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        filters = self.label_filters(labels)
         try:
-            found = self.client.containers.list(all=True, filters=filters)
-        except self.api_error as exc:
+            if self.api is not None:
+                ids = self.api.list_containers(labels)
+            else:
+                filters = self.label_filters(labels)
+                ids = [c.id for c in self.client.containers.list(all=True, filters=filters)]
+        except (ApiError, *self.api_error) as exc:  # type: ignore[misc]
             raise self._error("listing containers", exc) from exc
         infos = []
-        for container in found:
-            info = self.inspect(container.id)
+        for container_id in ids:
+            info = self.inspect(container_id)
             if info is not None:
                 infos.append(info)
         return infos
@@ -383,11 +479,34 @@ class SdkEngine:
         return EngineError(f"{self.name} failed {action}: {text}")
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.close()
+        if self.api is not None:
+            self.api.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
 
 
 E = TypeVar("E", bound=LlmdeployError)
+
+
+def _lines(chunks: Iterator[Any], stream_closed: tuple[type[BaseException], ...]) -> Iterator[str]:
+    """Log lines from byte chunks (a line may span chunks; ``\r\n`` ends one too); the
+    engine closing a followed stream (container removed, service stopped) ends them."""
+    buffer = ""
+    try:
+        for chunk in chunks:
+            text = chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else str(chunk)
+            buffer += text
+            *lines, buffer = buffer.split("\n")
+            yield from (line.rstrip("\r") for line in lines)
+    except stream_closed:
+        pass
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
+    if buffer:
+        yield buffer.rstrip("\r")
 
 
 def _with_hint(error: E, hint: str) -> E:
