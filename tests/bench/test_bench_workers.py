@@ -248,6 +248,8 @@ def test_ctrl_c_stops_every_process(mock_process: Callable[..., MockProcess]) ->
         _, err = cli.communicate(timeout=15)
         assert time.monotonic() - started < 10  # not the stage's 60 s
         assert b"Traceback" not in err
+        # a Ctrl-C is exit 130 and says so (Typer returned its Exit(130): this was exit 0)
+        assert cli.returncode == 130 and b"Interrupted." in err, (cli.returncode, err[-500:])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and _session(cli.pid):
             time.sleep(0.1)

@@ -73,7 +73,13 @@ def main() -> None:
     from llmdeploy.errors import LlmdeployError
 
     try:
-        app(standalone_mode=False)
+        # Typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns an Exit's
+        # code instead of raising it (a command itself returns None)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:
+                raise KeyboardInterrupt
+            sys.exit(code)
     except LlmdeployError as exc:
         from llmdeploy.cli.errors import report_error
 
