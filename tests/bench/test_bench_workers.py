@@ -130,10 +130,18 @@ def test_client_limited_is_flagged_only_when_the_client_cannot_keep_up(
     mock_process: Callable[..., MockProcess],
 ) -> None:
     proc = mock_process("--ttft-ms", "0", "--itl-ms", "0", "--epoll")  # thousands of sockets
-    easy = run_bench(config(proc.url, LoadSpec(mode="rate", value=40.0), workers=1,
-                            requests=60))
-    c = easy.stages[0].summary.client
-    assert c is not None and not c.client_limited, c.reasons
+    # an easy load is not flagged. A stall of this shared machine (another process taking the
+    # core for > 5 ms) does flag a run, rightly: the client was late. So up to three tries; a
+    # bug that flags every run (a wrong rate or CPU figure) still fails all three.
+    for _ in range(3):
+        easy = run_bench(config(proc.url, LoadSpec(mode="rate", value=40.0), workers=1,
+                                requests=60))
+        c = easy.stages[0].summary.client
+        assert c is not None
+        if not c.client_limited:
+            break
+    assert not c.client_limited, c.reasons
+    assert c.rate_error is not None and c.rate_error > -0.005
     # 100,000 requests/s is beyond any single Python process: sends fall behind the plan
     hard = run_bench(config(proc.url, LoadSpec(mode="rate", value=100_000.0),
                             workers=1, requests=3000))
