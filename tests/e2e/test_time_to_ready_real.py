@@ -12,7 +12,7 @@ from e2e_helpers import Cli, Deployment
 
 pytestmark = pytest.mark.e2e
 
-PHASES = ["image", "model", "container_start", "server_load", "first_token"]
+PHASES = ["model", "memory_plan", "image", "container_start", "server_load", "first_token"]
 
 
 def test_up_itemises_its_time_to_ready_and_status_shows_it(
@@ -52,13 +52,15 @@ def test_up_itemises_its_time_to_ready_and_status_shows_it(
         phases["model"], abs=0.001)
     assert float(labels["io.llmdeploy.time-to-ready.image-s"]) == pytest.approx(
         phases["image"], abs=0.001)
+    assert float(labels["io.llmdeploy.time-to-ready.memory-plan-s"]) == pytest.approx(
+        phases["memory_plan"], abs=0.001)
     assert labels["io.llmdeploy.time-to-ready.image-source"] == ready["image_source"]
 
     rows = cli.json("status", name)
     assert isinstance(rows, list) and len(rows) == 1
     assert rows[0]["time_to_ready"] == ready
     shown = cli("status", name)
-    assert f"{name}: ready in {total:.2f} s: image" in shown.stdout, shown.stdout
+    assert f"{name}: ready in {total:.2f} s: model" in shown.stdout, shown.stdout
 
     # an unchanged up starts nothing and leaves the record of the up that did
     again = cli.json("up", "--profile-file", str(deployment.profile_file))

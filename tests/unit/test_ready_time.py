@@ -18,6 +18,7 @@ from llmdeploy.deploy.lifecycle import UpOptions, start
 from llmdeploy.deploy.ready_time import (
     LABEL_IMAGE_S,
     LABEL_IMAGE_SOURCE,
+    LABEL_MEMORY_PLAN_S,
     LABEL_MODEL_S,
     TimeToReady,
 )
@@ -28,6 +29,7 @@ READY = TimeToReady(
     total_s=2.0,
     image_s=0.02,
     model_s=0.03,
+    memory_plan_s=0.04,
     container_start_s=0.25,
     server_load_s=1.0,
     first_token_s=0.5,
@@ -36,7 +38,7 @@ READY = TimeToReady(
 
 
 def test_other_is_the_total_less_the_phases() -> None:
-    assert READY.other_s == pytest.approx(2.0 - (0.02 + 0.03 + 0.25 + 1.0 + 0.5))
+    assert READY.other_s == pytest.approx(2.0 - (0.02 + 0.03 + 0.04 + 0.25 + 1.0 + 0.5))
     assert TimeToReady(total_s=1.0, server_load_s=1.2).other_s == 0.0  # never negative
     assert TimeToReady().other_s is None
 
@@ -44,7 +46,7 @@ def test_other_is_the_total_less_the_phases() -> None:
 def test_json_round_trip_and_phase_order() -> None:
     data = READY.to_dict()
     assert list(data["phases_s"]) == [  # type: ignore[call-overload]
-        "image", "model", "container_start", "server_load", "first_token"
+        "model", "memory_plan", "image", "container_start", "server_load", "first_token"
     ]
     assert TimeToReady.from_dict(json.loads(json.dumps(data))) == READY
     assert TimeToReady.from_dict({"phases_s": {"image": "x"}, "total_s": True}) == TimeToReady()
@@ -52,16 +54,19 @@ def test_json_round_trip_and_phase_order() -> None:
 
 def test_labels_carry_what_is_known_at_create_only() -> None:
     labels = READY.create_labels()
-    assert labels == {LABEL_IMAGE_S: "0.020", LABEL_MODEL_S: "0.030", LABEL_IMAGE_SOURCE: "local"}
+    assert labels == {LABEL_IMAGE_S: "0.020", LABEL_MODEL_S: "0.030",
+                      LABEL_MEMORY_PLAN_S: "0.040", LABEL_IMAGE_SOURCE: "local"}
     back = TimeToReady.from_labels({**labels, "io.llmdeploy.managed": "true"})
-    assert back == TimeToReady(image_s=0.02, model_s=0.03, image_source="local")
+    assert back == TimeToReady(image_s=0.02, model_s=0.03, memory_plan_s=0.04,
+                               image_source="local")
     assert TimeToReady.from_labels({"io.llmdeploy.managed": "true"}) is None
 
 
 def test_summary_names_every_phase() -> None:
     line = READY.summary()
-    assert line.startswith("2.00 s: image 0.02 s, model 0.03 s, container start 0.25 s")
-    assert "first token 0.50 s" in line and line.endswith("other 0.20 s")
+    assert line.startswith(
+        "2.00 s: model 0.03 s, memory plan 0.04 s, image 0.02 s, container start 0.25 s")
+    assert "first token 0.50 s" in line and line.endswith("other 0.16 s")
     assert "first token -" in replace(READY, first_token_s=None).summary()
 
 

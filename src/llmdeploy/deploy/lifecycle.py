@@ -35,8 +35,9 @@ from llmdeploy.errors import ImageError, InterruptedByUser, PortInUseError
 class UpOptions:
     """How to start: the pull policy, ``force_build`` (rebuild the image), whether a failed
     container stays for inspection, registry access for a pull, ``warm_up`` (a one-token
-    chat request once healthy, ``deploy.warm_up``) and ``model_s``, the seconds the caller
-    spent placing the model (recorded with the rest of the time to ready)."""
+    chat request once healthy, ``deploy.warm_up``), ``model_s`` and ``memory_plan_s``, the
+    seconds the caller spent placing the model and checking that it fits (recorded with the
+    rest of the time to ready)."""
 
     pull: PullPolicy = "missing"
     force_build: bool = False
@@ -44,6 +45,7 @@ class UpOptions:
     access: RegistryAccess = DEFAULT_ACCESS  # TLS and credentials for a pull
     warm_up: bool = False
     model_s: float | None = None
+    memory_plan_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def _start(
                 unchanged=True,
                 replaced=False,
                 elapsed_s=time.monotonic() - started,
-                ready=TimeToReady(model_s=options.model_s),
+                ready=TimeToReady(model_s=options.model_s,
+                                  memory_plan_s=options.memory_plan_s),
             )
         if not same:
             why = (
@@ -141,7 +144,10 @@ def _start(
         access=options.access,
     )
     ready = TimeToReady(
-        image_s=time.monotonic() - image_started, model_s=options.model_s, image_source=image.source
+        image_s=time.monotonic() - image_started,
+        model_s=options.model_s,
+        memory_plan_s=options.memory_plan_s,
+        image_source=image.source,
     )
     run_plan = plan.with_image(image.image)
     if image.baked:

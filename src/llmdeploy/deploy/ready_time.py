@@ -1,11 +1,14 @@
 """Time to ready, itemised: where a cold start's seconds went.
 
-``up`` measures five phases (seconds, wall clock, ``time.monotonic``):
+``up`` measures six phases (seconds, wall clock, ``time.monotonic``):
 
-- ``image``: the image made ready in the engine: looked up, else pulled or built
-  (``image_source`` says which: local, pulled, built);
 - ``model``: the model placed in the store (a hard link, a copy or a download; near zero when
   it is already there);
+- ``memory_plan``: the memory check before anything starts (the model's header read, the KV
+  cache planned against the host or the container limit; on a fresh install this includes
+  Python compiling the GGUF reader and numpy once);
+- ``image``: the image made ready in the engine: looked up, else pulled or built
+  (``image_source`` says which: local, pulled, built);
 - ``container_start``: the container created and started by the engine (until its API
   answers the start);
 - ``server_load``: from the start to the server's first healthy answer (the weights loaded,
@@ -14,14 +17,14 @@
   server is healthy, only with ``up --warm-up`` (None otherwise).
 
 ``total_s`` is ``up``'s own wall time from the model phase to the end (not the Python start
-before it); ``other_s`` is the rest of it: connecting to the engine, the memory check, the
-port check, the KV cache comparison.
+before it); ``other_s`` is the rest of it: connecting to the engine, the port check, the
+KV cache comparison.
 
 Where the figures are kept (docs/lifecycle.md explains the choice): what is known when the
-container is created (``image``, ``model``, the image's source) goes into its labels, like
-every other fact of a deployment; labels cannot change once a container exists, so the
-whole record is also written under the user's state directory, keyed by container ID
-(:mod:`llmdeploy.deploy.ready_record`), for ``status`` to show.
+container is created (``model``, ``memory_plan``, ``image``, the image's source) goes into
+its labels, like every other fact of a deployment; labels cannot change once a container
+exists, so the whole record is also written under the user's state directory, keyed by
+container ID (:mod:`llmdeploy.deploy.ready_record`), for ``status`` to show.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from dataclasses import dataclass
 
 from llmdeploy.constants import LABEL_READY_PREFIX
 
-PHASES = ("image", "model", "container_start", "server_load", "first_token")
+PHASES = ("model", "memory_plan", "image", "container_start", "server_load", "first_token")
 LABEL_IMAGE_S = f"{LABEL_READY_PREFIX}.image-s"
 LABEL_MODEL_S = f"{LABEL_READY_PREFIX}.model-s"
+LABEL_MEMORY_PLAN_S = f"{LABEL_READY_PREFIX}.memory-plan-s"
 LABEL_IMAGE_SOURCE = f"{LABEL_READY_PREFIX}.image-source"
 
 
@@ -45,14 +49,15 @@ class TimeToReady:
     total_s: float | None = None
     image_s: float | None = None
     model_s: float | None = None
+    memory_plan_s: float | None = None
     container_start_s: float | None = None
     server_load_s: float | None = None
     first_token_s: float | None = None
     image_source: str | None = None
 
     def phases(self) -> dict[str, float | None]:
-        """``{"image": s, "model": s, "container_start": s, "server_load": s,
-        "first_token": s}``, in the order they happen."""
+        """``{"model": s, "memory_plan": s, "image": s, "container_start": s,
+        "server_load": s, "first_token": s}``, in the order they happen."""
         return {name: getattr(self, f"{name}_s") for name in PHASES}
 
     @property
@@ -94,9 +99,11 @@ class TimeToReady:
         )
 
     def create_labels(self) -> dict[str, str]:
-        """The labels of what is known when the container is created (image, model)."""
+        """The labels of what is known when the container is created (model, memory plan,
+        image)."""
         labels = {}
-        for key, value in ((LABEL_IMAGE_S, self.image_s), (LABEL_MODEL_S, self.model_s)):
+        for key, value in ((LABEL_IMAGE_S, self.image_s), (LABEL_MODEL_S, self.model_s),
+                           (LABEL_MEMORY_PLAN_S, self.memory_plan_s)):
             if value is not None:
                 labels[key] = f"{value:.3f}"
         if self.image_source:
@@ -112,12 +119,13 @@ class TimeToReady:
         return cls(
             image_s=_number(labels.get(LABEL_IMAGE_S)),
             model_s=_number(labels.get(LABEL_MODEL_S)),
+            memory_plan_s=_number(labels.get(LABEL_MEMORY_PLAN_S)),
             image_source=labels.get(LABEL_IMAGE_SOURCE),
         )
 
     def summary(self) -> str:
-        """``1.08 s: image 0.01 s, model 0.00 s, container start 0.27 s, server load 0.52 s,
-        first token -, other 0.28 s`` (one line for the console)."""
+        """``1.08 s: model 0.00 s, memory plan 0.05 s, image 0.01 s, container start 0.27 s,
+        server load 0.52 s, first token -, other 0.23 s`` (one line for the console)."""
         shown = self.rounded()
         parts = [
             f"{name.replace('_', ' ')} {_shown(value)}" for name, value in shown.phases().items()

@@ -113,7 +113,9 @@ def up(
         )
         if stored.notes:  # e.g. an https:// download without a checksum to verify it by
             report.end_phase("warned", "; ".join(stored.notes))
+        plan_started = time.monotonic()
         fit = _check_fit(request, stored, report)
+        memory_plan_s = time.monotonic() - plan_started
         plan = plan_deployment(
             request.profile,
             model_dir=stored.directory,
@@ -140,6 +142,7 @@ def up(
                 access=request.registry,
                 warm_up=request.warm_up,
                 model_s=model_s,
+                memory_plan_s=memory_plan_s,
             ),
             report,
             after_healthy=post_start_hook(request.profile.backend),
