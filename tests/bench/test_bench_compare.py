@@ -88,6 +88,14 @@ def test_a_real_change_under_the_noise_threshold_is_no_significant_change() -> N
     assert _by_label(base, later, threshold_pct=1)["TTFT p50"] == "worse"  # 3%: real
 
 
+def test_a_sub_millisecond_latency_change_is_no_significant_change() -> None:
+    """An ITL of 1.0 vs 1.2 ms (+20%, far outside the bootstrap interval) is what back-to-back
+    runs against a fast mock move by: below --min-change-ms (1 ms) it is not a change."""
+    base, later = _report(_records(1, 50, 1.0, n=2000)), _report(_records(2, 50, 1.2, n=2000))
+    assert _by_label(base, later)["ITL p50"] == "no significant change"
+    assert _by_label(base, later, min_change_ms=0)["ITL p50"] == "worse"
+
+
 def test_error_rate_verdict_uses_percentage_points() -> None:
     base = _report(_records(1, 50, 10))
     assert _by_label(base, _report(_records(2, 50, 10, failed=30)))["error rate"] == "worse"

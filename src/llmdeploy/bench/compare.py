@@ -1,12 +1,16 @@
 """``bench compare``'s verdicts: is a run better, worse, or not significantly different?
 
-Runs from different days differ by noise; a verdict says a change is real only when two
+Runs from different days differ by noise; a verdict says a change is real only when these
 tests agree:
 
 1. **It is larger than the noise threshold** (``threshold_pct``, default
    :data:`DEFAULT_THRESHOLD_PCT` %): a change smaller than that is below what back-to-back
    runs of the same server on a shared machine move by (docs/bench.md), so it is "no
-   significant change" whatever the statistics say.
+   significant change" whatever the statistics say. A latency must also move by at least
+   ``min_change_ms`` (default :data:`DEFAULT_MIN_CHANGE_MS` ms): sub-millisecond latencies
+   (an ITL of 1 ms against a fast mock) move by tens of percent between back-to-back runs of
+   one server, with the machine's scheduling, not the server's work, and the per-request
+   bootstrap below cannot see that between-run noise.
 2. **It is outside the run-to-run sampling noise**, judged from the per-request records the
    reports keep: for the median and p99 of TTFT, TPOT, ITL and E2E, a percentile bootstrap
    (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13): both runs'
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from llmdeploy.bench.columns import METRICS
@@ -41,6 +45,7 @@ from llmdeploy.bench.report import BenchReport, RequestRecord, StageResult
 
 __all__ = [
     "COMPARED",
+    "DEFAULT_MIN_CHANGE_MS",
     "DEFAULT_THRESHOLD_PCT",
     "ERROR_RATE_THRESHOLD_PT",
     "MAX_SAMPLE",
@@ -52,6 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD_PCT = 5.0
+DEFAULT_MIN_CHANGE_MS = 1.0
 ERROR_RATE_THRESHOLD_PT = 0.5  # percentage points
 RESAMPLES = 1000  # Efron & Tibshirani: >= 1000 for percentile intervals
 MAX_SAMPLE = 5000
@@ -99,11 +105,13 @@ def compare_verdicts(
     other: BenchReport,
     *,
     threshold_pct: float = DEFAULT_THRESHOLD_PCT,
+    min_change_ms: float = DEFAULT_MIN_CHANGE_MS,
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> list[Verdict]:
     """Verdicts for every metric of :data:`COMPARED` in every stage the two runs share
-    (matched by name, in the base run's order)."""
+    (matched by name, in the base run's order); a latency that moved by less than
+    ``min_change_ms`` milliseconds is no significant change."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -114,7 +122,13 @@ def compare_verdicts(
         if later is None:
             continue
         for key, label in COMPARED:
-            verdicts.append(_judge(st, later, key, label, threshold_pct, resamples, rng))
+            verdict = _judge(st, later, key, label, threshold_pct, resamples, rng)
+            small = (key.endswith("_ms") and verdict.base is not None
+                     and verdict.value is not None
+                     and abs(verdict.value - verdict.base) < min_change_ms)
+            if small and verdict.verdict in ("better", "worse"):
+                verdict = replace(verdict, verdict="no significant change")
+            verdicts.append(verdict)
     return verdicts
 
 

@@ -219,6 +219,9 @@ def compare_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     threshold: float = typer.Option(5.0, "--threshold", min=0.0, help="Noise threshold in %: "
                                     "smaller changes are never called better or worse."),
+    min_change_ms: float = typer.Option(1.0, "--min-change-ms", min=0.0, help="A latency "
+                                        "that moved by less than this many ms is never called "
+                                        "better or worse."),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="Exit 9 when "
                                             "any metric of any run is worse than the base."),
 ) -> None:
@@ -234,7 +237,8 @@ def compare_cmd(
         raise UsageError("compare needs at least two reports")
     reports = [load_report(p) for p in paths]
     rows = compare_rows(reports)
-    verdicts = [compare_verdicts(reports[0], r, threshold_pct=threshold) for r in reports[1:]]
+    verdicts = [compare_verdicts(reports[0], r, threshold_pct=threshold,
+                                 min_change_ms=min_change_ms) for r in reports[1:]]
     if json_out:
         from llmdeploy.cli.console import print_json
 
@@ -249,6 +253,7 @@ def compare_cmd(
                     for r in rows
                 ],
                 "threshold_pct": threshold,
+                "min_change_ms": min_change_ms,
                 "verdicts": [
                     {"run": str(p), "verdict": verdict_line(vs),
                      "metrics": [v.as_dict() for v in vs]}
@@ -266,7 +271,8 @@ def compare_cmd(
                           f"{' pt' if v.metric == 'error_rate' else '%'}"
                           if v.change_pct is not None else f"{p.name}: {v.stage} {v.label}"
                           for p, v in worse),
-            hint=f"changes under {threshold:g}% or inside the run-to-run noise are not counted",
+            hint=f"changes under {threshold:g}% (latencies: under {min_change_ms:g} ms) or "
+                 "inside the run-to-run noise are not counted",
         )
 
 
