@@ -348,3 +348,22 @@ def test_validate_a_directory_is_a_profile_error(
     (tmp_path / "d").mkdir()
     code, output = run_cli(["profiles", "validate", "d"], tmp_path, monkeypatch, capsys)
     assert code == 3 and "d: is a directory, not a profile file" in output
+
+
+def test_the_ascii_fast_path_refuses_exactly_what_yamls_printable_set_refuses() -> None:
+    """file_text checks ASCII text with a small class and compiles the full Unicode one only
+    for other text: both must agree on every ASCII character, alone and inside text."""
+    import re
+
+    from llmdeploy.profiles import file_text
+
+    full = re.compile(file_text._NON_PRINTABLE_FULL)
+    for code in range(128):
+        text = f"model:\n  ref: a{chr(code)}b\n"
+        fast = file_text._first_non_printable(text)
+        slow = full.search(text)
+        assert (fast and fast.start()) == (slow and slow.start()), code
+    for text in ("caf\u00e9: ok\n", "x: \u0085\n", "x: \u0080\n", "x: \ufffe\n", "x: \U0001f600\n"):
+        fast = file_text._first_non_printable(text)
+        slow = full.search(text)
+        assert (fast and fast.start()) == (slow and slow.start()), text
