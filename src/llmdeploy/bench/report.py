@@ -24,6 +24,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmdeploy.bench.config import BenchConfig, LoadSpec
+from llmdeploy.bench.text_files import read_text
 from llmdeploy.errors import BenchError
 
 SCHEMA_VERSION = 3
@@ -289,17 +290,7 @@ def load_report(path: str | Path) -> BenchReport:
     """Read a saved report. Every bad file (missing, a folder, binary, not UTF-8, not JSON,
     truncated, another schema) is a BenchError naming the file, never a traceback."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise BenchError(f"cannot read report {p}: {exc.strerror or exc}") from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BenchError(
-            f"report {p} is not UTF-8 text (byte {exc.start}): is it a binary file?",
-            hint="pass a JSON report written by llmdeploy bench --output",
-        ) from exc
+    text = read_text(p, "report", "pass a JSON report written by llmdeploy bench --output")
     try:
         raw = json.loads(text)
     except RecursionError as exc:

@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from llmdeploy.bench.text_files import read_text
 from llmdeploy.errors import BenchError
 
 __all__ = [
@@ -92,15 +93,7 @@ def load_trace(path: str | Path, fmt: TraceFormat) -> Trace:
 @lru_cache(maxsize=4)
 def _load(path: str, fmt: TraceFormat, size: int, mtime_ns: int) -> Trace:
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise BenchError(f"cannot read trace {p}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise BenchError(
-            f"trace {p} is not UTF-8 text (byte {exc.start}): is it a binary file?",
-            hint=_HINTS[fmt],
-        ) from exc
+    text = read_text(p, "trace", _HINTS[fmt], encoding="utf-8-sig")
     if not text.strip():
         raise BenchError(f"trace {p} is empty", hint=_HINTS[fmt])
     trace = _mooncake(p, text) if fmt == "mooncake" else _burstgpt(p, text)

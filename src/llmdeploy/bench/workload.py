@@ -27,6 +27,7 @@ from llmdeploy.bench.conversations import (
 )
 from llmdeploy.bench.protocols import Prompt
 from llmdeploy.bench.report import RequestRecord
+from llmdeploy.bench.text_files import read_text
 from llmdeploy.bench.traces import MOONCAKE_BLOCK_TOKENS, TraceEntry, load_trace, window
 from llmdeploy.errors import BenchError
 
@@ -142,15 +143,7 @@ def read_dataset_entries(path: str | Path) -> list[Any]:
     """The entries of a dataset file: one per JSONL line, or the items of a JSON list.
     BenchError (naming the file and line) when it cannot be read or parsed."""
     p = Path(path)
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise BenchError(f"cannot read dataset {p}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise BenchError(
-            f"dataset {p} is not UTF-8 text (byte {exc.start}): is it a binary file?",
-            hint="a dataset is JSONL or a ShareGPT JSON list",
-        ) from exc
+    text = read_text(p, "dataset", "a dataset is JSONL or a ShareGPT JSON list")
     entries: list[Any]
     stripped = text.lstrip()
     if p.suffix == ".jsonl" or not stripped.startswith("["):
