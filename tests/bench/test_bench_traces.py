@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from llmdeploy.bench.config import WorkloadSpec
 from llmdeploy.bench.report import RequestRecord
-from llmdeploy.bench.traces import load_trace, window
+from llmdeploy.bench.traces import TraceFormat, load_trace, window
 from llmdeploy.bench.workload import Workload
 from llmdeploy.cli import bench
 from llmdeploy.errors import BenchError, UsageError
@@ -63,17 +63,6 @@ BAD_MOONCAKE = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_MOONCAKE)
-def test_bad_mooncake_traces_name_file_line_and_field(
-    tmp_path: Path, text: str, message: str
-) -> None:
-    path = tmp_path / "t.jsonl"
-    path.write_text(text)
-    with pytest.raises(BenchError) as err:
-        load_trace(path, "mooncake")
-    assert str(path) in str(err.value) and message in str(err.value)
-
-
 BAD_BURSTGPT = [
     ("", "is empty"),
     ("Timestamp,Model,Request tokens,Total tokens\n1,m,2,3\n",
@@ -91,14 +80,18 @@ BAD_BURSTGPT = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_BURSTGPT)
-def test_bad_burstgpt_traces_name_file_line_and_field(
-    tmp_path: Path, text: str, message: str
+@pytest.mark.parametrize(
+    ("fmt", "name", "text", "message"),
+    [("mooncake", "t.jsonl", *case) for case in BAD_MOONCAKE]
+    + [("burstgpt", "t.csv", *case) for case in BAD_BURSTGPT],
+)
+def test_bad_traces_name_file_line_and_field(
+    tmp_path: Path, fmt: TraceFormat, name: str, text: str, message: str
 ) -> None:
-    path = tmp_path / "t.csv"
+    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(BenchError) as err:
-        load_trace(path, "burstgpt")
+        load_trace(path, fmt)
     assert str(path) in str(err.value) and message in str(err.value)
 
 
