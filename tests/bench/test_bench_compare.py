@@ -96,6 +96,17 @@ def test_a_sub_millisecond_latency_change_is_no_significant_change() -> None:
     assert _by_label(base, later, min_change_ms=0)["ITL p50"] == "worse"
 
 
+def test_a_p99_of_fewer_than_100_requests_gets_no_verdict() -> None:
+    """20 requests: the p99 is the slowest one; one slow request is not a regression."""
+    base, later = _report(_records(1, 50, 10, n=20)), _report(_records(2, 50, 10, n=20,
+                                                                        tail=200))
+    verdicts = {v.label: v for v in compare_verdicts(base, later)}
+    assert verdicts["TTFT p99"].verdict == "not measured"
+    assert verdicts["TTFT p99"].method == "too few samples"
+    assert verdicts["TTFT p50"].verdict in ("no significant change", "worse")
+    assert verdicts["ITL p99"].method == "bootstrap"  # 20 x 7 gaps: enough
+
+
 def test_error_rate_verdict_uses_percentage_points() -> None:
     base = _report(_records(1, 50, 10))
     assert _by_label(base, _report(_records(2, 50, 10, failed=30)))["error rate"] == "worse"

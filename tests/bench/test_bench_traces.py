@@ -122,7 +122,7 @@ def test_cli_bad_trace_is_exit_8_with_the_line_not_a_traceback(tmp_path: Path) -
     [
         (["--trace", str(MOONCAKE), "-c", "2"], "drop --concurrency"),
         (["--trace", str(MOONCAKE), "--turns", "2"], "drop --turns"),
-        (["--trace", str(DATA / "x.txt")], "cannot tell the format"),
+        (["--trace", __file__], "cannot tell the format"),  # a file, of no trace kind
         (["--trace-speed", "2", "--trace-format", "mooncake"], "--trace-format needs --trace"),
         (["--trace", str(MOONCAKE), "--trace-speed", "0"], "--trace-speed must be > 0"),
     ],
@@ -131,6 +131,17 @@ def test_trace_option_clashes_are_usage_errors(args: list[str], message: str) ->
     result = CliRunner().invoke(bench.app, ["--url", "http://127.0.0.1:9/v1", *args])
     assert isinstance(result.exception, UsageError), result.output
     assert message in str(result.exception)
+
+
+@pytest.mark.parametrize(("path", "why"), [(DATA / "missing.jsonl", "no such file"),
+                                           (DATA, "is a directory")])
+def test_a_trace_path_that_is_no_file_says_so_before_any_format_guess(
+    path: Path, why: str
+) -> None:
+    result = CliRunner().invoke(bench.app, ["--url", "http://127.0.0.1:9/v1", "--trace",
+                                            str(path)])
+    assert isinstance(result.exception, BenchError), result.output
+    assert f"cannot read trace {path}: {why}" in str(result.exception)
 
 
 def _spec(**kw: object) -> WorkloadSpec:

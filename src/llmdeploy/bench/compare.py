@@ -21,7 +21,9 @@ tests agree:
    (Wald), and a change of at least :data:`ERROR_RATE_THRESHOLD_PT` points. Throughputs
    (requests/s, output tok/s) are one number per run, with no per-request distribution to
    resample: they are judged by the threshold alone, and the verdict says so
-   (``method="threshold"``).
+   (``method="threshold"``). A p99 gets a verdict only from at least 100 values in each run
+   (``ceil(1 / (1 - 0.99))``): with fewer it is the slowest request, and one slow request is
+   not a regression (``method="too few samples"``, verdict "not measured").
 
 Why a bootstrap and not Mann-Whitney: Mann-Whitney tests whether one distribution tends to
 be shifted against the other, not whether the median or the p99 moved, and a p99 can
@@ -149,6 +151,10 @@ def _judge(
         word = _word(change, change, change, threshold, metric.higher_is_better)
         return Verdict(a.name, key, label, va, vb, change, None, None, "threshold", word)
     q = 0.5 if stat == "median" else 0.99
+    if min(len(sa), len(sb)) < math.ceil(1 / (1 - q)):
+        # under 100 values a p99 is the maximum, one slow request: no verdict on it
+        return Verdict(a.name, key, label, va, vb, change, None, None, "too few samples",
+                       "not measured")
     low, high = _bootstrap(sa, sb, q, va, resamples, rng)
     word = _word(change, low, high, threshold, metric.higher_is_better)
     return Verdict(a.name, key, label, va, vb, change, low, high, "bootstrap", word)

@@ -30,7 +30,7 @@ from llmdeploy.bench.gates import parse_gates
 from llmdeploy.bench.metrics import parse_slo
 from llmdeploy.bench.target import RunningEndpoint, resolve_target
 from llmdeploy.bench.traces import TraceFormat, guess_format, load_trace, window
-from llmdeploy.errors import UsageError
+from llmdeploy.errors import BenchError, UsageError
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -138,7 +138,8 @@ def config_from_options(
         raise UsageError("--sweep picks its own stages; drop --concurrency / --rate")
     trace_format = _trace_checks(o)
     if o.prefixes > 1 and not o.shared_prefix_tokens:
-        raise UsageError("--prefixes needs --shared-prefix-tokens (the length of each prefix)")
+        raise UsageError("--prefixes needs --prefix-tokens (the length of each prefix; also "
+                         "spelt --shared-prefix-tokens)")
     kind: Literal["synthetic", "dataset", "prompt", "trace"] = (
         "trace" if o.trace is not None
         else "dataset" if o.dataset is not None
@@ -242,6 +243,12 @@ def _trace_checks(o: BenchOptions) -> TraceFormat | None:
                          f"{', '.join(clash)}")
     if o.trace_speed <= 0 or o.trace_speed != o.trace_speed:
         raise UsageError(f"--trace-speed must be > 0 (got {o.trace_speed})")
+    trace = Path(o.trace)
+    if not trace.is_file():  # say what is wrong with the path before guessing its format
+        why = "is a directory" if trace.is_dir() else (
+            "no such file" if not trace.exists() else "not a regular file")
+        raise BenchError(f"cannot read trace {trace}: {why}",
+                         hint="give a Mooncake .jsonl or a BurstGPT .csv file")
     fmt = o.trace_format or guess_format(o.trace)
     if fmt is None:
         raise UsageError(f"--trace {o.trace}: cannot tell the format from the file name",
