@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from llmdeploy.bench.collector import Collector
 from llmdeploy.bench.config import WorkloadSpec
@@ -37,6 +37,7 @@ __all__ = ["ABORT_AFTER_CONNECT_FAILURES", "Raw", "RequestSettings", "StageEngin
 # Timestamps come from time.monotonic(), never loop.time(): uvloop's clock has 1 ms steps.
 _now = time.monotonic
 ABORT_AFTER_CONNECT_FAILURES = 50
+_P = TypeVar("_P")  # what a paced item prepares before its wait (a request body, or nothing)
 
 # (index, warmup, scheduled, start, end, token_times, prompt_toks, output_toks, source,
 #  error, detail, malformed, cached_toks): seconds after the run origin
@@ -175,12 +176,35 @@ class StageEngine:
         self, items: Iterator[WorkItem], plan: StagePlan, worker: int, t0: float,
         prompt_base: int,
     ) -> None:
+        warmup = plan.warmup
+        await self._paced(
+            items,
+            t0,
+            plan.cap(worker),
+            lambda tasks: self.in_flight,  # the cap counts requests in flight
+            lambda i: self._payload(prompt_base + i),
+            lambda i, target, payload: self._send(i, i < warmup, target, payload),
+        )
+
+    async def _paced(
+        self,
+        items: Iterator[WorkItem],
+        t0: float,
+        cap: int | None,
+        busy: Callable[[set[asyncio.Task[Any]]], int],
+        prepare: Callable[[int], _P],
+        launch: Callable[[int, float, _P], Coroutine[Any, Any, object] | None],
+    ) -> None:
+        """Start item ``i`` at ``t0 + offset`` (the one paced dispatch of rate stages,
+        single- and multi-turn): ``prepare(i)`` runs before the wait (building the request
+        never delays its send); once the time has come and ``busy(tasks) < cap``,
+        ``launch(i, target, prepared)`` gives the coroutine to run as a task, or None to
+        stop sending. A wait for the cap is counted (``cap_waits``, a self-check figure)."""
         loop = asyncio.get_running_loop()
-        cap = plan.cap(worker)
-        tasks: set[asyncio.Task[str | None]] = set()
+        tasks: set[asyncio.Task[Any]] = set()
         slot = asyncio.Event()
 
-        def done(t: asyncio.Task[str | None]) -> None:
+        def done(t: asyncio.Task[Any]) -> None:
             tasks.discard(t)
             slot.set()
 
@@ -188,15 +212,18 @@ class StageEngine:
             if self.stopping is not None:
                 break
             assert offset is not None
-            payload = self._payload(prompt_base + i)  # built before the wait, not after
+            prepared = prepare(i)
             target = t0 + offset
             await _sleep_until(target)
-            if cap is not None and self.in_flight >= cap:
+            if cap is not None and busy(tasks) >= cap:
                 self._cap_waits += 1
-                while self.in_flight >= cap and self.stopping is None:
+                while busy(tasks) >= cap and self.stopping is None:
                     slot.clear()
                     await slot.wait()
-            task = loop.create_task(self._send(i, i < plan.warmup, target, payload))
+            coro = launch(i, target, prepared)
+            if coro is None:
+                break
+            task = loop.create_task(coro)
             tasks.add(task)
             task.add_done_callback(done)
         if tasks:
@@ -259,31 +286,14 @@ class StageEngine:
 
             await asyncio.gather(*(stream() for _ in range(plan.streams(worker))))
             return
-        loop = asyncio.get_running_loop()
-        cap = plan.cap(worker)
-        tasks: set[asyncio.Task[None]] = set()
-        slot = asyncio.Event()
-
-        def done(t: asyncio.Task[None]) -> None:
-            tasks.discard(t)
-            slot.set()
-
-        for c, offset in items:
-            assert offset is not None
-            target = t0 + offset
-            await _sleep_until(target)
-            if cap is not None and len(tasks) >= cap:
-                self._cap_waits += 1
-                while len(tasks) >= cap and self.stopping is None:
-                    slot.clear()
-                    await slot.wait()
-            if not may_send(c * turns):
-                break
-            task = loop.create_task(converse(c, target))
-            tasks.add(task)
-            task.add_done_callback(done)
-        if tasks:
-            await asyncio.gather(*tasks)
+        await self._paced(
+            items,
+            t0,
+            plan.cap(worker),
+            len,  # the cap counts conversations in flight
+            lambda c: None,
+            lambda c, target, _: converse(c, target) if may_send(c * turns) else None,
+        )
 
     # one request ------------------------------------------------------------------
     def _payload(self, n: int, prompt: Prompt | None = None) -> bytes:
