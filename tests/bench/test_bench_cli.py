@@ -243,3 +243,55 @@ def test_unwritable_output_is_a_clear_error(url: str, tmp_path: Path) -> None:
     _, _, exc = run("--url", url, "-n", "1", "--output-tokens", "2", "--output", str(target))
     # refused before the run (a usage error), not after it
     assert isinstance(exc, UsageError) and str(target) in exc.message
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "words"),
+    [
+        (["--requests", "0"], "--requests", "greater than or equal to 1 (got 0)"),
+        (["--duration", "0s"], "--duration", "greater than 0 (got 0.0)"),
+        (["--sweep", "--sweep-steps", "-1"], "--sweep-steps", "greater than or equal to 0"),
+        (["--workers", "0"], "--workers", "auto or a whole number >= 1 (got '0')"),
+    ],
+)
+def test_a_refused_option_value_names_the_option_in_typers_words(
+    args: list[str], flag: str, words: str
+) -> None:
+    """Values our specs refuse read like the values Typer refuses (``Invalid value for
+    '--turns': Input should be ...``): the option the user typed, never a field path."""
+    _, output, exc = run("--url", "http://127.0.0.1:9/v1", *args)
+    assert isinstance(exc, UsageError), output
+    message = str(exc)
+    assert message.startswith(f"Invalid value for '{flag}': Input should be "), message
+    assert words in message
+    typer_code, typer_output, _ = run("--url", "http://127.0.0.1:9/v1", "--turns", "0")
+    assert typer_code == 2 and "Invalid value for '--turns': Input should be" in typer_output
+
+
+def test_every_file_written_is_named(url: str, tmp_path: Path) -> None:
+    out, vllm, html = tmp_path / "run.json", tmp_path / "run.vllm.json", tmp_path / "run.html"
+    code, output, exc = run("--url", url, "-n", "2", "--output-tokens", "2", "--output",
+                            str(out), "--vllm-json", str(vllm), "--html", str(html))
+    assert exc is None and code == 0, output
+    assert out.exists() and vllm.exists() and html.exists()
+    line = " ".join(output.split())  # a long line may wrap on the test's terminal
+    assert f"Written: {out}, {vllm} (vLLM bench serve's result format), {html}" in line
+    code, output, exc = run("report", str(out), "--csv", str(tmp_path / "run.csv"))
+    assert exc is None and code == 0 and f"Written: {tmp_path / 'run.csv'}" in output
+
+
+def test_a_rate_stage_explains_why_requests_per_s_is_below_the_offered_rate(url: str) -> None:
+    code, output, _ = run("--url", url, "--rate", "200", "-n", "4", "--output-tokens", "2",
+                          "--no-progress")
+    assert code == 0 and "includes the drain after the last send" in " ".join(output.split())
+    code, output, _ = run("--url", url, "-c", "1", "-n", "2", "--output-tokens", "2",
+                          "--no-progress")
+    assert code == 0 and "drain" not in output
+
+
+def test_workers_asked_for_but_not_used_are_explained(url: str) -> None:
+    code, output, _ = run("--url", url, "--workers", "2", "-c", "1", "-n", "2",
+                          "--output-tokens", "2", "--no-progress")
+    assert code == 0
+    assert "--workers 2: 1 process (a concurrency stage needs a stream per process)" in " ".join(
+        output.split())

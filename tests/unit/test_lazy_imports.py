@@ -118,8 +118,12 @@ def test_status_lists_a_running_fake_deployment(engines: dict[str, str]) -> None
         engine.close()
         env = {**engines, "DOCKER_HOST": api.url}
         _, stdout, _ = loaded(["status", "--json"], env)
+        _, table, _ = loaded(["status"], env)
     rows = json.loads(stdout)
     assert [(r["deployment"], r["engine"]) for r in rows] == [("lazy", "docker")]
+    # the table shows the API base clients and `bench --url` take, as `up` prints it
+    assert rows[0]["api_base_url"] == "http://127.0.0.1:9/v1"
+    assert "http://127.0.0.1:9/v1" in table
 
 
 def test_dry_run_prints_exactly_the_rendered_commands() -> None:

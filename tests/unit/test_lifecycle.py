@@ -11,6 +11,7 @@ import pytest
 
 from fake_engine import FakeEngine
 from llmdeploy.core.registry import RegistryAccess
+from llmdeploy.core.reporting import NullReporter
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import lifecycle, status
 from llmdeploy.deploy.lifecycle import StartResult, UpOptions, down, start
@@ -131,8 +132,13 @@ def test_image_order_local_then_pull_then_build(health_server, tiny_gguf: Path) 
     # next time the local build is used without touching the registry
     down(built, "unit")
     built.calls.clear()
-    assert up(built, plan, stored).image.source == "local"  # type: ignore[union-attr]
+    log = NullReporter()
+    assert up(built, plan, stored, reporter=log).image.source == "local"  # type: ignore[union-attr]
     assert not any(c.startswith("pull") for c in built.calls)
+    # and the progress says so: the upstream image was not found (no ✓ on it), the build used
+    (looked,) = [r for r in log.records if r.name == "image"]
+    assert looked.outcome == "fallback"
+    assert f"{UPSTREAM} is not in" in looked.note and plan.images.build_tag in looked.note
 
 
 def test_an_image_the_user_named_is_pulled_never_swapped_for_the_local_build(  # type: ignore[no-untyped-def]

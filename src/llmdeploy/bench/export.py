@@ -79,7 +79,7 @@ def render_html(report: BenchReport) -> str:
         gates=report.gates,
         stages=[st.name for st in report.stages],
         summary=summary_table(report),
-        notes=[(st.name, stage_notes(st)) for st in report.stages],
+        notes=[(st.name, stage_notes(st, report.config.workers)) for st in report.stages],
         server_keys=server_keys,
         server_rows=server_rows,
         plots=plot_specs(report),

@@ -195,7 +195,7 @@ def config_from_options(
             workers=parse_workers(o.workers),
         )
     except ValidationError as exc:
-        raise UsageError(f"invalid benchmark options: {_validation_summary(exc)}") from exc
+        raise UsageError(_validation_summary(exc)) from exc
     for flag, path in (("--output", o.output), ("--html", o.html), ("--csv", o.csv),
                        ("--vllm-json", o.vllm_json)):
         _check_writable(flag, path)
@@ -212,7 +212,10 @@ def parse_workers(text: str) -> int | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise UsageError(f"--workers must be auto or a whole number >= 1 (got {text!r})")
+        raise UsageError(
+            f"Invalid value for '--workers': Input should be auto or a whole number >= 1 "
+            f"(got {text!r})"
+        )
     return n
 
 
@@ -310,10 +313,35 @@ def _check_writable(flag: str, path: Path | None) -> None:
         raise UsageError(f"{flag} {path}: not writable")
 
 
+# the option a BenchConfig field comes from, so a refused value names what the user typed
+# (model, field) -> option; the specs are built one by one, so a ValidationError's location
+# is relative to the model named in its title
+_FLAG_OF_FIELD = {
+    ("StopSpec", "requests"): "--requests", ("StopSpec", "duration_s"): "--duration",
+    ("StopSpec", "warmup_requests"): "--warmup", ("StopSpec", "timeout_s"): "--timeout",
+    ("WorkloadSpec", "prompt_nonce"): "--prompt-nonce",
+    ("WorkloadSpec", "shared_prefix_tokens"): "--prefix-tokens",
+    ("WorkloadSpec", "prefixes"): "--prefixes", ("WorkloadSpec", "turns"): "--turns",
+    ("WorkloadSpec", "think_time_s"): "--think-time",
+    ("WorkloadSpec", "trace_start_s"): "--trace-start",
+    ("WorkloadSpec", "trace_duration_s"): "--trace-duration",
+    ("SweepSpec", "max_concurrency"): "--sweep-max-concurrency",
+    ("SweepSpec", "steps"): "--sweep-steps",
+    ("BenchConfig", "workers"): "--workers",
+}
+
+
 def _validation_summary(exc: Any) -> str:
-    """The first problems of a pydantic ValidationError as ``field: message``."""
+    """The first problems of a bench spec's ValidationError in Typer's words for an option's
+    bad value, ``Invalid value for '--option': message (got value)`` (a field no option
+    sets: its dotted path), so every refused option reads alike."""
     errors = exc.errors()
-    text = "; ".join(
-        f"{'.'.join(str(x) for x in e['loc']) or 'options'}: {e['msg']}" for e in errors[:3]
-    )
+    parts = []
+    for e in errors[:3]:
+        loc = [str(x) for x in e["loc"]]
+        flag = _FLAG_OF_FIELD.get((exc.title, loc[0])) if len(loc) == 1 else None
+        where = flag or ".".join(loc) or "options"
+        got = f" (got {e['input']!r})" if not isinstance(e.get("input"), dict | list) else ""
+        parts.append(f"Invalid value for '{where}': {e['msg']}{got}")
+    text = "; ".join(parts)
     return text + (f" (and {len(errors) - 3} more)" if len(errors) > 3 else "")

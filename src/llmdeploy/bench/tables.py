@@ -183,10 +183,15 @@ def token_source_label(summary: StageSummary) -> str:
     return "+".join(k for k, _ in sorted(summary.token_sources.items(), key=lambda x: -x[1]))
 
 
-def stage_notes(stage: StageResult) -> list[Note]:
-    """What the summary table cannot say about one stage."""
+def stage_notes(stage: StageResult, asked_workers: int | None = None) -> list[Note]:
+    """What the summary table cannot say about one stage (``asked_workers``: the run's
+    ``--workers``, None for auto: a stage that ran fewer processes says why)."""
     s = stage.summary
     notes = [Note(f"tokens from {token_source_label(s)}")]
+    ran = len(s.client.workers) if s.client is not None else None
+    if asked_workers is not None and ran is not None and 0 < ran < asked_workers:
+        notes.append(Note(f"--workers {asked_workers}: {ran} process{'es' if ran > 1 else ''} "
+                          "(a concurrency stage needs a stream per process)"))
     if s.cached_prompt_tokens is not None:
         notes.append(Note(f"cached prompt tokens {s.cached_prompt_tokens:,} of "
                           f"{s.prompt_tokens:,}"))

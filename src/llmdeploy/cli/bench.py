@@ -35,8 +35,8 @@ app = typer.Typer(
 def bench(
     ctx: typer.Context,
     url: str | None = typer.Option(
-        None, "--url", "-u", help="Server URL, e.g. http://127.0.0.1:8000/v1 (only 127.0.0.1 "
-        "in tests)."
+        None, "--url", "-u", help="Server URL, e.g. http://127.0.0.1:8000/v1 (the API base a "
+        "deployment's `status` shows)."
     ),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name (default: "
                                         "the first one the server lists)."),
@@ -67,8 +67,10 @@ def bench(
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", help="Cap on "
                                                   "in-flight requests in rate stages."),
     sweep: bool = typer.Option(False, "--sweep", help="c=1, c=max, then rates in between."),
-    sweep_max_concurrency: int = typer.Option(32, "--sweep-max-concurrency"),
-    sweep_steps: int = typer.Option(4, "--sweep-steps"),
+    sweep_max_concurrency: int = typer.Option(32, "--sweep-max-concurrency", help="--sweep's "
+                                              "highest concurrency stage."),
+    sweep_steps: int = typer.Option(4, "--sweep-steps", help="--sweep's rate stages between "
+                                    "c=1's and c=max's throughput."),
     requests: int | None = typer.Option(None, "--requests", "-n", help="Measured requests "
                                            "per stage (default 100 without --duration)."),
     duration: str | None = typer.Option(None, "--duration", help="Measured time per stage, "
@@ -115,14 +117,18 @@ def bench(
     extra_body: str | None = typer.Option(None, "--extra-body", help="JSON merged into "
                                              "each request body; a null value removes a "
                                              "field."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random choice (lengths, "
+                             "arrivals, prefixes, dataset order): the same seed, the same "
+                             "requests."),
     slo: str | None = typer.Option(None, "--slo", help="Goodput SLOs, e.g. "
                                       "ttft_ms=500,tpot_ms=50,e2e_ms=5000."),
     fail_on: list[str] | None = typer.Option(None, "--fail-on", help="Fail (exit 9) if "
                                                 "true in any stage, e.g. 'ttft_p99_ms>800'."),
     metrics: bool = typer.Option(True, "--server-metrics/--no-server-metrics", help="Scrape "
                                  "Prometheus /metrics before, during and after each stage."),
-    metrics_path: str | None = typer.Option(None, "--metrics-path"),
+    metrics_path: str | None = typer.Option(None, "--metrics-path", help="Path of the "
+                                               "server's Prometheus metrics (default "
+                                               "/metrics, or the deployment's)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report."),
     html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
     csv: Path | None = typer.Option(None, "--csv", help="Also write the per-stage CSV."),
@@ -177,12 +183,11 @@ def bench(
     report.gates = failed_gates(report)
     if output is not None:
         report.save(output)
-    _write_extras(report, html, csv, None, vllm_json)
+    written = ([str(output)] if output is not None else []) + _write_extras(
+        report, html, csv, None, vllm_json
+    )
     show(report, output, json_out)
-    if output is not None and not json_out:
-        from llmdeploy.cli.console import err
-
-        err().print(f"[dim]Report written to {output}[/dim]")
+    _say_written(written, json_out)
     error = outcome_error(report)
     if error is not None:
         raise error
@@ -208,8 +213,9 @@ def report_cmd(
     report = load_report(path)
     if slo:
         resummarize(report, parse_slo(slo))
-    _write_extras(report, html, csv, requests_csv, vllm_json)
+    written = _write_extras(report, html, csv, requests_csv, vllm_json)
     show(report, path, json_out)
+    _say_written(written, json_out)
 
 
 @app.command("compare")
@@ -344,8 +350,8 @@ def mock_server_cmd(
 ) -> None:
     """Serve OpenAI and Ollama APIs with exact injected TTFT and ITL (for tests).
 
-    Prints ``listening http://HOST:PORT`` once it accepts connections (``--port 0``: a free
-    port)."""
+    Prints ``listening http://HOST:PORT (OpenAI API base http://HOST:PORT/v1, ...)`` once it
+    accepts connections (``--port 0``: a free port)."""
     from llmdeploy.bench.mock_server import MockConfig, serve
 
     config = MockConfig(
@@ -359,7 +365,9 @@ def mock_server_cmd(
         api_key=api_key,
         precise_timers=not epoll,
     )
-    serve(config, host, port, on_ready=lambda url: typer.echo(f"listening {url}"))
+    serve(config, host, port, on_ready=lambda url: typer.echo(
+        f"listening {url} (OpenAI API base {url}/v1, Ollama API {url}/api)"
+    ))
 
 
 # helpers ---------------------------------------------------------------------------------
@@ -394,16 +402,36 @@ def _write_extras(
     csv: Path | None,
     requests_csv: Path | None,
     vllm_json: Path | None = None,
-) -> None:
+) -> list[str]:
+    """Write the extra outputs asked for; returns what was written, as the user should read
+    it (the path, and what it is where the suffix does not say)."""
     from llmdeploy.bench.export import write_csv, write_html, write_requests_csv
 
+    written: list[str] = []
     if vllm_json is not None:
         from llmdeploy.bench.vllm_json import write_vllm_json
 
         write_vllm_json(report, vllm_json)
+        written.append(f"{vllm_json} (vLLM bench serve's result format)")
     if html is not None:
         write_html(report, html)
+        written.append(str(html))
     if csv is not None:
         write_csv(report, csv)
+        written.append(str(csv))
     if requests_csv is not None:
         write_requests_csv(report, requests_csv)
+        written.append(f"{requests_csv} (one row per request)")
+    return written
+
+
+def _say_written(written: list[str], json_out: bool) -> None:
+    """One line on stderr naming every file written (none with ``--json``: stdout is the
+    data, and scripts know what they asked for)."""
+    if written and not json_out:
+        from llmdeploy.cli.console import err
+
+        err().print(
+            f"Written: {', '.join(written)}", style="dim", markup=False, highlight=False,
+            soft_wrap=True,
+        )

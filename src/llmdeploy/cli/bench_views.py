@@ -68,8 +68,16 @@ def _print_summary(report: BenchReport) -> None:
         table.add_row(row.column.label, *cells)
     console.print(table)
     console.print("[dim]latencies in ms; TTFT/ITL/TPOT/E2E over successful requests only[/dim]")
+    if any(st.load.mode == "rate" for st in report.stages):
+        console.print(
+            "[dim]requests/s = completed requests / stage time, which includes the drain "
+            "after the last send: below a rate stage's offered rate by design; how "
+            "closely the sends kept to it is 'client rate error'[/dim]"
+        )
     for st in report.stages:
-        notes = " · ".join(_styled(n.text, _NOTE_STYLE[n.level]) for n in stage_notes(st))
+        notes = " · ".join(
+            _styled(n.text, _NOTE_STYLE[n.level]) for n in stage_notes(st, report.config.workers)
+        )
         console.print(f"  {escape(st.name)}: {notes}")
     messages = error_messages(report)
     if messages:

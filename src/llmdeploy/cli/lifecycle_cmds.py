@@ -293,7 +293,7 @@ def status(
             row["engine"],
             row["state"],
             health,
-            row["endpoint"] or "-",
+            row["api_base_url"] or row["endpoint"] or "-",
             _human(row["uptime_s"]),
             row["image"],
             row["served_model"] or row["model"] or "-",

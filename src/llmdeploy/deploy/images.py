@@ -95,7 +95,12 @@ def _ensure(
             and choice.build_tag != choice.image
             and engine.image_exists(choice.build_tag)
         ):
-            reporter.detail(f"using the local build {choice.build_tag}")
+            # a ✓ on the image looked for would read as "found": say what is used instead
+            reporter.end_phase(
+                "fallback",
+                f"{choice.image} is not in {engine.name}; using the local build "
+                f"{choice.build_tag}",
+            )
             return ImageReady(choice.build_tag, "local")
         reporter.detail(f"not in {engine.name}")
     pull_error: ImageError | RegistryError | None = None
