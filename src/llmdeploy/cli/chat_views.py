@@ -111,10 +111,11 @@ def render_comparison(comparison: Comparison, width: int) -> RenderableType:
         return Group(head, table, foot)
     parts: list[RenderableType] = [head]
     for result in results:
+        parts.append(Text(""))
         parts.append(Rule(_title(result), align="left"))
         parts.append(_answer(result))
         parts.append(Text(" · ".join(f"{k} {v}" for k, v in metrics(result)), style="dim"))
-    parts.append(foot)
+    parts.extend([Text(""), foot])
     return Group(*parts)
 
 
