@@ -69,6 +69,15 @@ class PtySession:
                     + self.output[-3000:]
                 )
 
+    def expect_output(self, timeout_s: float = 60.0) -> str:
+        """Read until anything arrives after the previous match; return it."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.output) <= self._mark:
+            if time.monotonic() > deadline or (not self._read(0.2) and not self.alive()):
+                raise AssertionError("no output came; output so far:\n" + self.output[-3000:])
+        new, self._mark = self.output[self._mark:], len(self.output)
+        return new
+
     def send(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
