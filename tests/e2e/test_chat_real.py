@@ -115,11 +115,14 @@ def test_one_prompt_to_two_deployments_and_a_keyed_url(backends: Backends) -> No
 
 
 def test_the_two_local_backends_side_by_side(backends: Backends) -> None:
+    # one at a time: both servers share this host's CPU, so concurrent speed figures would
+    # measure the contention (the --json test above sends them together)
     done = backends.cli("chat", "-d", backends.llama, "-d", backends.vllm, "--max-tokens", "48",
-                        PROMPT, timeout=300)  # fmt: skip
+                        "--sequential", PROMPT, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     print("\n[chat e2e] side by side, llama.cpp (Podman) and vLLM CPU (Podman):\n" + done.stdout)
-    assert "sent concurrently" in done.stdout and "temperature 0" in done.stdout
+    assert "sent one at a time in shuffled order" in done.stdout
+    assert "temperature 0" in done.stdout
     assert f"{backends.llama} · " in done.stdout and f"{backends.vllm} · " in done.stdout
     assert "TTFT" in done.stdout and "tokens/s" in done.stdout
     # a target that does not answer: the others' answers are still shown, exit 7
@@ -132,6 +135,9 @@ def test_the_two_local_backends_side_by_side(backends: Backends) -> None:
     assert backends.llama in failed.stdout and "could not reach" in failed.stdout
 
 
+PIRATE = ("You are a pirate captain who has sailed the seven seas for forty years. You answer "
+          "every question like a pirate would, with nautical words, and you never break "
+          "character, whatever the question is about.")
 STATS = re.compile(r"(\d+) tokens · TTFT .*? · prompt (\d+)")
 
 
@@ -147,7 +153,7 @@ def turn(term: PtySession, text: str) -> tuple[str, int, int]:
 def test_an_interactive_session_on_a_terminal(backends: Backends) -> None:
     env = {**backends.cli.env, "PYTHONUNBUFFERED": "1", "TERM": "xterm"}
     term = PtySession([sys.executable, "-m", "llmdeploy", "chat", "-d", backends.llama,
-                       "--max-tokens", "200", "--temperature", "0"], env, backends.folder)  # fmt: skip
+                       "--max-tokens", "96", "--temperature", "0"], env, backends.folder)  # fmt: skip
     try:
         term.expect(f"Chat with {backends.llama}", timeout_s=60)
         term.expect(">>> ")
@@ -160,7 +166,8 @@ def test_an_interactive_session_on_a_terminal(backends: Backends) -> None:
         term.expect(">>> ")
         _, _, prompt3 = turn(term, "What is my name?")
         assert prompt3 < prompt2, (prompt2, prompt3)
-        term.send("/system You are a pirate. Answer like one.\n")
+        # longer than the default system prompt SmolLM2's chat template puts in without one
+        term.send("/system " + PIRATE + "\n")
         term.expect("System prompt set")
         term.expect(">>> ")
         _, _, prompt4 = turn(term, "What is my name?")
@@ -171,7 +178,7 @@ def test_an_interactive_session_on_a_terminal(backends: Backends) -> None:
         time.sleep(0.3)
         term.send("Count from 1 to 300, one number per line.\n")
         term.expect("per line.\n")  # the terminal's echo of the line
-        term.expect_output(timeout_s=60)  # the answer has started (200 tokens: seconds)
+        term.expect_output(timeout_s=60)  # the answer has started (96 tokens: over a second)
         term.send(CTRL_C)
         term.expect("Answer stopped", timeout_s=30)
         term.expect(">>> ")
