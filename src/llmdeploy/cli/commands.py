@@ -59,7 +59,8 @@ def build(name: str) -> Any:
     if isinstance(found, typer.Typer):
         holder.add_typer(found, name=name)
     else:
-        holder.command(name)(found)
+        # a command needing its own click class (chat keeps its options' order) names it
+        holder.command(name, cls=getattr(found, "command_class", None))(found)
     group = typer.main.get_command(holder)
     assert isinstance(group, TyperGroup)
     command = group.commands[name]

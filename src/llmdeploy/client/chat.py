@@ -1,49 +1,78 @@
-"""Stream a chat completion from an OpenAI-compatible endpoint (Server-Sent Events)."""
+"""Stream a chat completion from an OpenAI-compatible endpoint (Server-Sent Events).
+
+:func:`stream_messages` sends a whole conversation (the interactive session resends its
+history each turn); :func:`stream_chat` is the one-prompt form. Both yield the content
+deltas as they arrive and fill a :class:`ChatUsage` at the end with what the server reported
+(token counts from its final ``usage`` event, the ``finish_reason`` of the choice). Every
+failure is an :class:`~llmdeploy.errors.EndpointError` (exit 7) naming the URL.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from llmdeploy.errors import EndpointError
 
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
 
 @dataclass
 class ChatUsage:
+    """What the server reported about one answer; None where it reported nothing."""
+
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str | None = None  # stop | length | ... (the last one a choice carried)
 
 
-def stream_chat(
+@dataclass(frozen=True)
+class Sampling:
+    """The sampling settings of a request. None leaves a field out (the server's default).
+
+    ``seed`` is OpenAI's ``seed`` field (llama.cpp, vLLM and Ollama's ``/v1`` honour it)."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+
+    def body_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        if self.max_tokens is not None:
+            fields["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            fields["temperature"] = self.temperature
+        if self.seed is not None:
+            fields["seed"] = self.seed
+        return fields
+
+
+def stream_messages(
     base_url: str,
     model: str,
-    prompt: str,
+    messages: Sequence[Message],
     *,
-    system: str | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
+    sampling: Sampling = Sampling(),
     api_key: str | None = None,
     timeout_s: float = 300.0,
     usage: ChatUsage | None = None,
-) -> Iterator[str]:
-    """Yield the content deltas of a streamed chat completion; fill ``usage`` at the end."""
-    messages = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
+) -> Generator[str, None, None]:
+    """Yield the content deltas of a streamed chat completion of ``messages`` at
+    ``base_url`` (``http://host:port/v1``); fill ``usage`` as the stream reports it.
+
+    Closing the generator early (Ctrl-C in the interactive chat) closes the connection, which
+    tells the server to stop generating. Raises EndpointError: an HTTP status other than 200
+    (with the start of the server's answer), an ``error`` event in the stream, or no answer."""
     body: dict[str, object] = {
         "model": model,
-        "messages": messages,
+        "messages": list(messages),
         "stream": True,
         "stream_options": {"include_usage": True},
+        **sampling.body_fields(),
     }
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    if temperature is not None:
-        body["temperature"] = temperature
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     url = base_url.rstrip("/") + "/chat/completions"
     try:
@@ -71,6 +100,8 @@ def stream_chat(
                     usage.prompt_tokens = event["usage"].get("prompt_tokens")
                     usage.completion_tokens = event["usage"].get("completion_tokens")
                 for choice in event.get("choices") or []:
+                    if usage is not None and choice.get("finish_reason"):
+                        usage.finish_reason = str(choice["finish_reason"])
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         yield text
@@ -79,3 +110,49 @@ def stream_chat(
             f"could not reach {url}: {exc}",
             hint="is the deployment running? `llmdeploy status`",
         ) from exc
+
+
+def stream_chat(
+    base_url: str,
+    model: str,
+    prompt: str,
+    *,
+    system: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    api_key: str | None = None,
+    timeout_s: float = 300.0,
+    usage: ChatUsage | None = None,
+) -> Iterator[str]:
+    """Yield the content deltas of a streamed chat completion; fill ``usage`` at the end."""
+    messages: list[Message] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    return stream_messages(
+        base_url,
+        model,
+        messages,
+        sampling=Sampling(max_tokens=max_tokens, temperature=temperature),
+        api_key=api_key,
+        timeout_s=timeout_s,
+        usage=usage,
+    )
+
+
+def list_models(base_url: str, *, api_key: str | None = None, timeout_s: float = 5.0) -> list[str]:
+    """The model ids ``GET {base_url}/models`` lists (OpenAI's shape, ``{"data": [{"id"}]}``),
+    in the server's order. Raises EndpointError when the server does not answer that."""
+    url = base_url.rstrip("/") + "/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise EndpointError(f"could not reach {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise EndpointError(f"{url} answered HTTP {response.status_code}: {response.text[:300]}")
+    try:
+        data = response.json().get("data") or []
+        return [str(entry["id"]) for entry in data if isinstance(entry, dict) and "id" in entry]
+    except (ValueError, AttributeError) as exc:
+        raise EndpointError(f"{url} did not answer a model list: {response.text[:200]}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,36 @@ def find_deployment(
         raise
     finally:
         for engine in engines:
+            engine.close()
+
+
+def find_deployments(
+    names: Sequence[str | None], *, profile: str | None = None
+) -> list[DeploymentEndpoint]:
+    """One running deployment per name, in order (None: the only one running, filtered by
+    ``profile``), looked up with one connection per engine (``chat -d a,b``).
+
+    Raises DeploymentNotFoundError for the first name with none or several matches, saying
+    which engines could not be looked in."""
+    from llmdeploy.engines.selection import reachable_engines
+
+    found = reachable_engines()
+    try:
+        endpoints = []
+        for name in names:
+            try:
+                engine, container = pick_one(
+                    find_in(found.engines, name=name, profile=profile),
+                    describe_filter(name, profile, None),
+                )
+            except DeploymentNotFoundError as exc:
+                if found.unreachable:
+                    exc.message += " (not reachable: " + "; ".join(found.warnings()) + ")"
+                raise
+            endpoints.append(endpoint_of(engine, container))
+        return endpoints
+    finally:
+        for engine in found.engines:
             engine.close()
 
 
