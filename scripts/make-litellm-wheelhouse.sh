@@ -34,17 +34,19 @@ case "$(uname -m)" in
   *) die "unsupported architecture $(uname -m)" ;;
 esac
 mkdir -p "$DEST"
-if ls "$DEST"/litellm-"$VERSION"-*.whl >/dev/null 2>&1; then
+if ls "$DEST"/litellm-"$VERSION"-*.whl >/dev/null 2>&1 && ls "$DEST"/async_timeout-*.whl >/dev/null 2>&1; then
   echo "$PROG: $DEST already has litellm $VERSION, download skipped"
   exit 0
 fi
 start=$(date +%s)
-# --only-binary is required with --platform; dependencies resolve for the image's Python
+# --only-binary is required with --platform; dependencies resolve for the image's Python, but
+# pip evaluates environment markers with the running interpreter: Debian bookworm's python3 is
+# 3.11.2, for which redis needs async-timeout (python_full_version < "3.11.3"), so it is named
 "$PY" -m pip download --disable-pip-version-check --progress-bar off \
   --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none \
   --platform "manylinux_2_17_$ARCH" --platform "manylinux2014_$ARCH" \
   --platform "manylinux_2_28_$ARCH" --platform "manylinux_2_34_$ARCH" --platform any \
-  --dest "$DEST" "litellm[proxy]==$VERSION" \
+  --dest "$DEST" "litellm[proxy]==$VERSION" "async-timeout>=4.0.3" \
   || die "pip download failed (is PyPI reachable? pip honours PIP_INDEX_URL / PIP_CERT)"
 echo "$PROG: $(find "$DEST" -maxdepth 1 -name '*.whl' | wc -l) wheels," \
   "$(du -sh "$DEST" | cut -f1) in $DEST, $(( $(date +%s) - start )) s"
