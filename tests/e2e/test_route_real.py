@@ -111,10 +111,15 @@ def test_route_edge_first_with_cloud_fallback(cli: Cli, tmp_path: Path) -> None:
         rows = cli.json("status", router)
         assert isinstance(rows, list) and rows[0]["healthy"] is True
 
-        # without the router's key: refused (LiteLLM's own auth)
+        # without the router's key: refused, no side asked (LiteLLM 1.108.5 answers a request
+        # without a bearer token 500 "Internal Server Error", a wrong one 401)
         denied = httpx.post(f"{base}/chat/completions", timeout=30, json={
             "model": EDGE_MODEL, "messages": [{"role": "user", "content": "hi"}]})
-        assert denied.status_code in (401, 403), denied.text
+        assert denied.status_code >= 400 and "x-litellm-model-id" not in denied.headers
+        wrong = httpx.post(f"{base}/chat/completions", timeout=30, headers={
+            "Authorization": "Bearer sk-wrong"}, json={
+            "model": EDGE_MODEL, "messages": [{"role": "user", "content": "hi"}]})
+        assert wrong.status_code in (400, 401, 403), wrong.text
 
         sides: dict[str, Counter[str]] = {}
         ok: dict[str, int] = {}
