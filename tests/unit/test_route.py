@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fake_engine import FakeEngine
 
+from fake_engine import FakeEngine
 from llmdeploy.core.route import LITELLM_VERSION, RouteSpec
 from llmdeploy.deploy.route import RouteRequest, TargetRequest, route_spec
 from llmdeploy.deploy.route_run import router_image_choice, router_run_spec, run_route
