@@ -20,9 +20,9 @@ import yaml
 from fake_engine import FakeEngine
 from llmdeploy.core.route import LITELLM_VERSION, RouteSpec
 from llmdeploy.deploy.route import RouteRequest, TargetRequest, route_spec
-from llmdeploy.deploy.route_run import router_image_choice, router_run_spec, run_route
+from llmdeploy.deploy.route_run import router_image_choice, run_route
 from llmdeploy.errors import PortInUseError, ProfileError, UsageError
-from llmdeploy.render.route_config import litellm_config, render_route
+from llmdeploy.render.route_config import litellm_config, render_route, router_run_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "route"
@@ -198,7 +198,7 @@ def test_a_fallback_section_makes_the_same_route(tmp_path: Path) -> None:
 
 def test_the_router_container(tmp_path: Path) -> None:
     spec = spec_of("edge-podman--url", tmp_path)
-    run = router_run_spec(spec, "img", tmp_path / "cfg")
+    run = router_run_spec(spec, "img", str(tmp_path / "cfg"))
     assert run.network_mode == "host" and run.ports == ()
     assert run.args == ("--config", "/etc/litellm/config.yaml", "--host", "127.0.0.1",
                         "--port", "4100")
@@ -255,3 +255,89 @@ def test_cli_prints_the_config_and_exits_2_on_bad_input(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     unknown = cli("--edge", "nope", "--cloud", "prod-vllm")
     assert unknown.returncode == 3 and "nope" in unknown.stderr
+
+
+EXPORTS = {
+    # the tiny llama.cpp edge on Podman, the GPU vLLM profile as its fallback
+    "compose-edge-fb": ("compose", "name: edge-fb\nextends: edge-podman\n"
+                        "fallback: {profile: prod-vllm, timeout_s: 30}\n"),
+    # vLLM at the edge of a cluster, a hosted OpenAI-compatible API as its fallback
+    "kube-gpu-edge": ("kube", "name: gpu-edge\nextends: prod-vllm\nfallback: {url: "
+                      "'https://llm.example.com/v1', model: big-model, api_key_env: CLOUD_KEY}\n"),
+}
+
+
+def export_of(case: str, tmp_path: Path) -> list:  # type: ignore[type-arg]
+    from llmdeploy.deploy.export import ExportRequest, export_files
+    from llmdeploy.profiles.loader import resolve
+
+    target, text = EXPORTS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    profile = resolve(profile_file=path, cwd=tmp_path, env={}).profile
+    return export_files(ExportRequest(profile=profile, target=target))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", sorted(EXPORTS))
+def test_exports_with_a_fallback_match_golden(case: str, tmp_path: Path) -> None:
+    from llmdeploy.core.launch import RenderedFile
+
+    files = export_of(case, tmp_path)
+    route_files = [f for f in files if "route" in f.path or f.path == "README.txt"]
+    compose = next((f for f in files if f.path == "compose.yaml"), None)
+    if compose is not None:  # the router's service (the edge's names this machine's store)
+        service = yaml.safe_load(compose.content)["services"]["edge-fb-route"]
+        header = [line for line in compose.content.splitlines() if line.startswith("# ")]
+        route_files.append(RenderedFile("compose-router-service.yaml", "\n".join(
+            header[-3:]) + "\n" + yaml.safe_dump(service, sort_keys=False, width=4096)))
+    assert route_files
+    for item in route_files:
+        path = GOLDEN / "exports" / case / item.path
+        if UPDATE:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(item.content)
+        assert path.read_text() == item.content, f"{path} differs (UPDATE_GOLDEN=1)"
+
+
+def test_the_compose_router_is_the_route_run_container(tmp_path: Path) -> None:
+    files = {f.path: f.content for f in export_of("compose-edge-fb", tmp_path)}
+    document = yaml.safe_load(files["compose.yaml"])
+    router = document["services"]["edge-fb-route"]
+    assert router["network_mode"] == "host" and "ports" not in router
+    assert router["volumes"] == ["./route:/etc/litellm:ro"] and router["cap_drop"] == ["ALL"]
+    assert router["command"] == ["--config", "/etc/litellm/config.yaml", "--host", "127.0.0.1",
+                                 "--port", "4000"]
+    assert router["environment"]["LITELLM_MASTER_KEY"].startswith("${LITELLM_MASTER_KEY:?")
+    assert router["labels"]["io.llmdeploy.backend"] == "litellm"
+    config = yaml.safe_load(files["route/config.yaml"])
+    # the edge where compose publishes it, the fallback where its profile answers
+    assert config["model_list"][0]["litellm_params"]["api_base"] == "http://127.0.0.1:8080/v1"
+    assert config["model_list"][0]["litellm_params"]["timeout"] == 30.0
+    assert config["model_list"][1]["litellm_params"]["api_base"] == "http://127.0.0.1:8000/v1"
+    assert "FROM ${BASE_IMAGE}" in files["route-image/Containerfile"]
+
+
+def test_the_kube_router_validates_and_keeps_secrets_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmdeploy.deploy.kube_check import check_manifests
+
+    monkeypatch.setenv("CLOUD_KEY", "sk-never-in-a-file")
+    files = export_of("kube-gpu-edge", tmp_path)
+    assert all("sk-never-in-a-file" not in f.content for f in files)
+    result = check_manifests(files, versions=("1.37",))
+    assert result.ok, result.lines()
+    assert any("route-deployment.yaml" in line and line.startswith("ok") for line in result.lines())
+    by_path = {f.path: yaml.safe_load(f.content) for f in files if f.path.endswith(".yaml")}
+    pod = by_path["route-deployment.yaml"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["CLOUD_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "llmdeploy-gpu-edge-route-secrets", "key": "CLOUD_KEY"}
+    config = yaml.safe_load(by_path["route-configmap.yaml"]["data"]["config.yaml"])
+    assert config["model_list"][0]["litellm_params"]["api_base"] == (
+        "http://llmdeploy-gpu-edge:8000/v1")  # the edge's Service in the cluster
+    assert by_path["route-service.yaml"]["spec"]["selector"] == {
+        "app.kubernetes.io/name": "llmdeploy", "app.kubernetes.io/instance": "gpu-edge-route"}
+    kustomization = by_path["kustomization.yaml"]["resources"]
+    assert {"route-configmap.yaml", "route-deployment.yaml", "route-service.yaml"} <= set(
+        kustomization)

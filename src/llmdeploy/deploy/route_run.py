@@ -19,8 +19,6 @@ deployments behind it. The configuration is mounted read-only; every capability 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -32,14 +30,10 @@ from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.plan import ImageChoice
 from llmdeploy.core.reporting import NullReporter, Reporter
 from llmdeploy.core.route import (
-    ROUTER_CONFIG_DIR,
-    ROUTER_CONFIG_FILE,
-    ROUTER_KIND,
-    ROUTER_LIVE_PATH,
     ROUTER_READY_PATH,
     RouteSpec,
 )
-from llmdeploy.core.run_spec import BindMount, ContainerInfo, RunSpec
+from llmdeploy.core.run_spec import ContainerInfo, RunSpec
 from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, ensure_image, write_files
 from llmdeploy.deploy.ownership import name_conflict, owned_by
@@ -47,7 +41,12 @@ from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.engines.base import Engine
 from llmdeploy.errors import InterruptedByUser, PortInUseError, UsageError
-from llmdeploy.render.route_config import ROUTER_ENV, render_route, router_recipe
+from llmdeploy.render.route_config import (
+    render_route,
+    router_recipe,
+    router_run_spec,
+    with_spec_hash,
+)
 
 START_TIMEOUT_S = 120.0  # LiteLLM's proxy imports for ~5-10 s on these machines
 POLL_INTERVAL_S = 0.25
@@ -88,49 +87,6 @@ def router_image_choice(base_image: str | None = None) -> ImageChoice:
 def missing_secrets(spec: RouteSpec) -> list[str]:
     """The variables the router reads a key from that are unset here (names only)."""
     return [name for name in spec.secret_envs if not os.environ.get(name)]
-
-
-def router_run_spec(spec: RouteSpec, image: str, config_dir: Path) -> RunSpec:
-    """The container: LiteLLM on the host's network, bound to the route's address."""
-    labels = DeploymentLabels(
-        deployment=spec.name,
-        profile=spec.edge.profile or "",
-        model=f"{spec.edge.model} -> {spec.cloud.model}",
-        served_model=spec.public_model,
-        backend=ROUTER_KIND,
-        accelerator="cpu",
-        endpoint=spec.endpoint,
-        health_path=ROUTER_LIVE_PATH,
-        api="openai",
-    )
-    return RunSpec(
-        name=container_name(spec.name),
-        image=image,
-        args=(
-            "--config", f"{ROUTER_CONFIG_DIR}/{ROUTER_CONFIG_FILE}",
-            "--host", spec.host,
-            "--port", str(spec.port),
-        ),
-        env=dict(ROUTER_ENV),
-        secret_env={name: name for name in spec.secret_envs},
-        labels=labels.to_labels(),
-        mounts=(BindMount(source=str(config_dir), target=ROUTER_CONFIG_DIR, read_only=True),),
-        cap_drop=("ALL",),
-        no_new_privileges=True,
-        label_disable=True,  # read the mounted configuration on SELinux hosts
-        network_mode="host",
-    )
-
-
-def with_spec_hash(run: RunSpec, config: str) -> RunSpec:
-    """``run`` with the spec-hash label: the container and the configuration it reads."""
-    blob = json.dumps({"run": run.as_record(), "config": config}, sort_keys=True, default=str)
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    record = DeploymentLabels.from_labels(run.labels)
-    assert record is not None
-    from dataclasses import replace
-
-    return replace(run, labels=replace(record, spec_hash=digest).to_labels())
 
 
 def run_route(
@@ -176,7 +132,7 @@ def _run(
     if existing is not None:
         if not owned_by(existing, spec.name):
             raise name_conflict(existing, spec.name, engine.name)
-        wanted = with_spec_hash(router_run_spec(spec, existing.image, config_dir), config)
+        wanted = with_spec_hash(router_run_spec(spec, existing.image, str(config_dir)), config)
         theirs = existing.deployment_labels
         same = theirs is not None and theirs.spec_hash == _spec_hash(wanted)
         if same and existing.running and probe(health_url)[0]:
@@ -198,7 +154,7 @@ def _run(
     report.phase("config", f"Writing the router's configuration into {config_dir}")
     config_dir.mkdir(parents=True, exist_ok=True)
     write_files(config_dir, files)
-    run = with_spec_hash(router_run_spec(spec, image.image, config_dir), config)
+    run = with_spec_hash(router_run_spec(spec, image.image, str(config_dir)), config)
     report.phase("start", f"Starting {name} from {image.image}")
     created: ContainerInfo | None = None
     try:

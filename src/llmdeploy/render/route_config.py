@@ -22,19 +22,26 @@ running it (docs/route.md, "Checked against LiteLLM"):
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
+from llmdeploy.constants import CONTAINER_NAME_PREFIX
+from llmdeploy.core.labels import DeploymentLabels
 from llmdeploy.core.launch import BuildRecipe, RenderedFile, content_tag
 from llmdeploy.core.route import (
     LITELLM_VERSION,
     ROUTER_CONFIG_DIR,
     ROUTER_CONFIG_FILE,
+    ROUTER_KIND,
     ROUTER_LIVE_PATH,
     RouteSpec,
     RouteTarget,
 )
+from llmdeploy.core.run_spec import BindMount, RunSpec
 
 CONFIG_FILE = ROUTER_CONFIG_FILE
 README_FILE = "README.txt"
@@ -151,3 +158,44 @@ def router_recipe(base_image: str, llmdeploy_version: str) -> BuildRecipe:
         variables=variables,
         wheelhouse=ROUTER_WHEELHOUSE,
     )
+
+
+def router_run_spec(spec: RouteSpec, image: str, config_dir: str) -> RunSpec:
+    """The container: LiteLLM on the host's network, bound to the route's address."""
+    labels = DeploymentLabels(
+        deployment=spec.name,
+        profile=spec.edge.profile or "",
+        model=f"{spec.edge.model} -> {spec.cloud.model}",
+        served_model=spec.public_model,
+        backend=ROUTER_KIND,
+        accelerator="cpu",
+        endpoint=spec.endpoint,
+        health_path=ROUTER_LIVE_PATH,
+        api="openai",
+    )
+    return RunSpec(
+        name=f"{CONTAINER_NAME_PREFIX}{spec.name}",
+        image=image,
+        args=(
+            "--config", f"{ROUTER_CONFIG_DIR}/{ROUTER_CONFIG_FILE}",
+            "--host", spec.host,
+            "--port", str(spec.port),
+        ),
+        env=dict(ROUTER_ENV),
+        secret_env={name: name for name in spec.secret_envs},
+        labels=labels.to_labels(),
+        mounts=(BindMount(source=config_dir, target=ROUTER_CONFIG_DIR, read_only=True),),
+        cap_drop=("ALL",),
+        no_new_privileges=True,
+        label_disable=True,  # read the mounted configuration on SELinux hosts
+        network_mode="host",
+    )
+
+
+def with_spec_hash(run: RunSpec, config: str) -> RunSpec:
+    """``run`` with the spec-hash label: the container and the configuration it reads."""
+    blob = json.dumps({"run": run.as_record(), "config": config}, sort_keys=True, default=str)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    record = DeploymentLabels.from_labels(run.labels)
+    assert record is not None
+    return replace(run, labels=replace(record, spec_hash=digest).to_labels())
