@@ -341,3 +341,33 @@ def test_the_kube_router_validates_and_keeps_secrets_out(
     kustomization = by_path["kustomization.yaml"]["resources"]
     assert {"route-configmap.yaml", "route-deployment.yaml", "route-service.yaml"} <= set(
         kustomization)
+
+
+def test_docker_compose_reads_the_router_service(tmp_path: Path) -> None:
+    """docker-compose validates the file against the Compose Specification and interpolates:
+    the router's keys come from the environment, the rest as written."""
+    import shutil
+
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        if os.environ.get("LLMDEPLOY_E2E") == "require":
+            pytest.fail("docker-compose is not installed (LLMDEPLOY_E2E=require)")
+        pytest.skip("docker-compose is not installed (scripts/setup-host.sh --with-export-tools)")
+    out = tmp_path / "out"
+    for item in export_of("compose-edge-fb", tmp_path):
+        path = out / item.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(item.content)
+    env = {**os.environ, "VLLM_API_KEY": "v-from-env", "LITELLM_MASTER_KEY": "sk-from-env",
+           "DOCKER_HOST": "unix:///nonexistent"}
+    result = subprocess.run([compose, "-f", str(out / "compose.yaml"), "-p", "check", "config"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    router = yaml.safe_load(result.stdout)["services"]["edge-fb-route"]
+    assert router["environment"]["LITELLM_MASTER_KEY"] == "sk-from-env"
+    assert router["network_mode"] == "host"
+    assert router["build"]["context"] == str(out / "route-image")
+    unset = {k: v for k, v in env.items() if k != "LITELLM_MASTER_KEY"}
+    refused = subprocess.run([compose, "-f", str(out / "compose.yaml"), "config"],
+                             capture_output=True, text=True, env=unset, timeout=120)
+    assert refused.returncode != 0 and "set LITELLM_MASTER_KEY" in refused.stderr
