@@ -69,6 +69,10 @@ def _log_counts(name: str) -> Counter[str]:
                          timeout=60)
     counts: Counter[str] = Counter()
     for line in (log.stdout + log.stderr).splitlines():
+        if "exceeds the available context size" in line:  # llama.cpp's refusal, relayed
+            counts["edge refused the context"] += 1
+        if "Context Window exceeded for given call" in line:  # the router's own count
+            counts["router counted over the context"] += 1
         for model in (CLOUD_MODEL, EDGE_MODEL):  # the longer name first: it contains the other
             if f"litellm.acompletion(model=openai/{model})" in line and "200 OK" in line:
                 counts[model] += 1
@@ -135,6 +139,10 @@ def test_route_edge_first_with_cloud_fallback(cli: Cli, tmp_path: Path) -> None:
         phase("edge up", [_ask(base, p) for p in prompts])
         # a prompt over the edge's 512 tokens (per the router's count) and under the cloud's
         phase("over the edge context", [_ask(base, "apple " * 700)])
+        # digits: the router's tokenizer (tiktoken) packs three to a token, SmolLM2's one, so
+        # the router's estimate (~240) passes its check and the edge itself refuses the prompt
+        # ("exceeds the available context size"), which the router maps to the same fallback
+        phase("over it, counted low", [_ask(base, "1234567890" * 72)])
         # a full edge: one slot, three streams at once; the ones that find it busy go to
         # the cloud at once instead of queueing behind it
         results: list[tuple[int, str]] = []
@@ -161,11 +169,17 @@ def test_route_edge_first_with_cloud_fallback(cli: Cli, tmp_path: Path) -> None:
             print(f"  {name:24s} sent {sent[name]:2d}  ok {ok[name]:2d}  "
                   f"edge {sides[name]['edge']:2d}  cloud {sides[name]['cloud']:2d}")
         logged = _log_counts(router)
-        print(f"  router log 200 OK lines: edge {logged[EDGE_MODEL]}, cloud {logged[CLOUD_MODEL]}")
+        print(f"  router log 200 OK lines: edge {logged[EDGE_MODEL]}, cloud {logged[CLOUD_MODEL]}; "
+              f"lines where the router counted over the context: "
+              f"{logged['router counted over the context']}, where the edge refused it: "
+              f"{logged['edge refused the context']}")
 
         assert ok == sent, sides
         assert sides["edge up"] == Counter({"edge": len(prompts)})
         assert sides["over the edge context"] == Counter({"cloud": 1})
+        assert sides["over it, counted low"] == Counter({"cloud": 1})
+        assert logged["router counted over the context"] >= 1  # the apples, before sending
+        assert logged["edge refused the context"] >= 1  # the digits, by the edge itself
         assert sides["3 at once, 1 edge slot"]["edge"] >= 1
         assert sides["3 at once, 1 edge slot"]["cloud"] >= 1
         assert sides["edge stopped"] == Counter({"cloud": len(prompts)})
