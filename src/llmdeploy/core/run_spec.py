@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from llmdeploy.core.labels import DeploymentLabels
@@ -60,6 +60,19 @@ class RunSpec:
     ipc_mode: str | None = None  # "host" for servers that need large shared memory
     pids_limit: int | None = None
     ulimits: dict[str, str] = field(default_factory=dict)
+    # "host": the container shares the host's network namespace (publishes no ports; a
+    # process in it reaches servers published on the host's 127.0.0.1); None: the engine's
+    # default network with ``ports`` published
+    network_mode: str | None = None
+
+    def as_record(self) -> dict[str, object]:
+        """The spec as plain data (``dataclasses.asdict``) for ``run-spec.json`` and the spec
+        hash; ``network_mode`` appears only when set, so specs made before it existed keep
+        their hash (a running deployment is not replaced by an upgrade)."""
+        record = asdict(self)
+        if record["network_mode"] is None:
+            del record["network_mode"]
+        return record
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ def export_inputs(request: ExportRequest) -> ExportInputs:
         memory_bytes=memory,
         model_digest=_stored_digest(profile),
     )
+    if profile.fallback is not None:
+        inputs = _with_route(inputs, request.deployment or profile.name)
     if request.from_bench is not None:
         from llmdeploy.bench.capacity import read_capacity
 
@@ -89,6 +91,31 @@ def export_inputs(request: ExportRequest) -> ExportInputs:
             ttft_slo_ms=capacity.ttft_slo_ms,
         )
     return inputs
+
+
+def _with_route(inputs: ExportInputs, deployment: str) -> ExportInputs:
+    """The router of the profile's ``fallback:`` section: as ``route --run`` runs it on this
+    host, and with in-cluster Service URLs for its two sides (Kubernetes)."""
+    from llmdeploy import __version__
+    from llmdeploy.backends.base import DEFAULT_BASE_IMAGE
+    from llmdeploy.deploy.route import spec_from_fallback
+    from llmdeploy.render.route_config import router_recipe
+
+    profile, plan = inputs.profile, inputs.plan
+    spec = replace(spec_from_fallback(profile), name=f"{deployment}-route")
+    edge_url = f"http://{plan.run.name}:{plan.launch.container_port}{plan.launch.api_base_path}"
+    cloud = spec.cloud
+    fallback = profile.fallback
+    if fallback is not None and fallback.profile is not None:
+        from llmdeploy.profiles.loader import resolve
+
+        other = plan_without_fetching(resolve(fallback.profile).profile)
+        cloud = replace(cloud, api_base=f"http://{other.run.name}:"
+                        f"{other.launch.container_port}{other.launch.api_base_path}")
+    in_cluster = replace(spec, edge=replace(spec.edge, api_base=edge_url), cloud=cloud,
+                         host="0.0.0.0")
+    recipe = router_recipe(DEFAULT_BASE_IMAGE, __version__)
+    return replace(inputs, route=spec, route_in_cluster=in_cluster, route_recipe=recipe)
 
 
 def export_files(request: ExportRequest) -> list[RenderedFile]:

@@ -161,7 +161,7 @@ def _image_choice(profile: Profile, backend: Backend, base_dir: Path | None) -> 
 
 def _hash(run: RunSpec, images: ImageChoice) -> str:
     payload = {
-        "run": asdict(run),
+        "run": run.as_record(),
         "build_tag": images.build_tag,
         "recipe": asdict(images.recipe) if images.recipe else None,
         "build_args": images.build_args,

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from llmdeploy.core.kv_report import KvCheck
 from llmdeploy.core.labels import DeploymentLabels
+from llmdeploy.core.route import ROUTER_KIND
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.health import probe
@@ -78,7 +79,8 @@ def status(engines: list[Engine], deployment: str | None = None) -> list[Deploym
             kv: KvCheck | None = None
             if container.running:
                 healthy, detail = probe(record.health_url, timeout_s=1.0)
-                kv = check_running(engine, container.id, record)
+                if record.backend != ROUTER_KIND:  # a router (route --run) has no KV cache
+                    kv = check_running(engine, container.id, record)
             rows.append(
                 DeploymentStatus(
                     container=container,

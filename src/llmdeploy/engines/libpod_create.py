@@ -24,7 +24,7 @@ The keyword -> libpod SpecGenerator field mapping (podman-py's):
 - ``ulimits`` (``Name``/``Soft``/``Hard``) -> ``r_limits: [{"type", "soft", "hard"}]``;
 - ``cpu_period``/``cpu_quota``, ``mem_limit``, ``pids_limit`` -> ``resource_limits``'s
   ``cpu.period``/``cpu.quota``, ``memory.limit``, ``pids.limit``;
-- ``ipc_mode`` -> ``ipcns: {"nsmode": ...}``.
+- ``ipc_mode`` -> ``ipcns: {"nsmode": ...}``; ``network_mode`` -> ``netns: {"nsmode": ...}``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ RENDERED = frozenset(
         "image", "command", "name", "labels", "environment", "ports", "cap_drop", "cap_add",
         "read_only", "entrypoint", "user", "cpu_period", "cpu_quota", "mem_limit",
         "shm_size", "pids_limit", "ipc_mode", "mounts", "no_new_privileges", "security_opt",
-        "ulimits", "devices", "group_add",
+        "ulimits", "devices", "group_add", "network_mode",
     }
 )
 _MOUNT_KEYS = frozenset({"type", "source", "target", "read_only"})
@@ -89,6 +89,8 @@ def libpod_create_body(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     if "ipc_mode" in kwargs:
         mode = kwargs["ipc_mode"]
         body["ipcns"] = mode if isinstance(mode, dict) else {"nsmode": mode}
+    if "network_mode" in kwargs:  # plain modes only (host, none, bridge); _plain_shapes
+        body["netns"] = {"nsmode": kwargs["network_mode"]}
     return _filtered(body)
 
 
@@ -97,6 +99,8 @@ def _plain_shapes(kwargs: Mapping[str, Any]) -> bool:
     parses strings such as ``"64m"`` itself), mounts with only the four keys above, ports
     as ``"PORT/PROTO": (host_ip, host_port)``."""
     if isinstance(kwargs.get("command"), str):
+        return False
+    if ":" in str(kwargs.get("network_mode", "")):  # ns:PATH, container:ID: podman-py's
         return False
     for key in ("shm_size", "mem_limit"):
         if kwargs.get(key) is not None and type(kwargs[key]) is not int:

@@ -279,6 +279,8 @@ class SdkEngine:
             kwargs["pids_limit"] = spec.pids_limit
         if spec.ipc_mode:
             kwargs["ipc_mode"] = spec.ipc_mode
+        if spec.network_mode:
+            kwargs["network_mode"] = spec.network_mode
         return kwargs
 
     def create_body(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:

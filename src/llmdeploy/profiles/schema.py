@@ -22,6 +22,7 @@ from llmdeploy.profiles.backend_options import (
     OllamaBackend,
     VllmBackend,
 )
+from llmdeploy.profiles.fallback import FallbackSpec
 from llmdeploy.profiles.targets import KubernetesSpec, ProbeSpec, ScaleSpec
 
 EngineName = Literal["podman", "docker", "auto"]
@@ -212,6 +213,12 @@ class Profile(StrictModel):
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     probes: ProbeSpec = Field(default_factory=ProbeSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
+    fallback: FallbackSpec | None = Field(
+        default=None,
+        description="Edge-first routing: a router (LiteLLM's proxy) sends requests here "
+        "first and to this fallback on errors, timeouts, a full queue or a prompt longer than "
+        "this deployment's context (`llmdeploy route`, and the exports)",
+    )
 
     @property
     def gpu_count(self) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import asdict
 
 from llmdeploy.core.engine_traits import EngineTraits
 from llmdeploy.core.launch import PostStartStep, RenderedFile
@@ -37,7 +36,7 @@ def render_bundle(plan: DeploymentPlan, traits: EngineTraits) -> list[RenderedFi
         plan_run = plan
     files += plan_run.launch.extra_files
     files.append(commands_file(plan, traits))
-    spec = asdict(plan_run.run)
+    spec = plan_run.run.as_record()
     spec["engine"] = traits.name
     spec["endpoint"] = plan_run.endpoint
     spec["health_url"] = plan_run.health.url

@@ -18,6 +18,8 @@ class Positional(str):
 
 def run_argv(spec: RunSpec, traits: EngineTraits) -> list[str]:
     argv = [traits.cli, "run", "--detach", "--name", spec.name]
+    if spec.network_mode:
+        argv += ["--network", spec.network_mode]
     for key, value in sorted(spec.labels.items()):
         argv += ["--label", f"{key}={value}"]
     for port in spec.ports:

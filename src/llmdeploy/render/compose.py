@@ -47,13 +47,19 @@ def render_compose(inputs: ExportInputs) -> list[RenderedFile]:
     plan = inputs.plan
     volumes = named_volumes(plan.run, prefix="")
     document: dict[str, Any] = {"services": {plan.deployment: _service(inputs, volumes)}}
+    route_files: list[RenderedFile] = []
+    if inputs.route is not None and inputs.route_recipe is not None:
+        from llmdeploy.render.route_exports import compose_router
+
+        router, route_files = compose_router(inputs.route, inputs.route_recipe, plan.deployment)
+        document["services"][inputs.route.name] = router
     if volumes:
         labels = _escape(volume_labels(plan))
         document["volumes"] = {name: {"labels": labels} for name in volumes.values()}
     # wide lines: a folded health command reads as two commands to a person editing the file
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=4096)
     header = "".join(f"# {line}".rstrip() + "\n" for line in _header(inputs))
-    return [RenderedFile(COMPOSE_FILE, header + body), *plan.launch.extra_files]
+    return [RenderedFile(COMPOSE_FILE, header + body), *plan.launch.extra_files, *route_files]
 
 
 def _escape(value: Any) -> Any:
@@ -186,4 +192,8 @@ def _header(inputs: ExportInputs) -> list[str]:
         lines.append("podman-compose applies pids_limit from version 1.4 on.")
     lines += after_start_notes(plan, DOCKER, "docker")
     lines += after_start_notes(plan, PODMAN, "podman")
+    if inputs.route is not None:
+        from llmdeploy.render.route_exports import compose_header
+
+        lines += compose_header(inputs.route)
     return lines

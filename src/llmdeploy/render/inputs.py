@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmdeploy.core.launch import BuildRecipe
 from llmdeploy.core.plan import DeploymentPlan
+from llmdeploy.core.route import RouteSpec
 from llmdeploy.profiles.schema import Profile
 
 
@@ -32,7 +34,10 @@ class ExportInputs:
       TTFT alert (None: no ``--from-bench``, or a run without a TTFT SLO or gate);
     - ``model_digest``: an ``oci://`` model's manifest digest (``sha256:HEX``) as the store
       recorded it when the model was pulled; the Kubernetes image volume is pinned to it
-      (None: not pulled on this machine, or not an ``oci://`` model).
+      (None: not pulled on this machine, or not an ``oci://`` model);
+    - ``route``: the router of the profile's ``fallback:`` section as ``route --run`` runs it
+      on this host (compose), ``route_in_cluster`` the same with Service URLs for its edge
+      and cloud (Kubernetes), ``route_recipe`` the router image's build (None: no fallback).
     """
 
     plan: DeploymentPlan
@@ -43,3 +48,6 @@ class ExportInputs:
     queue_target_source: str = ""
     ttft_slo_ms: float | None = None
     model_digest: str | None = None
+    route: RouteSpec | None = None
+    route_in_cluster: RouteSpec | None = None
+    route_recipe: BuildRecipe | None = None

@@ -83,6 +83,12 @@ def workload_files(inputs: ExportInputs) -> list[RenderedFile]:
     config = poststart.files_config_map(inputs)
     if config is not None:
         docs.append(("files-configmap.yaml", config))
+    if inputs.route_in_cluster is not None and inputs.route_recipe is not None:
+        from llmdeploy.render.route_exports import kube_router_files
+
+        base = names.metadata(inputs, names.base_name(inputs))
+        docs += kube_router_files(inputs.route_in_cluster, inputs.route_recipe.default_tag,
+                                  base, names.selector_labels(inputs))
     return [RenderedFile(path, dump([doc])) for path, doc in docs]
 
 

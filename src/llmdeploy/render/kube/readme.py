@@ -46,7 +46,9 @@ def _needs(inputs: ExportInputs, files: list[RenderedFile]) -> list[tuple[str, s
         ]
         needs = []
         for kind in kinds:
-            if kind == "Deployment":
+            if kind == "Deployment" and item.path.startswith("route-"):
+                need = "the router's image in a registry and its Secret (see ROUTER)"
+            elif kind == "Deployment":
                 need = "nothing"
                 if gpu is not None:
                     need = f"GPU nodes with the {GPU_RESOURCES[gpu.vendor]} device plugin"
@@ -105,6 +107,20 @@ def _autoscaled(inputs: ExportInputs) -> str:
     return f"{scale.autoscaler}, {scale.min_replicas} to {scale.max_replicas}"
 
 
+def _router(inputs: ExportInputs) -> dict[str, object]:
+    """The ROUTER section's values (a profile with a ``fallback:``): empty without one."""
+    spec, recipe = inputs.route_in_cluster, inputs.route_recipe
+    if spec is None or recipe is None:
+        return {"router": "", "router_keys": [], "router_image": "", "router_line": ""}
+    return {
+        "router": f"llmdeploy-{spec.name}",
+        "router_keys": list(spec.secret_envs),
+        "router_image": recipe.default_tag,
+        "router_line": f"model {spec.public_model} at http://llmdeploy-{spec.name}:{spec.port}"
+        f"/v1: {spec.edge.api_base} first, {spec.cloud.api_base} as its fallback",
+    }
+
+
 def readme(inputs: ExportInputs, files: list[RenderedFile]) -> RenderedFile:
     plan = inputs.plan
     namespace = names.namespace(inputs)
@@ -139,6 +155,7 @@ def readme(inputs: ExportInputs, files: list[RenderedFile]) -> RenderedFile:
         "fetch_image": fetch["image"] if fetch and fetch["image"] != plan.run.image else "",
         "weights": _weights_text(inputs),
         "needs": _needs(inputs, files),
+        **_router(inputs),
     }
     text = resources.files("llmdeploy.render").joinpath("templates", _TEMPLATE).read_text("utf-8")
     return RenderedFile(README, render_template(text, variables, name=_TEMPLATE))

@@ -1,0 +1,250 @@
+"""``route``: the RouteSpec of an edge and a cloud, read from profiles or given as URLs.
+
+One source of truth: a profile side's endpoint and served model come from the plan ``up``
+follows (``plan_without_fetching``), its context per request and its concurrency from the
+planner's reading of the profile (``planner.spec.spec_from_profile``: llama.cpp's
+``ctx_size / parallel``, vLLM's ``max_model_len``, Ollama's ``num_ctx``), its API key variable
+from the backend options (vLLM's ``api_key_env``). A URL side says them on the command line.
+
+Errors: ProfileError (no such profile; an edge whose context length is unknown), UsageError
+(a URL side without its model; an edge URL without its context; a bad name or address).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from llmdeploy.core.route import (
+    DEFAULT_MASTER_KEY_ENV,
+    DEFAULT_ROUTER_PORT,
+    Role,
+    RouteSpec,
+    RouteTarget,
+)
+from llmdeploy.errors import LlmdeployError, ProfileError, UsageError
+from llmdeploy.profiles.schema import Profile
+
+DEFAULT_EDGE_TIMEOUT_S = 60.0
+DEFAULT_FIRST_TOKEN_TIMEOUT_S = 10.0
+DEFAULT_CLOUD_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """One side as the user named it: a profile, or a URL with its model (and key variable,
+    and for an edge its context in tokens)."""
+
+    profile: str | None = None
+    url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    context_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """What ``llmdeploy route`` is asked for (see the command's options)."""
+
+    edge: TargetRequest
+    cloud: TargetRequest
+    name: str | None = None
+    public_model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_ROUTER_PORT
+    edge_timeout_s: float = DEFAULT_EDGE_TIMEOUT_S
+    first_token_timeout_s: float = DEFAULT_FIRST_TOKEN_TIMEOUT_S
+    cloud_timeout_s: float = DEFAULT_CLOUD_TIMEOUT_S
+    edge_max_parallel: int | None = None
+    master_key_env: str = DEFAULT_MASTER_KEY_ENV
+    cwd: Path | None = None  # where ./profiles and ./llmdeploy.yaml are looked for
+
+
+def route_spec(request: RouteRequest) -> RouteSpec:
+    """The RouteSpec ``request`` describes; raises ProfileError / UsageError (module doc)."""
+    from llmdeploy.profiles.addresses import host_address
+
+    edge = _target("edge", request.edge, request)
+    cloud = _target("cloud", request.cloud, request)
+    if edge.context_tokens is None:
+        raise _no_context(request.edge)
+    try:
+        host = host_address(request.host)
+    except ValueError as exc:
+        raise UsageError(f"--host: {exc}") from None
+    name = request.name or (f"{request.edge.profile}-route" if request.edge.profile else "route")
+    _check_name(name)
+    master = request.master_key_env
+    _check_env_name("--master-key-env", master)
+    return RouteSpec(
+        name=name,
+        edge=edge,
+        cloud=cloud,
+        public_model=request.public_model or edge.model,
+        host=host,
+        port=request.port,
+        master_key_env=master,
+    )
+
+
+def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpec:
+    """The RouteSpec a profile's ``fallback:`` section declares (the profile is the edge)."""
+    fallback = profile.fallback
+    if fallback is None:
+        raise ProfileError(f"profile {profile.name!r} declares no fallback: section")
+    cloud = TargetRequest(
+        profile=fallback.profile,
+        url=fallback.url,
+        model=fallback.model,
+        api_key_env=fallback.api_key_env,
+        context_tokens=fallback.context_tokens,
+    )
+    request = RouteRequest(
+        edge=TargetRequest(profile=profile.name),
+        cloud=cloud,
+        host=fallback.host,
+        port=fallback.port,
+        edge_timeout_s=fallback.timeout_s,
+        first_token_timeout_s=fallback.first_token_timeout_s,
+        cloud_timeout_s=fallback.cloud_timeout_s,
+        edge_max_parallel=fallback.max_parallel,
+        master_key_env=fallback.master_key_env,
+        cwd=cwd,
+    )
+    edge = profile_target("edge", profile, request)
+    spec_cloud = _target("cloud", cloud, request)
+    if edge.context_tokens is None:
+        raise _no_context(request.edge)
+    return RouteSpec(
+        name=f"{profile.name}-route",
+        edge=edge,
+        cloud=spec_cloud,
+        public_model=edge.model,
+        host=fallback.host,
+        port=fallback.port,
+        master_key_env=fallback.master_key_env,
+    )
+
+
+def _target(role: Role, wanted: TargetRequest, request: RouteRequest) -> RouteTarget:
+    option = f"--{role}"
+    if (wanted.profile is None) == (wanted.url is None):
+        raise UsageError(
+            f"name the {role} side once: {option} PROFILE or {option}-url URL "
+            f"(with {option}-model NAME)"
+        )
+    if wanted.profile is not None:
+        for flag, value in (("model", wanted.model), ("api-key-env", wanted.api_key_env),
+                            ("context", wanted.context_tokens)):
+            if value is not None:
+                raise UsageError(
+                    f"{option}-{flag} goes with {option}-url; profile {wanted.profile!r} "
+                    "already says it"
+                )
+        from llmdeploy.profiles.loader import resolve
+
+        profile = resolve(wanted.profile, cwd=request.cwd).profile
+        return profile_target(role, profile, request)
+    assert wanted.url is not None
+    return url_target(role, wanted, request)
+
+
+def profile_target(role: Role, profile: Profile, request: RouteRequest) -> RouteTarget:
+    """A side read from ``profile``: its planned endpoint, served model, context, key."""
+    from llmdeploy.deploy.up import plan_without_fetching
+    from llmdeploy.profiles.backend_options import VllmBackend
+
+    plan = plan_without_fetching(profile)
+    if plan.launch.api != "openai" and not plan.launch.api_base_path:
+        raise ProfileError(f"profile {profile.name!r} serves no OpenAI-compatible API")
+    context, sequences = _served_shape(profile)
+    key = profile.backend.api_key_env if isinstance(profile.backend, VllmBackend) else None
+    edge = role == "edge"
+    return RouteTarget(
+        role=role,
+        api_base=plan.api_base_url,
+        model=plan.launch.served_model,
+        source=f"profile {profile.name}",
+        context_tokens=context,
+        api_key_env=key,
+        timeout_s=request.edge_timeout_s if edge else request.cloud_timeout_s,
+        first_token_timeout_s=request.first_token_timeout_s if edge else None,
+        max_parallel=(request.edge_max_parallel or sequences) if edge else None,
+        profile=profile.name,
+    )
+
+
+def url_target(role: Role, wanted: TargetRequest, request: RouteRequest) -> RouteTarget:
+    option = f"--{role}-url"
+    assert wanted.url is not None
+    parts = urlsplit(wanted.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{option} {wanted.url!r}: give an http(s):// base URL, e.g. "
+                         "http://127.0.0.1:8000/v1")
+    if parts.username or parts.password:
+        raise UsageError(f"{option}: a URL with credentials in it; pass the key by name with "
+                         f"--{role}-api-key-env VAR")
+    if not wanted.model:
+        raise UsageError(f"{option} needs --{role}-model NAME (the model served there)")
+    if wanted.api_key_env is not None:
+        _check_env_name(f"--{role}-api-key-env", wanted.api_key_env)
+    edge = role == "edge"
+    return RouteTarget(
+        role=role,
+        api_base=wanted.url.rstrip("/"),
+        model=wanted.model,
+        source=option,
+        context_tokens=wanted.context_tokens,
+        api_key_env=wanted.api_key_env,
+        timeout_s=request.edge_timeout_s if edge else request.cloud_timeout_s,
+        first_token_timeout_s=request.first_token_timeout_s if edge else None,
+        max_parallel=request.edge_max_parallel if edge else None,
+    )
+
+
+def _served_shape(profile: Profile) -> tuple[int | None, int | None]:
+    """(context tokens one request may use, requests served at once) by the planner's
+    reading of the profile; (None, None) when the model's shape is needed and unknown."""
+    from llmdeploy.planner.host import model_info_for_ref
+    from llmdeploy.planner.spec import spec_from_profile
+
+    try:
+        info, _origin = model_info_for_ref(profile.model.ref)
+        spec = spec_from_profile(profile, info)
+    except LlmdeployError:
+        return None, None
+    return spec.context_per_sequence, spec.sequences
+
+
+def _no_context(edge: TargetRequest) -> LlmdeployError:
+    if edge.profile is not None:
+        return ProfileError(
+            f"profile {edge.profile!r}: the edge's context length is unknown, so a prompt "
+            "longer than it cannot be sent to the fallback",
+            hint="set it in the profile (vLLM: backend.max_model_len; llama.cpp: "
+            "backend.ctx_size; Ollama: backend.num_ctx)",
+        )
+    return UsageError(
+        "--edge-url needs --edge-context TOKENS (the most prompt tokens the edge takes), so a "
+        "longer prompt goes to the fallback"
+    )
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.match(r"^[a-z0-9][a-z0-9_.-]{0,62}$", name):
+        raise UsageError(
+            f"--name {name!r}: use lowercase letters, digits, '-', '_' or '.', starting with "
+            "a letter or digit"
+        )
+
+
+def _check_env_name(option: str, name: str) -> None:
+    import re
+
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise UsageError(
+            f"{option} {name!r}: give the NAME of an environment variable, never a key itself"
+        )
