@@ -77,6 +77,10 @@ def test_the_configuration_says_what_the_route_needs(tmp_path: Path) -> None:
     assert settings["enable_pre_call_checks"] is True and settings["num_retries"] == 0
     assert config["general_settings"] == {"master_key": "os.environ/LITELLM_MASTER_KEY"}
     assert spec.secret_envs == ("LITELLM_MASTER_KEY", "VLLM_API_KEY")
+    # route --run starts the router on the edge profile's engine unless told otherwise
+    assert (spec.edge.engine, spec.cloud.engine) == ("podman", "docker")
+    url_side = spec_of("edge-podman--url", tmp_path).cloud
+    assert url_side.engine is None
 
 
 def test_secrets_are_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

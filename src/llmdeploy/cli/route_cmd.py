@@ -115,7 +115,9 @@ def route(
     from llmdeploy.engines.selection import choose_engine, open_engine
     from llmdeploy.paths import cache_dir
 
-    chosen = choose_engine(engine, None)
+    # the router runs beside its edge deployment: --engine > $LLMDEPLOY_ENGINE > the edge
+    # profile's engine > auto (the one precedence of choose_engine)
+    chosen = choose_engine(engine, spec.edge.engine)
     config_dir = output if output is not None else cache_dir() / "routes" / spec.name
     reporter = RichReporter(enabled=not as_json)
     eng = open_engine(chosen)

@@ -63,6 +63,7 @@ class RouteTarget:
     first_token_timeout_s: float | None = None
     max_parallel: int | None = None
     profile: str | None = None  # the profile it was read from, if any
+    engine: str | None = None  # that profile's engine: (route --run starts the router there)
 
 
 @dataclass(frozen=True)

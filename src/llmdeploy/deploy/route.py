@@ -172,6 +172,7 @@ def profile_target(role: Role, profile: Profile, request: RouteRequest) -> Route
         first_token_timeout_s=request.first_token_timeout_s if edge else None,
         max_parallel=(request.edge_max_parallel or sequences) if edge else None,
         profile=profile.name,
+        engine=profile.engine,
     )
 
 
