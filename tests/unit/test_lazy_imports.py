@@ -119,6 +119,14 @@ def test_status_lists_a_running_fake_deployment(engines: dict[str, str]) -> None
         env = {**engines, "DOCKER_HOST": api.url}
         _, stdout, _ = loaded(["status", "--json"], env)
         _, table, _ = loaded(["status"], env)
+        _, named, _ = loaded(["status", "lazy", "--json"], env)
+        missing = subprocess.run(
+            [sys.executable, "-m", "llmdeploy", "status", "nosuch"], capture_output=True,
+            text=True, timeout=120,
+            env={k: v for k, v in {**os.environ, **env}.items() if k != "CONTAINER_HOST"})
+    # a name that matches nothing is an error (exit 6), not an empty list
+    assert missing.returncode == 6 and "no deployment named 'nosuch'" in missing.stderr
+    assert [r["deployment"] for r in json.loads(named)] == ["lazy"]
     rows = json.loads(stdout)
     assert [(r["deployment"], r["engine"]) for r in rows] == [("lazy", "docker")]
     # the table shows the API base clients and `bench --url` take, as `up` prints it

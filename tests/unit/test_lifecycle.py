@@ -339,6 +339,23 @@ def test_up_refuses_a_container_it_does_not_own(health_server, tiny_gguf: Path, 
     assert not [c for c in engine.calls if c.startswith(("remove", "run"))]
 
 
+def test_up_never_replaces_our_router_of_the_same_name(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    """A `route --run` container named like the deployment is ours, but of the other kind:
+    up refuses (exit 5) instead of replacing it; route --run refuses the reverse alike."""
+    port, _ = health_server
+    engine = FakeEngine(images={"localhost/img:1"})
+    engine.containers["router-id"] = foreign(**{
+        "io.llmdeploy.managed": "true", "io.llmdeploy.deployment": "unit",
+        "io.llmdeploy.backend": "litellm"})
+    plan, stored = make_plan(port, tiny_gguf)
+    with pytest.raises(NameConflictError) as info:
+        up(engine, plan, stored)
+    assert "is a router (litellm)" in info.value.message and info.value.exit_code == 5
+    assert info.value.hint and "--deployment unit-2" in info.value.hint
+    assert engine.containers["router-id"].running
+    assert not [c for c in engine.calls if c.startswith(("remove", "run"))]
+
+
 def test_a_name_taken_during_start_is_not_cleaned_up(health_server, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
     """A race: someone creates the name after our check; the engine refuses our create."""
     port, _ = health_server

@@ -8,6 +8,7 @@ UPDATE_GOLDEN=1 after a deliberate change.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -103,7 +104,7 @@ def test_secrets_are_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPat
          UsageError, "--cloud-url needs --cloud-model"),
         (RouteRequest(edge=TargetRequest(profile="edge-podman"),
                       cloud=TargetRequest(url="ftp://x/v1", model="m")),
-         UsageError, "http(s):// base URL"),
+         UsageError, "not an http(s):// URL"),
         (RouteRequest(edge=TargetRequest(profile="edge-podman"),
                       cloud=TargetRequest(url="https://u:p@x/v1", model="m")),
          UsageError, "credentials"),
@@ -198,6 +199,47 @@ def test_a_fallback_section_makes_the_same_route(tmp_path: Path) -> None:
                                        cloud=TargetRequest(profile="prod-vllm"), cwd=tmp_path))
     assert litellm_config(from_profile) == litellm_config(from_cli)
     assert from_profile.name == "edge-fb-route"
+
+
+def test_route_of_an_edge_with_a_fallback_section_needs_no_cloud(tmp_path: Path) -> None:
+    """`route --edge edge-fb` reads the cloud side and the settings from the profile's
+    fallback: section, as the exports do; a setting given on the command line wins."""
+    from llmdeploy.deploy.route import spec_from_fallback
+    from llmdeploy.profiles.loader import resolve
+
+    (tmp_path / "profiles").mkdir()
+    path = write_profile(tmp_path / "profiles",
+                         "{profile: prod-vllm, port: 4700, timeout_s: 30, max_parallel: 1}")
+    declared = spec_from_fallback(resolve(profile_file=path, cwd=tmp_path).profile, cwd=tmp_path)
+    plain = route_spec(RouteRequest(edge=TargetRequest(profile="edge-fb"),
+                                    cloud=TargetRequest(), cwd=tmp_path))
+    assert litellm_config(plain) == litellm_config(declared) and plain.port == 4700
+    assert plain.edge.timeout_s == 30 and plain.edge.max_parallel == 1
+    mine = route_spec(RouteRequest(edge=TargetRequest(profile="edge-fb"), cloud=TargetRequest(),
+                                   port=4999, edge_timeout_s=5, cwd=tmp_path,
+                                   given=frozenset({"port", "edge_timeout_s"})))
+    assert (mine.port, mine.edge.timeout_s, mine.edge.max_parallel) == (4999, 5, 1)
+    assert mine.cloud == declared.cloud
+    # through the command line: the options the user typed are the ones that win
+    shown = subprocess.run(
+        [sys.executable, "-m", "llmdeploy", "route", "--edge", "edge-fb", "--port", "4999",
+         "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert summary["api_base_url"] == "http://127.0.0.1:4999/v1"
+    assert summary["edge"]["timeout_s"] == 30.0 and summary["edge"]["max_parallel"] == 1
+
+
+def test_a_route_named_like_its_own_edge_or_cloud_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="edge deployment's own name"):
+        route_spec(RouteRequest(edge=TargetRequest(profile="edge-podman"),
+                                cloud=TargetRequest(profile="prod-vllm"), name="edge-podman",
+                                cwd=tmp_path))
+    with pytest.raises(UsageError, match="cloud deployment's own name"):
+        route_spec(RouteRequest(edge=TargetRequest(profile="edge-podman"),
+                                cloud=TargetRequest(profile="prod-vllm"), name="prod-vllm",
+                                cwd=tmp_path))
 
 
 def test_the_router_container(tmp_path: Path) -> None:
@@ -375,3 +417,26 @@ def test_docker_compose_reads_the_router_service(tmp_path: Path) -> None:
     refused = subprocess.run([compose, "-f", str(out / "compose.yaml"), "config"],
                              capture_output=True, text=True, env=unset, timeout=120)
     assert refused.returncode != 0 and "set LITELLM_MASTER_KEY" in refused.stderr
+
+
+def test_run_never_replaces_a_model_deployment_of_the_same_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmdeploy.core.run_spec import ContainerInfo
+    from llmdeploy.errors import NameConflictError
+
+    spec = spec_of("edge-podman--url", tmp_path)  # the route "hybrid"
+    monkeypatch.setenv("ROUTER_KEY", "sk-x")
+    monkeypatch.setenv("CLOUD_KEY", "x")
+    engine = FakeEngine()
+    engine.containers["model-id"] = ContainerInfo(
+        id="model-id", name="llmdeploy-hybrid", image="localhost/llama:1", state="running",
+        exit_code=None, started_at=None, labels={
+            "io.llmdeploy.managed": "true", "io.llmdeploy.deployment": "hybrid",
+            "io.llmdeploy.backend": "llamacpp"})
+    with pytest.raises(NameConflictError) as caught:
+        run_route(engine, spec, tmp_path / "cfg")
+    assert "is a model server (llamacpp)" in caught.value.message
+    assert caught.value.hint and "--name hybrid-2" in caught.value.hint
+    assert engine.containers["model-id"].running
+    assert not [c for c in engine.calls if c.startswith(("remove", "run"))]

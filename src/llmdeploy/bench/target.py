@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from llmdeploy.bench.config import ApiSource, TargetSpec
+from llmdeploy.core.api_url import api_url_problem, shown_url
 from llmdeploy.errors import DeploymentNotFoundError, UsageError
 
 ApiChoice = Literal["openai", "ollama"]
@@ -54,15 +55,13 @@ __all__ = [
 
 def _parts(url: str) -> tuple[str, str, int | None]:
     """(origin, path without trailing slash, port) of an http(s) URL; UsageError otherwise."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:  # e.g. a port that is not a number or out of range
-        raise UsageError(f"bad URL {url!r}: {exc}",
-                         hint="use e.g. --url http://127.0.0.1:8000/v1") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"bad URL {url!r}", hint="use e.g. --url http://127.0.0.1:8000/v1")
-    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), port
+    problem = api_url_problem(url)
+    if problem is not None:
+        raise UsageError(f"bad URL {shown_url(url)!r}: {problem}",
+                         hint="use e.g. --url http://127.0.0.1:8000/v1 (a key: --api-key or "
+                         "$LLMDEPLOY_API_KEY)")
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/"), parts.port
 
 
 def api_of_path(path: str) -> ApiChoice | None:

@@ -262,6 +262,15 @@ def status(
         rows = do_status(reach.engines, name)
     finally:
         reach.close()
+    if name is not None and not rows:
+        # a name that matches nothing is a mistake to say, as `chat -d`/`logs` say it (exit 6)
+        raise _with_unreachable(
+            DeploymentNotFoundError(
+                f"no deployment named {name!r}",
+                hint="`llmdeploy status` lists every deployment",
+            ),
+            reach,
+        )
     data: list[dict[str, Any]] = [row.to_dict() for row in rows]
     if as_json:
         print_json(data)

@@ -14,12 +14,22 @@ if TYPE_CHECKING:
     from llmdeploy.deploy.route_run import RouteRunResult
 
 
+# option -> RouteRequest setting, for RouteRequest.given (what the user set on the command line)
+_SETTINGS = {
+    "host": "host", "port": "port", "edge_timeout": "edge_timeout_s",
+    "first_token_timeout": "first_token_timeout_s", "cloud_timeout": "cloud_timeout_s",
+    "edge_max_parallel": "edge_max_parallel", "master_key_env": "master_key_env",
+}
+
+
 def route(
+    ctx: typer.Context,
     edge: str | None = typer.Option(
         None, "--edge", help="The edge side: a profile name (tried first)."
     ),
     cloud: str | None = typer.Option(
-        None, "--cloud", help="The cloud side: a profile name (the fallback)."
+        None, "--cloud", help="The cloud side: a profile name (the fallback; default: the "
+        "edge profile's fallback: section, whose settings then apply unless given here)."
     ),
     edge_url: str | None = typer.Option(
         None, "--edge-url", help="The edge as an OpenAI-compatible base URL (…/v1)."
@@ -93,6 +103,10 @@ def route(
         cloud_timeout_s=cloud_timeout,
         edge_max_parallel=edge_max_parallel,
         master_key_env=master_key_env,
+        given=frozenset(
+            setting for option, setting in _SETTINGS.items()
+            if getattr(ctx.get_parameter_source(option), "name", "DEFAULT") != "DEFAULT"
+        ),
     )
     spec = route_spec(request)
     if spec.host not in ("127.0.0.1", "::1"):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from llmdeploy.core.api_url import api_url_problem, shown_url
 from llmdeploy.errors import EndpointError, UsageError
 
 TokenKind = Literal["deployment", "url", "api_key_env", "model"]
@@ -130,17 +131,13 @@ def chat_base_url(url: str) -> str:
     'http://127.0.0.1:11434/v1'
 
     Raises UsageError for anything but an http(s) URL with a host."""
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
+    problem = api_url_problem(url)
+    if problem is not None:
         raise UsageError(
-            f"--url {url!r}: {exc}", hint="use e.g. --url http://127.0.0.1:8000/v1"
-        ) from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(
-            f"--url {url!r} is not an http(s) URL", hint="use e.g. --url http://127.0.0.1:8000/v1"
+            f"--url {shown_url(url)!r}: {problem}",
+            hint="use e.g. --url http://127.0.0.1:8000/v1 (a key: --api-key-env VAR)",
         )
+    parts = urlsplit(url.strip())
     path = parts.path.rstrip("/")
     for suffix in ("/chat/completions", "/completions"):
         if path.endswith(suffix):

@@ -23,7 +23,7 @@ from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
-from llmdeploy.deploy.ownership import name_conflict, owned_by
+from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.deploy.ready_time import TimeToReady
@@ -100,6 +100,9 @@ def _start(
     if existing is not None:
         if not owned_by(existing, plan.deployment):
             raise name_conflict(existing, plan.deployment, engine.name)
+        conflict = kind_conflict(existing, plan.deployment, engine.name, router=False)
+        if conflict is not None:
+            raise conflict
         theirs = existing.deployment_labels
         same = theirs is not None and theirs.spec_hash == plan.spec_hash
         healthy, health_detail = (

@@ -8,7 +8,8 @@ that names it, as ``podman run`` and ``docker run`` refuse a taken name.
 
 from __future__ import annotations
 
-from llmdeploy.constants import LABEL_DEPLOYMENT, LABEL_MANAGED
+from llmdeploy.constants import LABEL_BACKEND, LABEL_DEPLOYMENT, LABEL_MANAGED
+from llmdeploy.core.route import ROUTER_KIND
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.errors import NameConflictError
 
@@ -33,4 +34,24 @@ def name_conflict(container: ContainerInfo, deployment: str, engine: str) -> Nam
         f"made by {whose}; llmdeploy leaves it alone",
         hint=f"start this deployment under another name: --deployment {deployment}-2 "
         "(or remove that container yourself if you no longer need it)",
+    )
+
+
+def kind_conflict(
+    container: ContainerInfo, deployment: str, engine: str, *, router: bool
+) -> NameConflictError | None:
+    """The error when our container for ``deployment`` is of the other kind: a router
+    (``route --run``) where a model server is being started (``router`` False), or a model
+    server where a router is. ``up`` replaces a changed deployment of its own kind only: a
+    route named like its own edge would otherwise delete the model it routes to."""
+    theirs = container.labels.get(LABEL_BACKEND, "")
+    if (theirs == ROUTER_KIND) == router:
+        return None
+    what = f"a router ({theirs})" if theirs == ROUTER_KIND else f"a model server ({theirs or '?'})"
+    flag = "--name" if router else "--deployment"
+    return NameConflictError(
+        f"deployment {deployment!r} in {engine} is {what}; "
+        f"{'route --run' if router else 'up'} replaces only a deployment of its own kind",
+        hint=f"choose another name ({flag} {deployment}-2), or `llmdeploy down {deployment}` "
+        "first if it is no longer needed",
     )

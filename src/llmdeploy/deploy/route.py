@@ -12,10 +12,10 @@ Errors: ProfileError (no such profile; an edge whose context length is unknown),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from llmdeploy.core.api_url import api_url_problem, shown_url
 from llmdeploy.core.route import (
     DEFAULT_MASTER_KEY_ENV,
     DEFAULT_ROUTER_PORT,
@@ -59,12 +59,16 @@ class RouteRequest:
     edge_max_parallel: int | None = None
     master_key_env: str = DEFAULT_MASTER_KEY_ENV
     cwd: Path | None = None  # where ./profiles and ./llmdeploy.yaml are looked for
+    # the settings above the user gave (the rest are defaults): with the cloud side not
+    # named, an edge profile's fallback: section supplies the others (with_profile_fallback)
+    given: frozenset[str] = frozenset()
 
 
 def route_spec(request: RouteRequest) -> RouteSpec:
     """The RouteSpec ``request`` describes; raises ProfileError / UsageError (module doc)."""
     from llmdeploy.profiles.addresses import host_address
 
+    request = with_profile_fallback(request)
     edge = _target("edge", request.edge, request)
     cloud = _target("cloud", request.cloud, request)
     if edge.context_tokens is None:
@@ -75,6 +79,13 @@ def route_spec(request: RouteRequest) -> RouteSpec:
         raise UsageError(f"--host: {exc}") from None
     name = request.name or (f"{request.edge.profile}-route" if request.edge.profile else "route")
     _check_name(name)
+    for side in (edge, cloud):
+        if side.profile is not None and name == side.profile:
+            raise UsageError(
+                f"the route's name {name!r} is its {side.role} deployment's own name: "
+                "running it would take that deployment's place",
+                hint=f"name the route otherwise: --name {name}-route",
+            )
     master = request.master_key_env
     _check_env_name("--master-key-env", master)
     return RouteSpec(
@@ -88,21 +99,44 @@ def route_spec(request: RouteRequest) -> RouteSpec:
     )
 
 
-def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpec:
-    """The RouteSpec a profile's ``fallback:`` section declares (the profile is the edge)."""
+def with_profile_fallback(request: RouteRequest) -> RouteRequest:
+    """``request`` with the cloud side and settings of the edge profile's ``fallback:``
+    section when the cloud side is not named (``route --edge edge-fb`` makes the route the
+    exports make); the settings in ``request.given`` stay the user's. Unchanged otherwise."""
+    cloud = request.cloud
+    if request.edge.profile is None or cloud.profile is not None or cloud.url is not None:
+        return request
+    from llmdeploy.profiles.loader import resolve
+
+    profile = resolve(request.edge.profile, cwd=request.cwd).profile
+    if profile.fallback is None:
+        return request
+    declared = request_from_fallback(profile, cwd=request.cwd)
+    return replace(
+        declared,
+        edge=request.edge,
+        name=request.name,
+        public_model=request.public_model,
+        given=request.given,
+        **{key: getattr(request, key) for key in request.given},
+    )
+
+
+def request_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteRequest:
+    """The RouteRequest a profile's ``fallback:`` section declares (the profile is the
+    edge); ProfileError when it declares none."""
     fallback = profile.fallback
     if fallback is None:
         raise ProfileError(f"profile {profile.name!r} declares no fallback: section")
-    cloud = TargetRequest(
-        profile=fallback.profile,
-        url=fallback.url,
-        model=fallback.model,
-        api_key_env=fallback.api_key_env,
-        context_tokens=fallback.context_tokens,
-    )
-    request = RouteRequest(
+    return RouteRequest(
         edge=TargetRequest(profile=profile.name),
-        cloud=cloud,
+        cloud=TargetRequest(
+            profile=fallback.profile,
+            url=fallback.url,
+            model=fallback.model,
+            api_key_env=fallback.api_key_env,
+            context_tokens=fallback.context_tokens,
+        ),
         host=fallback.host,
         port=fallback.port,
         edge_timeout_s=fallback.timeout_s,
@@ -112,6 +146,14 @@ def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpe
         master_key_env=fallback.master_key_env,
         cwd=cwd,
     )
+
+
+def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpec:
+    """The RouteSpec a profile's ``fallback:`` section declares (the profile is the edge)."""
+    request = request_from_fallback(profile, cwd=cwd)
+    fallback = profile.fallback
+    assert fallback is not None
+    cloud = request.cloud
     edge = profile_target("edge", profile, request)
     spec_cloud = _target("cloud", cloud, request)
     if edge.context_tokens is None:
@@ -179,13 +221,11 @@ def profile_target(role: Role, profile: Profile, request: RouteRequest) -> Route
 def url_target(role: Role, wanted: TargetRequest, request: RouteRequest) -> RouteTarget:
     option = f"--{role}-url"
     assert wanted.url is not None
-    parts = urlsplit(wanted.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{option} {wanted.url!r}: give an http(s):// base URL, e.g. "
-                         "http://127.0.0.1:8000/v1")
-    if parts.username or parts.password:
-        raise UsageError(f"{option}: a URL with credentials in it; pass the key by name with "
-                         f"--{role}-api-key-env VAR")
+    problem = api_url_problem(wanted.url)
+    if problem is not None:
+        raise UsageError(f"{option} {shown_url(wanted.url)!r}: {problem}",
+                         hint=f"give an http(s):// base URL, e.g. http://127.0.0.1:8000/v1; "
+                         f"a key by name: --{role}-api-key-env VAR")
     if not wanted.model:
         raise UsageError(f"{option} needs --{role}-model NAME (the model served there)")
     if wanted.api_key_env is not None:

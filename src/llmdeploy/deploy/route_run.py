@@ -36,7 +36,7 @@ from llmdeploy.core.route import (
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
 from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, ensure_image, write_files
-from llmdeploy.deploy.ownership import name_conflict, owned_by
+from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_is_free
 from llmdeploy.engines.base import Engine
@@ -132,6 +132,9 @@ def _run(
     if existing is not None:
         if not owned_by(existing, spec.name):
             raise name_conflict(existing, spec.name, engine.name)
+        conflict = kind_conflict(existing, spec.name, engine.name, router=True)
+        if conflict is not None:
+            raise conflict
         wanted = with_spec_hash(router_run_spec(spec, existing.image, str(config_dir)), config)
         theirs = existing.deployment_labels
         same = theirs is not None and theirs.spec_hash == _spec_hash(wanted)

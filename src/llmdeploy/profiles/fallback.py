@@ -9,10 +9,10 @@ only: ``api_key_env`` and ``master_key_env`` name environment variables.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmdeploy.core.api_url import api_url_problem, shown_url
 from llmdeploy.profiles.addresses import host_address
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -85,11 +85,10 @@ class FallbackSpec(BaseModel):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s):// URL (e.g. https://llm.example/v1)")
-        if parts.username or parts.password:
-            raise ValueError("a URL with credentials in it: put the key in api_key_env instead")
+        problem = api_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"{shown_url(value)!r}: {problem} (e.g. https://llm.example/v1; "
+                             "a key by name: api_key_env)")
         return value.rstrip("/")
 
     @field_validator("host")
