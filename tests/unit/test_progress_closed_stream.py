@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -41,8 +43,6 @@ def test_a_command_piped_into_head_runs_to_its_end() -> None:
         "for i in range(2000): err().print(f'line {i}')\n"
         "open(sys.argv[1], 'w').write('reached the end')\n"
     )
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
         marker = f"{folder}/done"
         shell = (f"{sys.executable} -c \"$CODE\" {marker} 2>&1 | head -c 10 >/dev/null; "
@@ -50,4 +50,4 @@ def test_a_command_piped_into_head_runs_to_its_end() -> None:
         done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True,
                               env={"CODE": code, "PATH": "/usr/bin:/bin"}, timeout=60)
         assert done.stdout.strip() == "0", done.stdout + done.stderr
-        assert open(marker).read() == "reached the end"
+        assert Path(marker).read_text() == "reached the end"
