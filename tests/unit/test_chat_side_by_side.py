@@ -185,7 +185,11 @@ def test_a_failing_target_does_not_hide_the_others(mocks: ExitStack) -> None:
     assert good_r.ok and good_r.content.strip()
     assert isinstance(broken_r.error, EndpointError) and "HTTP 500" in broken_r.error.message
     assert isinstance(keyed_r.error, EndpointError) and "HTTP 401" in keyed_r.error.message
+    assert keyed_r.error.hint and "the key was refused" in keyed_r.error.hint
     assert [r.target.label for r in result.failed] == ["broken", "keyed"]
+    unkeyed = compare([target_at(keyed, "keyed")], "hi", Sampling(max_tokens=3)).results[0]
+    assert unkeyed.error is not None and unkeyed.error.hint
+    assert "--api-key-env VAR" in unkeyed.error.hint  # a key was wanted and none was sent
 
 
 def test_usage_missing_is_not_reported_never_guessed(mocks: ExitStack) -> None:
@@ -313,6 +317,19 @@ def test_one_target_keeps_the_json_object_chat_always_printed() -> None:
     assert list(data)[:6] == ["model", "content", "prompt_tokens", "completion_tokens",
                               "ttft_s", "elapsed_s"]  # fmt: skip
     assert data["ttft_s"] == 0.095 and data["elapsed_s"] == 0.5
+    assert data["ok"] is True and data["error"] is None
+    failed = single_json(made_comparison().results[1])
+    assert failed["ok"] is False and failed["error"]["exit_code"] == 7
+
+
+def test_one_failing_target_with_json_still_prints_its_object(tmp_path: Path) -> None:
+    """A script reading `chat --json` gets the object with `ok: false` and the exit code."""
+    done = run_cli("--url", "http://127.0.0.1:9/v1", "--model", "m", "--json", "hi",
+                   cwd=tmp_path)
+    assert done.returncode == 7, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ok"] is False and "could not reach" in data["error"]["message"]
+    assert "is the server running" in data["error"]["hint"]
 
 
 # --- the real CLI ---------------------------------------------------------------------------

@@ -123,10 +123,11 @@ def one_shot(target: ChatTarget, prompt: str, request: ChatRequest) -> None:
     )  # fmt: skip
     if result.content and not request.as_json:
         write("\n")
+    if request.as_json:  # a failure too: scripts read `ok` and `error`, the exit code says it
+        print_json(single_json(result))
     if result.error is not None:
         raise result.error
     if request.as_json:
-        print_json(single_json(result))
         return
     err().print(f"[dim]{stats_line(result)}[/dim]", soft_wrap=True)
 

@@ -183,7 +183,8 @@ def comparison_json(comparison: Comparison) -> list[dict[str, Any]]:
 
 def single_json(result: TargetResult) -> dict[str, Any]:
     """``chat --json`` with one target: the object ``chat`` always printed (model, content,
-    prompt_tokens, completion_tokens, ttft_s, elapsed_s), then the newer fields."""
+    prompt_tokens, completion_tokens, ttft_s, elapsed_s), then the newer fields of
+    :func:`result_json` (``ok`` and ``error`` included: a failure is printed too)."""
     ttft = result.ttft_ms
     return {
         "model": result.target.model,
@@ -193,5 +194,5 @@ def single_json(result: TargetResult) -> dict[str, Any]:
         "ttft_s": round(ttft / 1000, 4) if ttft is not None else None,
         "elapsed_s": round(result.e2e_ms / 1000, 4),
         **{k: v for k, v in result_json(result).items() if k not in ("model", "content",
-           "prompt_tokens", "completion_tokens", "ok", "error")},
+           "prompt_tokens", "completion_tokens")},
     }  # fmt: skip

@@ -82,7 +82,8 @@ def stream_messages(
             if response.status_code != 200:
                 response.read()
                 raise EndpointError(
-                    f"{url} answered HTTP {response.status_code}: {response.text[:300]}"
+                    f"{url} answered HTTP {response.status_code}: {response.text[:300]}",
+                    hint=_status_hint(response.status_code, bool(api_key)),
                 )
             for line in response.iter_lines():
                 if not line.startswith("data:"):
@@ -108,8 +109,21 @@ def stream_messages(
     except httpx.HTTPError as exc:
         raise EndpointError(
             f"could not reach {url}: {exc}",
-            hint="is the deployment running? `llmdeploy status`",
+            hint="is the server running and listening there? (a deployment: `llmdeploy "
+            "status`)",
         ) from exc
+
+
+def _status_hint(status: int, sent_key: bool) -> str | None:
+    """What to try for a refused request: a key for 401/403 (a LiteLLM router answers a
+    missing key with 500), the model name for 404."""
+    if status in (401, 403) or (status == 500 and not sent_key):
+        return ("the server may want a key: --api-key-env VAR (a `route --run` router: "
+                "--api-key-env LITELLM_MASTER_KEY, or its --master-key-env)"
+                if not sent_key else "the key was refused: check the variable --api-key-env names")
+    if status == 404:
+        return "check the model name (--model) and the URL's path (…/v1)"
+    return None
 
 
 def stream_chat(
