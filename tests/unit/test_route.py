@@ -440,3 +440,28 @@ def test_run_never_replaces_a_model_deployment_of_the_same_name(
     assert caught.value.hint and "--name hybrid-2" in caught.value.hint
     assert engine.containers["model-id"].running
     assert not [c for c in engine.calls if c.startswith(("remove", "run"))]
+
+
+def test_a_taken_router_port_names_our_deployment_that_holds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `up` does: the port check says which of our deployments listens there."""
+    from llmdeploy.core.labels import DeploymentLabels
+    from llmdeploy.core.run_spec import ContainerInfo
+    from llmdeploy.deploy import route_run
+
+    spec = spec_of("edge-podman--url", tmp_path)
+    monkeypatch.setenv("ROUTER_KEY", "sk-x")
+    monkeypatch.setenv("CLOUD_KEY", "x")
+    monkeypatch.setattr(route_run, "port_is_free", lambda host, port: False)
+    engine = FakeEngine()
+    labels = DeploymentLabels(
+        deployment="old-route", profile="", model="", served_model="assistant",
+        backend="litellm", accelerator="cpu", endpoint=spec.endpoint,
+        health_path="/health/liveliness", api="openai").to_labels()
+    engine.containers["old"] = ContainerInfo("old", "llmdeploy-old-route", "img", "running",
+                                             None, labels, None)
+    with pytest.raises(PortInUseError) as caught:
+        run_route(engine, spec, tmp_path / "cfg")
+    assert caught.value.hint == "deployment 'old-route' uses it: `llmdeploy down old-route`"
+    assert not [c for c in engine.calls if c.startswith(("remove", "run"))]

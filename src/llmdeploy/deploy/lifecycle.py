@@ -25,10 +25,10 @@ from llmdeploy.deploy.health import HealthResult, probe, running_container, wait
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
 from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
-from llmdeploy.deploy.ports import port_is_free
+from llmdeploy.deploy.ports import port_in_use, port_is_free
 from llmdeploy.deploy.ready_time import TimeToReady
 from llmdeploy.engines.base import Engine
-from llmdeploy.errors import ImageError, InterruptedByUser, PortInUseError
+from llmdeploy.errors import ImageError, InterruptedByUser
 
 
 @dataclass(frozen=True)
@@ -248,21 +248,12 @@ def _cleanup(
 
 
 def _check_port(engine: Engine, plan: DeploymentPlan) -> None:
-    port = plan.host_port
-    host = plan.host_ip
-    if port_is_free(host, port):
-        return
-    holders = [
-        record.deployment
-        for c in engine.list(DeploymentLabels.selector())
-        if (record := c.deployment_labels) and record.endpoint == plan.endpoint and c.running
-    ]
-    hint = (
-        f"deployment {holders[0]!r} uses it: `llmdeploy down {holders[0]}`"
-        if holders
-        else "set server.port in the profile to a free port, or stop what listens there"
-    )
-    raise PortInUseError(f"port {host}:{port} is already in use", hint=hint)
+    if not port_is_free(plan.host_ip, plan.host_port):
+        raise port_in_use(
+            engine, plan.host_ip, plan.host_port, plan.endpoint,
+            otherwise="set server.port in the profile to a free port, or stop what listens "
+            "there",
+        )  # fmt: skip
 
 
 def down(engine: Engine, deployment: str, timeout_s: int = 10) -> list[ContainerInfo]:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import TYPE_CHECKING
+
+from llmdeploy.core.labels import DeploymentLabels
+from llmdeploy.errors import PortInUseError
+
+if TYPE_CHECKING:
+    from llmdeploy.engines.base import Engine
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -38,3 +45,20 @@ def _listening(family: socket.AddressFamily, host: str, port: int) -> bool:
         except OSError:
             return True
     return True
+
+
+def port_in_use(
+    engine: Engine, host: str, port: int, endpoint: str, *, otherwise: str
+) -> PortInUseError:
+    """The error for a taken ``host:port``: it names our running deployment that publishes
+    ``endpoint`` there if one does, else hints ``otherwise``."""
+    holders = [
+        record.deployment
+        for c in engine.list(DeploymentLabels.selector())
+        if (record := c.deployment_labels) and record.endpoint == endpoint and c.running
+    ]
+    hint = (
+        f"deployment {holders[0]!r} uses it: `llmdeploy down {holders[0]}`" if holders
+        else otherwise
+    )
+    return PortInUseError(f"port {host}:{port} is already in use", hint=hint)

@@ -38,9 +38,9 @@ from llmdeploy.deploy.health import HealthResult, probe, running_container, wait
 from llmdeploy.deploy.images import ImageReady, ensure_image, write_files
 from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
 from llmdeploy.deploy.plan import container_name
-from llmdeploy.deploy.ports import port_is_free
+from llmdeploy.deploy.ports import port_in_use, port_is_free
 from llmdeploy.engines.base import Engine
-from llmdeploy.errors import InterruptedByUser, PortInUseError, UsageError
+from llmdeploy.errors import InterruptedByUser, UsageError
 from llmdeploy.render.route_config import (
     render_route,
     router_recipe,
@@ -149,10 +149,10 @@ def _run(
         replaced = True
     report.phase("port", f"Checking that {spec.host}:{spec.port} is free")
     if not port_is_free(spec.host, spec.port):
-        raise PortInUseError(
-            f"port {spec.host}:{spec.port} is already in use",
-            hint="pick another with --port (the router's own port; not a deployment's)",
-        )
+        raise port_in_use(
+            engine, spec.host, spec.port, spec.endpoint,
+            otherwise="pick another with --port (the router's own port; not a deployment's)",
+        )  # fmt: skip
     image = ensure_image(engine, choice, pull="never", reporter=report)
     report.phase("config", f"Writing the router's configuration into {config_dir}")
     config_dir.mkdir(parents=True, exist_ok=True)
