@@ -465,3 +465,28 @@ def test_a_taken_router_port_names_our_deployment_that_holds_it(
         run_route(engine, spec, tmp_path / "cfg")
     assert caught.value.hint == "deployment 'old-route' uses it: `llmdeploy down old-route`"
     assert not [c for c in engine.calls if c.startswith(("remove", "run"))]
+
+
+def test_down_of_a_router_forgets_only_the_configuration_llmdeploy_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmdeploy.core.run_spec import ContainerInfo, MountInfo
+    from llmdeploy.deploy import route_files
+
+    monkeypatch.setattr(route_files, "cache_dir", lambda: tmp_path / "cache")
+    kept = route_files.default_config_dir("r1")
+    kept.mkdir(parents=True)
+    (kept / "config.yaml").write_text("x")
+    mine = tmp_path / "my-route"
+    mine.mkdir()
+
+    def router(source: Path, backend: str = "litellm") -> ContainerInfo:
+        return ContainerInfo("id", "llmdeploy-r1", "img", "exited", 0,
+                             {"io.llmdeploy.backend": backend}, None,
+                             mounts=(MountInfo(str(source), "/etc/litellm", True),))
+
+    assert route_files.forget_cached_config(router(mine)) == []  # --output DIR: the user's
+    assert route_files.forget_cached_config(router(kept, "llamacpp")) == []  # not a router
+    assert mine.is_dir() and kept.is_dir()
+    assert route_files.forget_cached_config(router(kept)) == [kept.resolve()]
+    assert not kept.exists()

@@ -181,6 +181,10 @@ def down(
             removed += [(eng.name, c) for c in do_down(eng, deployment, timeout_s=timeout_s)]
     finally:
         reach.close()
+    from llmdeploy.deploy.route_files import forget_cached_config
+
+    for _, container in removed:  # a router's configuration folder under the cache goes too
+        forget_cached_config(container)
     if not removed and reach.unreachable:
         from llmdeploy.errors import EngineUnavailableError
 

@@ -125,14 +125,14 @@ def route(
         _print_config(spec, output, as_json)
         return
     from llmdeploy.cli.progress import RichReporter
+    from llmdeploy.deploy.route_files import default_config_dir
     from llmdeploy.deploy.route_run import run_route
     from llmdeploy.engines.selection import choose_engine, open_engine
-    from llmdeploy.paths import cache_dir
 
     # the router runs beside its edge deployment: --engine > $LLMDEPLOY_ENGINE > the edge
     # profile's engine > auto (the one precedence of choose_engine)
     chosen = choose_engine(engine, spec.edge.engine)
-    config_dir = output if output is not None else cache_dir() / "routes" / spec.name
+    config_dir = output if output is not None else default_config_dir(spec.name)
     reporter = RichReporter(enabled=not as_json)
     eng = open_engine(chosen)
     try:

@@ -171,7 +171,8 @@ def running_container(engine: Engine, container: str) -> ContainerInfo:
             + (f" with code {code}" if code is not None else ""),
             container_exit_code=code,
             log_tail=tail_logs(engine, container),
-            hint="see the log lines above; `llmdeploy render` shows the exact command line",
+            hint="see the log lines above; what ran: `llmdeploy render` (a deployment's "
+            "command line) or `llmdeploy route ... --output DIR` (a router's configuration)",
         )
     return info
 
