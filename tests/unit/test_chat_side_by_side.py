@@ -383,3 +383,5 @@ def test_the_prompt_comes_from_stdin_when_it_is_not_a_terminal(
     assert json.loads(server.requests[-1][2])["messages"][-1]["content"] == "from a pipe"
     empty = run_cli("--url", url, stdin="", cwd=tmp_path)
     assert empty.returncode == 2 and "no prompt" in empty.stderr
+    blank = run_cli("--url", url, "  ", cwd=tmp_path)  # an empty argument: refused alike
+    assert blank.returncode == 2 and "the prompt is empty" in blank.stderr

@@ -490,3 +490,32 @@ def test_down_of_a_router_forgets_only_the_configuration_llmdeploy_kept(
     assert mine.is_dir() and kept.is_dir()
     assert route_files.forget_cached_config(router(kept)) == [kept.resolve()]
     assert not kept.exists()
+
+
+def test_an_export_without_the_router_says_so(tmp_path: Path) -> None:
+    from llmdeploy.deploy.export import ExportRequest, route_left_out
+    from llmdeploy.profiles.loader import resolve
+
+    path = write_profile(tmp_path, "{profile: prod-vllm}")
+    profile = resolve(profile_file=path, cwd=tmp_path, env={}).profile
+    plain = resolve("edge-podman", cwd=tmp_path).profile
+
+    def note(target: str, dialect: str = "kubernetes", of: object = profile) -> str | None:
+        return route_left_out(ExportRequest(profile=of, target=target, dialect=dialect))  # type: ignore[arg-type]
+
+    assert note("compose") is None and note("kube") is None  # they carry it
+    assert note("quadlet") and "route --edge edge-fb --run" in note("quadlet")  # type: ignore[operator]
+    assert note("kube", "podman") and "kube --dialect podman" in note("kube", "podman")  # type: ignore[operator]
+    assert note("quadlet", of=plain) is None  # no fallback: nothing to say
+
+
+def test_a_route_that_cannot_do_its_job_is_warned_about(tmp_path: Path) -> None:
+    from llmdeploy.deploy.route import route_warnings
+
+    assert route_warnings(spec_of("edge-podman--prod-vllm", tmp_path)) == []
+    same = route_spec(RouteRequest(edge=TargetRequest(profile="edge-podman"),
+                                   cloud=TargetRequest(profile="edge-podman"), name="x",
+                                   cwd=tmp_path))
+    warned = route_warnings(same)
+    assert len(warned) == 2
+    assert "one server" in warned[0] and "nowhere to go" in warned[1]

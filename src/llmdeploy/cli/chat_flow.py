@@ -62,6 +62,11 @@ def run_chat(request: ChatRequest) -> None:
             (TargetRequest("deployment", ""),), paired.api_key_env, paired.model
         )
     prompt = request.prompt
+    if prompt is not None and not prompt.strip():
+        raise UsageError(
+            "the prompt is empty",
+            hint="give a question, or no prompt at all for an interactive chat",
+        )
     interactive = prompt is None and sys.stdin.isatty()
     if interactive and len(paired.targets) > 1:
         raise UsageError(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from llmdeploy.cli.options import DeploymentOpt, JsonOpt, ProfileFileOpt, ProfileOpt
+
+if TYPE_CHECKING:
+    from llmdeploy.deploy.export import ExportRequest
 
 app = typer.Typer(
     help="Export a profile's deployment to Kubernetes, podman kube play, Quadlet or compose.",
@@ -75,6 +79,7 @@ def kube(
     from llmdeploy.deploy.export import export_files
 
     files = export_files(request)
+    _say_if_route_left_out(request)
     if check:
         from llmdeploy.deploy.kube_check import check_manifests
 
@@ -96,7 +101,9 @@ def quadlet(
     """systemd units for Podman (Quadlet, Podman >= 4.4): .container and .volume."""
     from llmdeploy.deploy.export import export_files
 
-    files = export_files(_request("quadlet", profile, profile_file, deployment))
+    request = _request("quadlet", profile, profile_file, deployment)
+    files = export_files(request)
+    _say_if_route_left_out(request)
     _emit(files, out, stdout, as_json)
 
 
@@ -114,6 +121,16 @@ def compose(
 
     files = export_files(_request("compose", profile, profile_file, deployment))
     _emit(files, out, stdout, as_json)
+
+
+def _say_if_route_left_out(request: ExportRequest) -> None:
+    from llmdeploy.deploy.export import route_left_out
+
+    note = route_left_out(request)
+    if note is not None:
+        from llmdeploy.cli.console import warn
+
+        warn(note)
 
 
 def _request(  # type: ignore[no-untyped-def]

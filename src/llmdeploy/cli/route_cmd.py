@@ -109,8 +109,12 @@ def route(
         ),
     )
     spec = route_spec(request)
+    from llmdeploy.cli.console import warn
+    from llmdeploy.deploy.route import route_warnings
+
+    for line in route_warnings(spec):
+        warn(line)
     if spec.host not in ("127.0.0.1", "::1"):
-        from llmdeploy.cli.console import warn
 
         warn(
             f"the router listens on {spec.host}, not only this machine's loopback: anyone who "

@@ -118,6 +118,23 @@ def _with_route(inputs: ExportInputs, deployment: str) -> ExportInputs:
     return replace(inputs, route=spec, route_in_cluster=in_cluster, route_recipe=recipe)
 
 
+def route_left_out(request: ExportRequest) -> str | None:
+    """What to tell the user when the profile declares a ``fallback:`` router that this
+    export does not carry (Quadlet, ``kube --dialect podman``); None when it carries it or
+    there is none."""
+    if request.profile.fallback is None:
+        return None
+    if request.target == "compose" or (request.target == "kube" and request.dialect != "podman"):
+        return None
+    what = "quadlet" if request.target == "quadlet" else "kube --dialect podman"
+    name = request.deployment or request.profile.name
+    return (
+        f"the router of this profile's fallback: section is not part of `export {what}` "
+        f"(export compose and export kube carry it); run it beside the deployment with "
+        f"`llmdeploy route --edge {name} --run`"
+    )
+
+
 def export_files(request: ExportRequest) -> list[RenderedFile]:
     """The files of the export (paths relative to the output folder)."""
     inputs = export_inputs(request)

@@ -99,6 +99,22 @@ def route_spec(request: RouteRequest) -> RouteSpec:
     )
 
 
+def route_warnings(spec: RouteSpec) -> list[str]:
+    """What makes ``spec`` a route that cannot do its job, said before it runs: both sides
+    one server (a fallback to the server that failed), or a cloud whose context is no
+    larger than the edge's (a prompt too long for the edge gets LiteLLM's 400 "no models
+    have context window large enough" instead of an answer)."""
+    found = []
+    if spec.edge.api_base.rstrip("/") == spec.cloud.api_base.rstrip("/"):
+        found.append(f"the edge and the cloud are one server ({spec.edge.api_base}): a "
+                     "request the edge fails is sent to it again")
+    edge_ctx, cloud_ctx = spec.edge.context_tokens, spec.cloud.context_tokens
+    if edge_ctx is not None and cloud_ctx is not None and cloud_ctx <= edge_ctx:
+        found.append(f"the cloud takes {cloud_ctx} prompt tokens, the edge {edge_ctx}: a "
+                     "prompt too long for the edge has nowhere to go (LiteLLM answers 400)")
+    return found
+
+
 def with_profile_fallback(request: RouteRequest) -> RouteRequest:
     """``request`` with the cloud side and settings of the edge profile's ``fallback:``
     section when the cloud side is not named (``route --edge edge-fb`` makes the route the
