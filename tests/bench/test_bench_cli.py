@@ -295,3 +295,20 @@ def test_workers_asked_for_but_not_used_are_explained(url: str) -> None:
     assert code == 0
     assert "--workers 2: 1 process (a concurrency stage needs a stream per process)" in " ".join(
         output.split())
+
+
+def test_the_key_by_the_name_of_its_variable(
+    mock_server: Callable[..., MockServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = mock_server(ttft_ms=1, itl_ms=1, api_key="sk-bench-secret")
+    url = f"http://127.0.0.1:{server.port}/v1"
+    monkeypatch.delenv("LLMDEPLOY_API_KEY", raising=False)
+    monkeypatch.setenv("BENCH_KEY", "sk-bench-secret")
+    code, output, exc = run("--url", url, "-n", "2", "--output-tokens", "2",
+                            "--api-key-env", "BENCH_KEY", "--no-progress")
+    assert exc is None and code == 0, output
+    assert "sk-bench-secret" not in output
+    _, _, exc = run("--url", url, "-n", "1", "--api-key-env", "NO_SUCH_VARIABLE_X")
+    assert isinstance(exc, UsageError) and "NO_SUCH_VARIABLE_X" in str(exc)
+    _, _, exc = run("--url", url, "-n", "1", "--api-key-env", "BENCH_KEY", "--api-key", "x")
+    assert isinstance(exc, UsageError) and "once" in str(exc)

@@ -53,6 +53,9 @@ def bench(
                                              help="Running deployment name."),
     api_key: str | None = typer.Option(None, "--api-key", envvar=ENV_API_KEY,
                                           help=f"Bearer token (or ${ENV_API_KEY})."),
+    api_key_env: str | None = typer.Option(None, "--api-key-env", help="Read the bearer "
+                                              "token from this environment variable (as "
+                                              "chat and route take keys; never printed)."),
     stream: bool = typer.Option(True, "--stream/--no-stream", help="Streamed responses (needed "
                                 "for TTFT and ITL)."),
     stream_usage: bool = typer.Option(True, "--stream-usage/--no-stream-usage", help="Ask for "
@@ -155,6 +158,17 @@ def bench(
     from llmdeploy.bench.runner import run_bench
     from llmdeploy.cli.bench_views import LiveProgress, show
 
+    if api_key_env is not None:
+        import os
+
+        from llmdeploy.client.chat_targets import key_from_env
+        from llmdeploy.errors import UsageError
+
+        given = ctx.get_parameter_source("api_key")
+        if given is not None and given.name != "DEFAULT":
+            raise UsageError("give the key once: --api-key-env VAR or --api-key/"
+                             f"${ENV_API_KEY}, not both")
+        api_key = key_from_env(api_key_env, os.environ)
     options = BenchOptions(
         url=url, model=model, api=api, endpoint=endpoint, profile=profile, backend=backend,
         deployment=deployment, api_key=api_key, stream=stream, stream_usage=stream_usage,
