@@ -66,11 +66,23 @@ class RouteRequest:
 
 def route_spec(request: RouteRequest) -> RouteSpec:
     """The RouteSpec ``request`` describes; raises ProfileError / UsageError (module doc)."""
+    edge_profile = _side_profile("edge", request.edge, request)
+    return _spec(with_profile_fallback(request, edge_profile), edge_profile)
+
+
+def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpec:
+    """The RouteSpec a profile's ``fallback:`` section declares (the profile is the edge):
+    the route ``route --edge PROFILE`` makes (ProfileError without such a section)."""
+    return _spec(request_from_fallback(profile, cwd=cwd), profile)
+
+
+def _spec(request: RouteRequest, edge_profile: Profile | None) -> RouteSpec:
+    """The RouteSpec of ``request`` whose edge profile, if it names one, is resolved."""
     from llmdeploy.profiles.addresses import host_address
 
-    request = with_profile_fallback(request)
-    edge = _target("edge", request.edge, request)
-    cloud = _target("cloud", request.cloud, request)
+    cloud_profile = _side_profile("cloud", request.cloud, request)
+    edge = _target("edge", request.edge, request, edge_profile)
+    cloud = _target("cloud", request.cloud, request, cloud_profile)
     if edge.context_tokens is None:
         raise _no_context(request.edge)
     try:
@@ -115,19 +127,16 @@ def route_warnings(spec: RouteSpec) -> list[str]:
     return found
 
 
-def with_profile_fallback(request: RouteRequest) -> RouteRequest:
+def with_profile_fallback(request: RouteRequest, edge_profile: Profile | None) -> RouteRequest:
     """``request`` with the cloud side and settings of the edge profile's ``fallback:``
     section when the cloud side is not named (``route --edge edge-fb`` makes the route the
     exports make); the settings in ``request.given`` stay the user's. Unchanged otherwise."""
     cloud = request.cloud
-    if request.edge.profile is None or cloud.profile is not None or cloud.url is not None:
+    if edge_profile is None or edge_profile.fallback is None:
         return request
-    from llmdeploy.profiles.loader import resolve
-
-    profile = resolve(request.edge.profile, cwd=request.cwd).profile
-    if profile.fallback is None:
+    if cloud.profile is not None or cloud.url is not None:
         return request
-    declared = request_from_fallback(profile, cwd=request.cwd)
+    declared = request_from_fallback(edge_profile, cwd=request.cwd)
     return replace(
         declared,
         edge=request.edge,
@@ -164,47 +173,36 @@ def request_from_fallback(profile: Profile, *, cwd: Path | None = None) -> Route
     )
 
 
-def spec_from_fallback(profile: Profile, *, cwd: Path | None = None) -> RouteSpec:
-    """The RouteSpec a profile's ``fallback:`` section declares (the profile is the edge)."""
-    request = request_from_fallback(profile, cwd=cwd)
-    fallback = profile.fallback
-    assert fallback is not None
-    cloud = request.cloud
-    edge = profile_target("edge", profile, request)
-    spec_cloud = _target("cloud", cloud, request)
-    if edge.context_tokens is None:
-        raise _no_context(request.edge)
-    return RouteSpec(
-        name=f"{profile.name}-route",
-        edge=edge,
-        cloud=spec_cloud,
-        public_model=edge.model,
-        host=fallback.host,
-        port=fallback.port,
-        master_key_env=fallback.master_key_env,
-    )
-
-
-def _target(role: Role, wanted: TargetRequest, request: RouteRequest) -> RouteTarget:
+def _side_profile(role: Role, wanted: TargetRequest, request: RouteRequest) -> Profile | None:
+    """The profile a side names, resolved (once per route), or None for a URL side; a
+    UsageError for a side named twice or not at all, or with URL options beside a profile.
+    The cloud side may be unnamed here when the edge profile declares it (fallback:)."""
     option = f"--{role}"
     if (wanted.profile is None) == (wanted.url is None):
         raise UsageError(
             f"name the {role} side once: {option} PROFILE or {option}-url URL "
             f"(with {option}-model NAME)"
         )
-    if wanted.profile is not None:
-        for flag, value in (("model", wanted.model), ("api-key-env", wanted.api_key_env),
-                            ("context", wanted.context_tokens)):
-            if value is not None:
-                raise UsageError(
-                    f"{option}-{flag} goes with {option}-url; profile {wanted.profile!r} "
-                    "already says it"
-                )
-        from llmdeploy.profiles.loader import resolve
+    if wanted.profile is None:
+        return None
+    for flag, value in (("model", wanted.model), ("api-key-env", wanted.api_key_env),
+                        ("context", wanted.context_tokens)):
+        if value is not None:
+            raise UsageError(
+                f"{option}-{flag} goes with {option}-url; profile {wanted.profile!r} "
+                "already says it"
+            )
+    from llmdeploy.profiles.loader import resolve
 
-        profile = resolve(wanted.profile, cwd=request.cwd).profile
+    return resolve(wanted.profile, cwd=request.cwd).profile
+
+
+def _target(
+    role: Role, wanted: TargetRequest, request: RouteRequest, profile: Profile | None
+) -> RouteTarget:
+    """The side ``wanted`` names: read from ``profile`` (its resolved profile), else its URL."""
+    if profile is not None:
         return profile_target(role, profile, request)
-    assert wanted.url is not None
     return url_target(role, wanted, request)
 
 
