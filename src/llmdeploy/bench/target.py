@@ -15,7 +15,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from llmdeploy.bench.config import ApiSource, TargetSpec
-from llmdeploy.core.api_url import api_url_problem, shown_url
+from llmdeploy.core.api_url import (
+    OLLAMA_NATIVE_PATHS,
+    OPENAI_ENDPOINTS,
+    api_url_problem,
+    openai_base_path,
+    shown_url,
+)
 from llmdeploy.errors import DeploymentNotFoundError, UsageError
 
 ApiChoice = Literal["openai", "ollama"]
@@ -41,8 +47,8 @@ BACKEND_DEFAULTS: dict[str, tuple[str, ApiChoice, str | None]] = {
     "ollama": ("http://127.0.0.1:11434", "ollama", None),
 }
 OLLAMA_PORT = 11434
-_OPENAI_PATHS = ("/v1", "/chat/completions", "/completions")
-_OLLAMA_PATHS = ("/api", "/api/chat", "/api/generate")
+_OPENAI_PATHS = ("/v1", *OPENAI_ENDPOINTS)
+_OLLAMA_PATHS = OLLAMA_NATIVE_PATHS
 
 __all__ = [
     "BACKEND_DEFAULTS",
@@ -78,12 +84,7 @@ def split_url(url: str, api: ApiChoice) -> tuple[str, str]:
     """``http://h:8000/v1`` -> (``http://h:8000``, ``/v1``). OpenAI APIs default to ``/v1``."""
     base, path, _ = _parts(url)
     if api == "openai":
-        for suffix in ("/chat/completions", "/completions"):
-            if path.endswith(suffix):
-                path = path[: -len(suffix)]
-                break
-        if not path:
-            path = "/v1"
+        path = openai_base_path(path)
     else:
         for suffix in _OLLAMA_PATHS[::-1]:
             if path.endswith(suffix):

@@ -26,7 +26,12 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from llmdeploy.core.api_url import api_url_problem, shown_url
+from llmdeploy.core.api_url import (
+    OLLAMA_NATIVE_PATHS,
+    api_url_problem,
+    openai_base_path,
+    shown_url,
+)
 from llmdeploy.errors import EndpointError, UsageError
 
 TokenKind = Literal["deployment", "url", "api_key_env", "model"]
@@ -138,17 +143,11 @@ def chat_base_url(url: str) -> str:
             hint="use e.g. --url http://127.0.0.1:8000/v1 (a key: --api-key-env VAR)",
         )
     parts = urlsplit(url.strip())
-    path = parts.path.rstrip("/")
-    for suffix in ("/chat/completions", "/completions"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-            break
-    for native in ("/api/chat", "/api/generate", "/api"):
+    path = openai_base_path(parts.path)
+    for native in sorted(OLLAMA_NATIVE_PATHS, key=len, reverse=True):
         if path.endswith(native):  # Ollama's own API: its OpenAI-compatible one is beside it
             path = path[: -len(native)] + "/v1"
             break
-    if not path:
-        path = "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["api_url_problem", "shown_url"]
+__all__ = [
+    "OLLAMA_NATIVE_PATHS", "OPENAI_ENDPOINTS", "api_url_problem", "openai_base_path",
+    "shown_url",
+]
+
+# the endpoints a user may paste instead of the API base: their suffix is dropped
+OPENAI_ENDPOINTS = ("/chat/completions", "/completions")
+# Ollama's own API paths (its OpenAI-compatible API is beside them, at /v1)
+OLLAMA_NATIVE_PATHS = ("/api", "/api/chat", "/api/generate")
 
 CREDENTIALS_PROBLEM = (
     "a URL with credentials in it (they would be written into reports and printed): "
@@ -47,3 +55,18 @@ def api_url_problem(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "not an http(s):// URL with a host"
     return None
+
+
+def openai_base_path(path: str) -> str:
+    """The OpenAI-compatible API's base path for a URL path a user gave: an endpoint's
+    suffix (``/v1/chat/completions``) dropped, ``/v1`` for a bare server root.
+
+    >>> openai_base_path("/v1/chat/completions"), openai_base_path("")
+    ('/v1', '/v1')
+    """
+    path = path.rstrip("/")
+    for suffix in OPENAI_ENDPOINTS:
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return path or "/v1"
