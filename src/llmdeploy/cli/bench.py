@@ -161,11 +161,11 @@ def bench(
     if api_key_env is not None:
         import os
 
+        from llmdeploy.cli.options import given
         from llmdeploy.client.chat_targets import key_from_env
         from llmdeploy.errors import UsageError
 
-        given = ctx.get_parameter_source("api_key")
-        if given is not None and given.name != "DEFAULT":
+        if given(ctx, "api_key"):
             raise UsageError("give the key once: --api-key-env VAR or --api-key/"
                              f"${ENV_API_KEY}, not both")
         api_key = key_from_env(api_key_env, os.environ)

@@ -25,6 +25,13 @@ DeploymentOpt = typer.Option(
 )
 
 
+def given(ctx: typer.Context, parameter: str) -> bool:
+    """Whether the user set ``parameter`` (on the command line or through its environment
+    variable), as opposed to it keeping its default."""
+    source = ctx.get_parameter_source(parameter)
+    return source is not None and source.name != "DEFAULT"
+
+
 TlsVerifyOpt = typer.Option(
     "true",
     "--tls-verify",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from llmdeploy.cli.options import EngineOpt, JsonOpt
+from llmdeploy.cli.options import EngineOpt, JsonOpt, given
 
 if TYPE_CHECKING:
     from llmdeploy.core.route import RouteSpec, RouteTarget
@@ -103,10 +103,7 @@ def route(
         cloud_timeout_s=cloud_timeout,
         edge_max_parallel=edge_max_parallel,
         master_key_env=master_key_env,
-        given=frozenset(
-            setting for option, setting in _SETTINGS.items()
-            if getattr(ctx.get_parameter_source(option), "name", "DEFAULT") != "DEFAULT"
-        ),
+        given=frozenset(setting for option, setting in _SETTINGS.items() if given(ctx, option)),
     )
     spec = route_spec(request)
     from llmdeploy.cli.console import warn
