@@ -54,7 +54,7 @@ def render_compose(inputs: ExportInputs) -> list[RenderedFile]:
         router, route_files = compose_router(inputs.route, inputs.route_recipe, plan.deployment)
         document["services"][inputs.route.name] = router
     if volumes:
-        labels = _escape(volume_labels(plan))
+        labels = escape_interpolation(volume_labels(plan))
         document["volumes"] = {name: {"labels": labels} for name in volumes.values()}
     # wide lines: a folded health command reads as two commands to a person editing the file
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=4096)
@@ -62,14 +62,14 @@ def render_compose(inputs: ExportInputs) -> list[RenderedFile]:
     return [RenderedFile(COMPOSE_FILE, header + body), *plan.launch.extra_files, *route_files]
 
 
-def _escape(value: Any) -> Any:
+def escape_interpolation(value: Any) -> Any:
     """``$`` -> ``$$`` in every string, so compose's interpolation leaves them as written."""
     if isinstance(value, str):
         return value.replace("$", "$$")
     if isinstance(value, list):
-        return [_escape(item) for item in value]
+        return [escape_interpolation(item) for item in value]
     if isinstance(value, dict):
-        return {key: _escape(item) for key, item in value.items()}
+        return {key: escape_interpolation(item) for key, item in value.items()}
     return value
 
 
@@ -85,18 +85,18 @@ def _service(inputs: ExportInputs, volumes: dict[str, str]) -> dict[str, Any]:
         service["entrypoint"] = list(spec.entrypoint)
     if spec.args:
         service["command"] = list(spec.args)
-    service = _escape(service)
-    environment: dict[str, str] = _escape(dict(sorted(spec.env.items())))
+    service = escape_interpolation(service)
+    environment: dict[str, str] = escape_interpolation(dict(sorted(spec.env.items())))
     for key, host_var in sorted(spec.secret_env.items()):
         environment[key] = secret_reference(host_var)
     if environment:
         service["environment"] = environment
     service["ports"] = [publish_value(port) for port in spec.ports]
-    service["volumes"] = _escape([
+    service["volumes"] = escape_interpolation([
         f"{volumes.get(m.target, m.source)}:{m.target}:{'ro' if m.read_only else 'rw'}"
         for m in spec.mounts
     ])
-    service.update(_hardening(spec))
+    service.update(hardening(spec))
     service.update(_resources(spec))
     check = health_check(inputs)
     service["healthcheck"] = {
@@ -107,11 +107,13 @@ def _service(inputs: ExportInputs, volumes: dict[str, str]) -> dict[str, Any]:
         "start_period": f"{check.start_period_s}s",
     }
     service["restart"] = RESTART_POLICY
-    service["labels"] = _escape(dict(sorted(spec.labels.items())))
+    service["labels"] = escape_interpolation(dict(sorted(spec.labels.items())))
     return service
 
 
-def _hardening(spec: RunSpec) -> dict[str, Any]:
+def hardening(spec: RunSpec) -> dict[str, Any]:
+    """The service keys of ``spec``'s hardening: dropped and added capabilities, security
+    options, a read-only root filesystem, the user."""
     out: dict[str, Any] = {"cap_drop": list(spec.cap_drop)}
     if spec.cap_add:
         out["cap_add"] = list(spec.cap_add)

@@ -27,6 +27,7 @@ from llmdeploy.core.route import (
     ROUTER_READY_PATH,
     RouteSpec,
 )
+from llmdeploy.render.compose import escape_interpolation, hardening, secret_reference
 from llmdeploy.render.containerfile import render_build_context
 from llmdeploy.render.route_config import config_text, router_run_spec, with_spec_hash
 
@@ -42,12 +43,10 @@ def compose_router(
     config = config_text(spec)
     run = with_spec_hash(router_run_spec(spec, recipe.default_tag, f"./{COMPOSE_CONFIG_DIR}"),
                          config)
-    environment = {
-        name: f"${{{name}:?set {name} in the environment or in .env beside this file}}"
-        for name in sorted(run.secret_env)
-    }
-    environment = {**{k: v.replace("$", "$$") for k, v in sorted(run.env.items())},
-                   **environment}
+    # as the deployment's own service (render/compose.py): values escaped, keys by reference
+    environment: dict[str, str] = escape_interpolation(dict(sorted(run.env.items())))
+    for key, host_var in sorted(run.secret_env.items()):
+        environment[key] = secret_reference(host_var)
     live = f"http://{_loopback(spec.host)}:{spec.port}{ROUTER_LIVE_PATH}"
     service: dict[str, Any] = {
         "image": recipe.default_tag,
@@ -57,12 +56,11 @@ def compose_router(
             "args": {"BASE_IMAGE": recipe.variables["base_image"]},
         },
         "container_name": run.name,
-        "command": list(run.args),
+        "command": escape_interpolation(list(run.args)),
         "network_mode": "host",
         "environment": environment,
         "volumes": [f"./{COMPOSE_CONFIG_DIR}:{ROUTER_CONFIG_DIR}:ro"],
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges", "label=disable"],
+        **hardening(run),
         "depends_on": [edge_service],
         "healthcheck": {
             "test": ["CMD", "python3", "-c",
@@ -73,7 +71,7 @@ def compose_router(
             "start_period": "30s",
         },
         "restart": "unless-stopped",
-        "labels": {k: v.replace("$", "$$") for k, v in sorted(run.labels.items())},
+        "labels": escape_interpolation(dict(sorted(run.labels.items()))),
     }
     files = [RenderedFile(f"{COMPOSE_CONFIG_DIR}/{ROUTER_CONFIG_FILE}", config)]
     files += [RenderedFile(f"{COMPOSE_IMAGE_DIR}/{f.path}", f.content, f.executable)
