@@ -24,7 +24,7 @@ import pytest
 
 from fake_engine import FakeEngine
 from fakes.ollama_server import FakeOllama, LibraryModel
-from llmdeploy.client.chat import ChatUsage, stream_chat
+from llmdeploy.client.chat import ChatUsage, Sampling, messages_for, stream_messages
 from llmdeploy.constants import LABEL_ENDPOINT
 from llmdeploy.core.reporting import PhaseLog, Reporter
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
@@ -178,8 +178,9 @@ def test_up_creates_the_model_from_the_gguf_then_chat_status_and_down(
     assert not result.unchanged and result.container.running
 
     usage = ChatUsage()
-    reply = "".join(stream_chat(plan.api_base_url, plan.launch.served_model, "Say hello",
-                                max_tokens=5, usage=usage))
+    reply = "".join(stream_messages(plan.api_base_url, plan.launch.served_model,
+                                    messages_for("Say hello"), sampling=Sampling(max_tokens=5),
+                                    usage=usage))
     assert reply == "Hello from a fake Ollama"
     assert (usage.prompt_tokens, usage.completion_tokens) == (2, 5)
 
@@ -244,7 +245,7 @@ def test_a_pulled_model_served_under_its_own_name_gets_the_profiles_parameters(
     create = next(r.body for r in engine.server.requests if r.path == "/api/create")
     assert (create["model"], create["from"]) == ("smollm2:135m", "smollm2:135m")
     assert engine.server.models["smollm2:135m"].parameters == {"num_ctx": 1024}
-    reply = "".join(stream_chat(plan.api_base_url, "smollm2:135m", "hi"))
+    reply = "".join(stream_messages(plan.api_base_url, "smollm2:135m", messages_for("hi")))
     assert reply.startswith("Hello")
 
 

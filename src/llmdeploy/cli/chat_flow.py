@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from rich.markup import escape
 
 from llmdeploy.cli.console import err, out, print_json, write
-from llmdeploy.client.chat import Sampling, list_models
+from llmdeploy.client.chat import Sampling, list_models, messages_for
 from llmdeploy.client.chat_targets import (
     ChatTarget,
     FoundDeployment,
@@ -33,7 +33,7 @@ from llmdeploy.client.chat_targets import (
     pair_options,
     resolve_targets,
 )
-from llmdeploy.client.compare_chat import TargetResult, ask, compare, messages_for
+from llmdeploy.client.compare_chat import TargetResult, ask, compare
 from llmdeploy.errors import EndpointError, UsageError
 
 

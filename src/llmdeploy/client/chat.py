@@ -1,7 +1,7 @@
 """Stream a chat completion from an OpenAI-compatible endpoint (Server-Sent Events).
 
-:func:`stream_messages` sends a whole conversation (the interactive session resends its
-history each turn); :func:`stream_chat` is the one-prompt form. Both yield the content
+:func:`stream_messages` sends a conversation (:func:`messages_for` makes the one-prompt
+one; the interactive session resends its history each turn). It yields the content
 deltas as they arrive and fill a :class:`ChatUsage` at the end with what the server reported
 (token counts from its final ``usage`` event, the ``finish_reason`` of the choice). Every
 failure is an :class:`~llmdeploy.errors.EndpointError` (exit 7) naming the URL.
@@ -10,7 +10,7 @@ failure is an :class:`~llmdeploy.errors.EndpointError` (exit 7) naming the URL.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +18,15 @@ import httpx
 from llmdeploy.errors import EndpointError
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+
+def messages_for(prompt: str, system: str | None = None) -> list[Message]:
+    """The one-prompt conversation: the system prompt, if any, then the user's prompt."""
+    messages: list[Message] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    return messages
 
 
 @dataclass
@@ -124,34 +133,6 @@ def _status_hint(status: int, sent_key: bool) -> str | None:
     if status == 404:
         return "check the model name (--model) and the URL's path (…/v1)"
     return None
-
-
-def stream_chat(
-    base_url: str,
-    model: str,
-    prompt: str,
-    *,
-    system: str | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-    api_key: str | None = None,
-    timeout_s: float = 300.0,
-    usage: ChatUsage | None = None,
-) -> Iterator[str]:
-    """Yield the content deltas of a streamed chat completion; fill ``usage`` at the end."""
-    messages: list[Message] = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
-    return stream_messages(
-        base_url,
-        model,
-        messages,
-        sampling=Sampling(max_tokens=max_tokens, temperature=temperature),
-        api_key=api_key,
-        timeout_s=timeout_s,
-        usage=usage,
-    )
 
 
 def list_models(base_url: str, *, api_key: str | None = None, timeout_s: float = 5.0) -> list[str]:

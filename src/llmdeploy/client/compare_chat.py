@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 
-from llmdeploy.client.chat import ChatUsage, Message, Sampling, stream_messages
+from llmdeploy.client.chat import ChatUsage, Message, Sampling, messages_for, stream_messages
 from llmdeploy.client.chat_targets import ChatTarget
 from llmdeploy.errors import EndpointError, LlmdeployError
 
@@ -97,14 +97,6 @@ class Comparison:
     @property
     def failed(self) -> list[TargetResult]:
         return [r for r in self.results if not r.ok]
-
-
-def messages_for(prompt: str, system: str | None = None) -> list[Message]:
-    messages: list[Message] = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
-    return messages
 
 
 def ask(
