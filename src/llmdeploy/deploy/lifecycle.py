@@ -9,7 +9,6 @@ and calls ``start``.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.deploy import ready_record
 from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, PullPolicy, ensure_image
-from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
+from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by, remove_created
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_in_use, port_is_free
 from llmdeploy.deploy.ready_time import TimeToReady
@@ -226,25 +225,11 @@ def _baked(plan: DeploymentPlan, image: ImageReady) -> DeploymentPlan:
 def _cleanup(
     engine: Engine, plan: DeploymentPlan, created: ContainerInfo | None, *, keep: bool
 ) -> None:
-    """Remove what this ``up`` created, by ID; never a container it did not make.
-
-    When ``run`` was interrupted before it returned the new container's ID, the container
-    under the deployment's name is removed only if it carries this plan's labels and spec
-    hash (it can only be the one this ``up`` was creating).
-    """
+    """Remove what this ``up`` created (``ownership.remove_created``), unless
+    ``--keep-on-failure`` keeps a container it did create."""
     if keep and created is not None:
         return
-    with contextlib.suppress(Exception):
-        if created is not None:
-            engine.remove(created.id)
-            return
-        found = engine.inspect(plan.run.name)
-        if (
-            found is not None
-            and owned_by(found, plan.deployment)
-            and found.labels == plan.run.labels
-        ):
-            engine.remove(found.id)
+    remove_created(engine, plan.run, plan.deployment, created)
 
 
 def _check_port(engine: Engine, plan: DeploymentPlan) -> None:

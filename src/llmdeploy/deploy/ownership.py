@@ -8,10 +8,17 @@ that names it, as ``podman run`` and ``docker run`` refuse a taken name.
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
 from llmdeploy.constants import LABEL_BACKEND, LABEL_DEPLOYMENT, LABEL_MANAGED
 from llmdeploy.core.route import ROUTER_KIND
 from llmdeploy.core.run_spec import ContainerInfo
 from llmdeploy.errors import NameConflictError
+
+if TYPE_CHECKING:
+    from llmdeploy.core.run_spec import RunSpec
+    from llmdeploy.engines.base import Engine
 
 
 def owned_by(container: ContainerInfo, deployment: str) -> bool:
@@ -55,3 +62,21 @@ def kind_conflict(
         hint=f"choose another name ({flag} {deployment}-2), or `llmdeploy down {deployment}` "
         "first if it is no longer needed",
     )
+
+
+def remove_created(
+    engine: Engine, run: RunSpec, deployment: str, created: ContainerInfo | None
+) -> None:
+    """Remove the container a failed start created, by ID; never one it did not make.
+
+    When ``engine.run`` was interrupted before it returned the new container's ID, the
+    container under ``run.name`` is removed only if it carries ``deployment``'s labels and
+    exactly ``run``'s (spec hash included): it can only be the one being created. Errors
+    are swallowed: the failure that ended the start matters more."""
+    with contextlib.suppress(Exception):
+        if created is not None:
+            engine.remove(created.id)
+            return
+        found = engine.inspect(run.name)
+        if found is not None and owned_by(found, deployment) and found.labels == run.labels:
+            engine.remove(found.id)

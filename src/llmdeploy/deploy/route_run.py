@@ -18,7 +18,6 @@ deployments behind it. The configuration is mounted read-only; every capability 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from llmdeploy.core.route import (
 from llmdeploy.core.run_spec import ContainerInfo, RunSpec
 from llmdeploy.deploy.health import HealthResult, probe, running_container, wait_healthy
 from llmdeploy.deploy.images import ImageReady, ensure_image, write_files
-from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by
+from llmdeploy.deploy.ownership import kind_conflict, name_conflict, owned_by, remove_created
 from llmdeploy.deploy.plan import container_name
 from llmdeploy.deploy.ports import port_in_use, port_is_free
 from llmdeploy.engines.base import Engine
@@ -168,11 +167,11 @@ def _run(
         container = running_container(engine, created.id)
     except KeyboardInterrupt as exc:
         report.finish(success=False)
-        _remove(engine, created)
+        remove_created(engine, run, spec.name, created)
         raise InterruptedByUser(f"interrupted: {name} was stopped and removed") from exc
     except BaseException:
         report.finish(success=False)
-        _remove(engine, created)
+        remove_created(engine, run, spec.name, created)
         raise
     report.finish(success=True)
     return RouteRunResult(spec, engine.name, container, image, config_dir, health,
@@ -183,10 +182,3 @@ def _run(
 def _spec_hash(run: RunSpec) -> str:
     record = DeploymentLabels.from_labels(run.labels)
     return record.spec_hash if record is not None else ""
-
-
-def _remove(engine: Engine, created: ContainerInfo | None) -> None:
-    if created is None:
-        return
-    with contextlib.suppress(Exception):  # the original error matters more
-        engine.remove(created.id)
