@@ -519,3 +519,29 @@ def test_a_route_that_cannot_do_its_job_is_warned_about(tmp_path: Path) -> None:
     warned = route_warnings(same)
     assert len(warned) == 2
     assert "one server" in warned[0] and "nowhere to go" in warned[1]
+
+
+def test_a_router_interrupted_inside_create_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the engine created the router but before run() returned its ID: the
+    container under the name, carrying exactly the labels being created, is removed."""
+    from llmdeploy.errors import InterruptedByUser
+
+    monkeypatch.setenv("ROUTER_KEY", "sk-x")
+    monkeypatch.setenv("CLOUD_KEY", "x")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = RouteSpec(**{**spec_of("edge-podman--url", tmp_path).__dict__, "port": port})
+    engine = FakeEngine(images={router_image_choice().image})
+    real_run = engine.run
+
+    def interrupted_run(run):  # type: ignore[no-untyped-def]
+        real_run(run)
+        raise KeyboardInterrupt
+
+    engine.run = interrupted_run  # type: ignore[method-assign]
+    with pytest.raises(InterruptedByUser):
+        run_route(engine, spec, tmp_path / "cfg")
+    assert engine.containers == {}
