@@ -80,15 +80,14 @@ CredsEnvOpt = typer.Option(
 
 
 def _registry_access(tls_verify: str, creds_env: str | None):  # type: ignore[no-untyped-def]
-    import re
-
+    from llmdeploy.core.names import is_env_name
     from llmdeploy.errors import UsageError
     from llmdeploy.models.oci.credentials import RegistryAccess
 
     value = tls_verify.strip().lower()
     if value not in ("true", "false", "1", "0", "yes", "no"):
         raise UsageError(f"--tls-verify {tls_verify!r}: use true or false")
-    if creds_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", creds_env):
+    if creds_env is not None and not is_env_name(creds_env):
         raise UsageError(
             f"--creds-env {creds_env!r}: name an environment variable (it holds user:token)"
         )

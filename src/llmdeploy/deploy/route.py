@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmdeploy.core.api_url import api_url_problem, shown_url
+from llmdeploy.core.names import NAME_RULE, is_env_name, is_name
 from llmdeploy.core.route import (
     DEFAULT_MASTER_KEY_ENV,
     DEFAULT_ROUTER_PORT,
@@ -287,19 +288,12 @@ def _no_context(edge: TargetRequest) -> LlmdeployError:
 
 
 def _check_name(name: str) -> None:
-    import re
-
-    if not re.match(r"^[a-z0-9][a-z0-9_.-]{0,62}$", name):
-        raise UsageError(
-            f"--name {name!r}: use lowercase letters, digits, '-', '_' or '.', starting with "
-            "a letter or digit"
-        )
+    if not is_name(name):
+        raise UsageError(f"--name {name!r}: {NAME_RULE}")
 
 
 def _check_env_name(option: str, name: str) -> None:
-    import re
-
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if not is_env_name(name):
         raise UsageError(
             f"{option} {name!r}: give the NAME of an environment variable, never a key itself"
         )

@@ -8,15 +8,11 @@ only: ``api_key_env`` and ``master_key_env`` name environment variables.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmdeploy.core.api_url import api_url_problem, shown_url
+from llmdeploy.core.names import is_env_name, is_name
 from llmdeploy.profiles.addresses import host_address
-
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 class FallbackSpec(BaseModel):
@@ -66,7 +62,7 @@ class FallbackSpec(BaseModel):
     @field_validator("api_key_env", "master_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME_RE.match(value):
+        if value is not None and not is_env_name(value):
             raise ValueError(
                 f"{value!r} is not an environment variable name (name the variable that holds "
                 "the key, never the key itself)"
@@ -76,7 +72,7 @@ class FallbackSpec(BaseModel):
     @field_validator("profile")
     @classmethod
     def _profile(cls, value: str | None) -> str | None:
-        if value is not None and not _PROFILE_NAME_RE.match(value):
+        if value is not None and not is_name(value):
             raise ValueError(f"{value!r} is not a profile name")
         return value
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llmdeploy.constants import DEFAULT_HOST
 from llmdeploy.core.model_ref import ModelRef
+from llmdeploy.core.names import NAME_RULE, is_env_name, is_name
 from llmdeploy.profiles import rules
 from llmdeploy.profiles.addresses import host_address
 from llmdeploy.profiles.backend_options import (
@@ -28,9 +29,7 @@ from llmdeploy.profiles.targets import KubernetesSpec, ProbeSpec, ScaleSpec
 EngineName = Literal["podman", "docker", "auto"]
 Accelerator = Literal["cpu", "cuda", "rocm", "xpu"]
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _SIZE_RE = re.compile(r"^\d+(\.\d+)?\s*([kKmMgGtT]i?[bB]?|[bB])?$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class StrictModel(BaseModel):
@@ -78,7 +77,7 @@ class ModelSource(StrictModel):
     @field_validator("creds_env")
     @classmethod
     def _creds_env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME_RE.match(value):
+        if value is not None and not is_env_name(value):
             raise ValueError(
                 f"{value!r} is not an environment variable name (name the variable that "
                 "holds user:token, never the credentials themselves)"
@@ -230,17 +229,15 @@ class Profile(StrictModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError(
-                "use lowercase letters, digits, '-', '_' or '.', starting with a letter or digit"
-            )
+        if not is_name(value):
+            raise ValueError(NAME_RULE)
         return value
 
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME_RE.match(key):
+            if not is_env_name(key):
                 raise ValueError(f"not an environment variable name: {key!r}")
         return value
 
@@ -248,7 +245,7 @@ class Profile(StrictModel):
     @classmethod
     def _secret_env(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for key in value:
-            if not _ENV_NAME_RE.match(key):
+            if not is_env_name(key):
                 raise ValueError(f"not an environment variable name: {key!r}")
         return value
 
